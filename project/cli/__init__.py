@@ -1,0 +1,1 @@
+"""The `assetbook` command line."""

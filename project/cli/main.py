@@ -1,0 +1,67 @@
+"""`assetbook`: run the default pipeline, start the UI, land simulated days."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from project.cli.pipeline import run_pipeline, simulate
+from project.cli.session import Session
+from project.errors import AssetbookError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="assetbook", description=__doc__)
+    parser.add_argument("--project", type=Path, default=Path.cwd(),
+                        help="project folder (holds assets/); default: the current folder")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="land the default data if needed and materialize "
+                                          "the pipeline")
+    run.add_argument("--days", type=int, default=7, help="days of data to have landed")
+    sim = commands.add_parser("simulate", help="land N more simulated days")
+    sim.add_argument("--days", type=int, default=1)
+    sim.add_argument("--source", help="landing source asset (default: the only one)")
+    dev = commands.add_parser("dev", help="start the Dagster UI and daemon on this project")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    session = Session(args.project.resolve())
+    try:
+        if args.command == "run":
+            return _run(session, args.days)
+        if args.command == "simulate":
+            keys = simulate(session, args.days, args.source)
+            print(f"landed {len(keys)} day(s): {', '.join(keys)}")
+            return 0
+        return _dev(session, args.host, args.port)
+    except AssetbookError as exc:
+        print(f"assetbook: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(session: Session, days: int) -> int:
+    outcome = run_pipeline(session, days)
+    print(f"{len(outcome.landed)} day(s) landed: {outcome.landed[0]} .. {outcome.landed[-1]}")
+    if outcome.computed:
+        print(f"materialized {', '.join(outcome.assets)} for {len(outcome.computed)} day(s)")
+    else:
+        print("everything was already materialized")
+    reports = sorted(session.state.reports.rglob("*.html"))
+    for report in reports[-3:]:
+        print(f"report: {report}")
+    print(f"state folder: {session.state.root}\nsee it in the UI: assetbook dev")
+    return 0
+
+
+def _dev(session: Session, host: str, port: int) -> int:
+    env = {**os.environ, **session.environ()}
+    workspace = session.root / "workspace.yaml"
+    command = ["dagster", "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
+    os.execvpe(command[0], command, env)
+    return 0  # not reached: exec replaces this process
+
+
+if __name__ == "__main__":
+    sys.exit(main())

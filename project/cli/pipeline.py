@@ -1,0 +1,74 @@
+"""`assetbook run`: land the default data if none is there, then materialize what is missing.
+
+It runs in this process against the project's own Dagster instance, so every run shows up in
+`assetbook dev` afterwards, exactly as if the sensors and automation had launched it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+
+from project.build.context import BuildContext
+from project.build.sources import loan_stream
+from project.cli.session import Session, _landing
+from project.data.landing import landed_files
+from project.errors import AssetbookError
+from project.runners.simulator import land_days
+
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    landed: list[str]
+    computed: list[str]
+    assets: list[str]
+
+
+def simulate(session: Session, days: int, source: str | None = None) -> list[str]:
+    """Land `days` more simulated days; returns their keys."""
+    declared, folder = session.simulated_source(source)
+    simulator = _landing(declared).simulator
+    assert simulator is not None
+    return [p.stem for p in land_days(folder, loan_stream(simulator), simulator.start, days)]
+
+
+def run_pipeline(session: Session, days: int) -> PipelineRun:
+    declared, folder = session.simulated_source()
+    landing = _landing(declared)
+    have = len(landed_files(folder, landing.formats))
+    if have < days:
+        simulate(session, days - have, declared.name)
+    keys = sorted(landed_files(folder, landing.formats))
+    ctx = BuildContext(session.project, session.state)
+    partitions_def = ctx.partitions_def(declared.name)
+    if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
+        known = set(session.instance.get_dynamic_partitions(partitions_def.name))
+        session.instance.add_dynamic_partitions(partitions_def.name,
+                                                [k for k in keys if k not in known])
+    names = [name for name in session.project.assets
+             if ctx.partitions_def(name) == partitions_def]
+    todo = _first_missing(session, names, keys)
+    if todo:
+        result = dg.materialize(
+            list(session.defs.assets or []),
+            selection=names,
+            instance=session.instance,
+            resources=session.defs.resources,
+            tags={RANGE_START: todo[0], RANGE_END: todo[-1], "assetbook/launched_by": "run"},
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+        if not result.success:
+            failures = [e.message for e in result.all_events if e.is_step_failure]
+            raise AssetbookError("the pipeline run failed:\n" + "\n".join(failures))
+    return PipelineRun(landed=keys, computed=todo, assets=names)
+
+
+def _first_missing(session: Session, assets: list[str], keys: list[str]) -> list[str]:
+    """Keys from the first one some asset lacks, to the end (a range runs in one kernel)."""
+    done = [set(session.instance.get_materialized_partitions(dg.AssetKey(a))) for a in assets]
+    missing = [i for i, key in enumerate(keys) if any(key not in d for d in done)]
+    return keys[missing[0]:] if missing else []

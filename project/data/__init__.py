@@ -1,0 +1,1 @@
+"""Data sources: the loan-application generator and the landing folder reader."""

@@ -1,0 +1,32 @@
+"""The one root exception, so callers can catch everything Assetbook raises on purpose."""
+
+from __future__ import annotations
+
+
+class AssetbookError(Exception):
+    """Base class of every error Assetbook raises deliberately."""
+
+
+class SpecError(AssetbookError):
+    """A spec file is malformed; the message names the file, the asset and the field."""
+
+    def __init__(self, file: str, message: str, asset: str | None = None, field: str | None = None):
+        self.file, self.asset, self.field = file, asset, field
+        where = [file]
+        if asset:
+            where.append(f"asset '{asset}'")
+        if field:
+            where.append(f"field '{field}'")
+        super().__init__(f"{', '.join(where)}: {message}")
+
+
+class NotebookError(AssetbookError):
+    """A notebook cell raised; carries the cell source and the kept executed notebook."""
+
+
+class SourceError(AssetbookError):
+    """A source partition (a landed file, a generator setting) cannot be read."""
+
+
+class ArtifactError(AssetbookError):
+    """An artifact is missing, or a key would leave the state folder."""

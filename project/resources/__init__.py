@@ -1,0 +1,1 @@
+"""Resources: where state lives and how artifacts are stored; local by default."""

@@ -1,0 +1,78 @@
+"""The one git-ignored folder that holds all local state, and atomic writes into it.
+
+Everything a run produces is first written under a temporary name in the same folder and
+then renamed into place, so a run killed midway leaves nothing that looks finished.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from project.errors import ArtifactError
+
+STATE_ENV = "ASSETBOOK_STATE"
+PROJECT_ENV = "ASSETBOOK_PROJECT"
+_SAFE_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+UNPARTITIONED = "all"
+
+
+def safe_part(value: str) -> str:
+    """A path component from a key or name; refuses anything that could leave its folder."""
+    if not _SAFE_PART.match(value) or ".." in value:
+        raise ArtifactError(f"'{value}' cannot be used in a path: only letters, digits and "
+                            "'_', '.', '-' are allowed, and no '..'")
+    return value
+
+
+@dataclass(frozen=True)
+class StateFolder:
+    root: Path
+
+    @classmethod
+    def for_project(cls, project_root: Path) -> StateFolder:
+        """`$ASSETBOOK_STATE` if set, else `<project>/.assetbook`."""
+        return cls(Path(os.environ.get(STATE_ENV) or project_root / ".assetbook").resolve())
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.root / "dagster"
+
+    def prepare_dagster_home(self) -> Path:
+        """Create the Dagster home with telemetry off (nothing leaves the machine)."""
+        self.dagster_home.mkdir(parents=True, exist_ok=True)
+        config = self.dagster_home / "dagster.yaml"
+        if not config.exists():
+            config.write_text("telemetry:\n  enabled: false\n")
+        return self.dagster_home
+
+    @property
+    def artifacts(self) -> Path:
+        return self.root / "artifacts"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    def landing(self, asset: str) -> Path:
+        return self.root / "landing" / safe_part(asset)
+
+    def report_path(self, asset: str, label: str, suffix: str) -> Path:
+        return self.reports / safe_part(asset) / f"{safe_part(label)}{suffix}"
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of `final`; rename it into place only if the block succeeds."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.tmp{final.suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, final)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -1,0 +1,1 @@
+"""Runners do the work (notebooks, training, tuning, packaging, serving) without Dagster."""

@@ -1,0 +1,1 @@
+"""Pandera schemas that validate data, referenced from specs as `module:Name`."""

@@ -1,0 +1,234 @@
+"""Pydantic models of `assets/*.yaml`: what a user may declare, validated once at load time.
+
+Every model forbids unknown keys, so a typo fails with the list of allowed fields instead of
+being ignored. Variants (partitions, sources, inputs, automation) are tagged by `type` or
+`mapping`; asset kinds are tagged by `kind`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def _parse_duration(value: Any) -> Any:
+    """Accept "90m", "36h", "2d", "1w" besides pydantic's own forms."""
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- partitions -------------------------------------------------------------------------------
+
+
+class DailyPartitionsSpec(Strict):
+    type: Literal["daily"]
+    start: date = Field(description="First day of the stream.")
+    end: date | None = Field(None, description="Exclusive last day; open-ended when omitted.")
+    end_offset: int = Field(0, description="0: yesterday is the latest day; 1 adds today.")
+
+
+class MonthlyPartitionsSpec(Strict):
+    type: Literal["monthly"]
+    start: date
+    end: date | None = None
+    end_offset: int = 0
+
+
+class DynamicPartitionsSpec(Strict):
+    type: Literal["dynamic"] = Field(
+        description="Keys are added at run time, e.g. by the landing sensor, one per file."
+    )
+
+
+PartitionsSpec = Annotated[
+    DailyPartitionsSpec | MonthlyPartitionsSpec | DynamicPartitionsSpec,
+    Field(discriminator="type"),
+]
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+class SameInputSpec(Strict):
+    mapping: Literal["same"] = Field(description="The upstream partition with the same key.")
+
+
+class WindowInputSpec(Strict):
+    mapping: Literal["window"]
+    size: int = Field(ge=1, description="How many partitions the window holds.")
+    lag: int = Field(
+        0, ge=0, description="Partitions skipped before the current one (1 keeps it held out)."
+    )
+
+
+class AllInputSpec(Strict):
+    mapping: Literal["all"] = Field(description="Every materialized upstream partition.")
+
+
+def _shorthand_mapping(value: Any) -> Any:
+    """`inputs: {x: same}` is short for `inputs: {x: {mapping: same}}`."""
+    return {"mapping": value} if isinstance(value, str) else value
+
+
+InputSpec = Annotated[
+    Annotated[SameInputSpec | WindowInputSpec | AllInputSpec, Field(discriminator="mapping")],
+    BeforeValidator(_shorthand_mapping),
+]
+
+
+# --- automation and freshness -----------------------------------------------------------------
+
+
+class EagerAutomationSpec(Strict):
+    type: Literal["eager"] = Field(
+        description="Materialize when a dependency updates, a partition is new or code changed."
+    )
+
+
+class CronAutomationSpec(Strict):
+    type: Literal["on_cron"]
+    cron: str = Field(description="Cron schedule, e.g. '0 3 * * 1' (Mondays at 03:00).")
+
+
+class ManualAutomationSpec(Strict):
+    type: Literal["manual"] = Field(description="Only materialized when someone asks.")
+
+
+def _shorthand_type(value: Any) -> Any:
+    return {"type": value} if isinstance(value, str) else value
+
+
+AutomationSpec = Annotated[
+    Annotated[
+        EagerAutomationSpec | CronAutomationSpec | ManualAutomationSpec,
+        Field(discriminator="type"),
+    ],
+    BeforeValidator(_shorthand_type),
+]
+
+
+class FreshnessSpec(Strict):
+    fail_after: Duration = Field(description="Age after which the asset is FAIL, e.g. '2d'.")
+    warn_after: Duration | None = Field(None, description="Age after which it is WARN.")
+
+
+# --- checks and sources -----------------------------------------------------------------------
+
+
+class SchemaCheckSpec(Strict):
+    schema_: str = Field(
+        alias="schema",
+        pattern=r"^[\w.]+:[\w]+$",
+        description="A pandera DataFrameModel or DataFrameSchema as 'module.path:Name'.",
+    )
+    blocking: bool = Field(True, description="A failure stops everything downstream.")
+    name: str | None = Field(None, pattern=NAME_PATTERN, description="Check name in the UI.")
+
+    @property
+    def check_name(self) -> str:
+        return self.name or f"{self.schema_.rsplit(':', 1)[1]}_schema"
+
+
+class LoanStreamSpec(Strict):
+    """The Agrawal et al. (1993) loan-application generator, one frame per partition key."""
+
+    type: Literal["loans_stream"]
+    rows_per_partition: int = Field(2000, ge=1, le=10_000_000)
+    seed: int = 0
+    function: int = Field(1, ge=1, le=10, description="Labelling function before the drift.")
+    drift_function: int = Field(2, ge=1, le=10, description="Labelling function from drift_day.")
+    drift_day: date | None = Field(None, description="First day labelled by drift_function.")
+    label_noise: float = Field(0.05, ge=0.0, le=0.5, description="Share of labels flipped.")
+
+
+class SimulatorSpec(LoanStreamSpec):
+    start: date = Field(description="First day `assetbook simulate` lands; it goes on from the "
+                        "last landed day.")
+
+
+class LandingSourceSpec(Strict):
+    type: Literal["landing"]
+    folder: str | None = Field(
+        None,
+        description="Folder watched for daily files, relative to the project root; "
+        "default: <state>/landing/<asset>.",
+    )
+    formats: tuple[Literal["parquet", "csv"], ...] = ("parquet", "csv")
+    simulator: SimulatorSpec | None = Field(
+        None, description="What `assetbook simulate` lands here when there is no real data."
+    )
+
+
+SourceSpec = Annotated[LoanStreamSpec | LandingSourceSpec, Field(discriminator="type")]
+
+
+# --- assets -----------------------------------------------------------------------------------
+
+
+class AssetSpecBase(Strict):
+    description: str | None = None
+    group: str | None = Field(None, pattern=NAME_PATTERN, description="Default: the pipeline.")
+    partitions: str | None = Field(None, description="Name of an entry of `partitions`.")
+    inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    automation: AutomationSpec = EagerAutomationSpec(type="eager")
+    freshness: FreshnessSpec | None = None
+    checks: tuple[SchemaCheckSpec, ...] = ()
+    modules: tuple[str, ...] = Field(
+        (), description="Python modules whose source is part of the asset's code version."
+    )
+
+
+class SourceAssetSpec(AssetSpecBase):
+    kind: Literal["source"]
+    source: SourceSpec
+
+    @field_validator("inputs")
+    @classmethod
+    def _no_inputs(cls, inputs: dict[str, Any]) -> dict[str, Any]:
+        if inputs:
+            raise ValueError("a source asset reads no inputs; remove `inputs`")
+        return inputs
+
+
+class ValidateAssetSpec(AssetSpecBase):
+    """Its single input, coerced to the schema of its checks; blocked when a check fails."""
+
+    kind: Literal["validate"]
+
+
+class NotebookAssetSpec(AssetSpecBase):
+    kind: Literal["notebook"]
+    notebook: str = Field(description="Path of the .ipynb, relative to the project root.")
+    config: dict[str, Any] = Field(default_factory=dict, description="Injected as `config`.")
+    backfill: Literal["single_run", "per_partition"] = Field(
+        "single_run", description="single_run runs a range of partitions in one kernel."
+    )
+
+
+AssetSpec = Annotated[
+    SourceAssetSpec | ValidateAssetSpec | NotebookAssetSpec, Field(discriminator="kind")
+]
+
+
+class PipelineFileSpec(Strict):
+    """One `assets/*.yaml` file."""
+
+    pipeline: str = Field(pattern=NAME_PATTERN)
+    description: str | None = None
+    partitions: dict[str, PartitionsSpec] = Field(default_factory=dict)
+    assets: dict[Annotated[str, Field(pattern=NAME_PATTERN)], AssetSpec]
