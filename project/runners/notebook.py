@@ -54,6 +54,7 @@ class NotebookRunner:
             try:
                 papermill.execute_notebook(
                     str(notebook), str(tmp), parameters=parameters, kernel_name=self.kernel_name,
+                    language="python",
                     cwd=str(cwd), progress_bar=False, log_output=False,
                     execution_timeout=self.timeout_s,
                 )

@@ -98,19 +98,27 @@ def _parse_file(path: Path, root: Path) -> PipelineFileSpec:
 
 def _spec_error(where: str, raw: dict[str, Any], exc: ValidationError) -> SpecError:
     """Turn pydantic's first error into one that names the asset, the field and the fix."""
-    error = exc.errors()[0]
+    # An unknown key is usually the typo behind a "missing" one: report it first.
+    error = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
     loc = [str(part) for part in error["loc"]]
     asset = loc[1] if len(loc) > 1 and loc[0] == "assets" else None
     # Walk the raw YAML along pydantic's path, skipping the union tags pydantic inserts.
     node: Any = raw
     parent: Any = None
     field_parts: list[str] = []
+    entered = True  # just moved into `node`: the next part may be a union tag pydantic adds
     for part in loc:
+        if entered and isinstance(node, dict) and any(node.get(t) == part for t in _TAGS):
+            entered = False
+            continue
+        entered = True
         if isinstance(node, dict) and part in node:
             parent, node = node, node[part]
             field_parts.append(part)
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             parent, node = node, node[int(part)]
+            field_parts.append(part)
+        elif part == loc[-1] and error["type"] in ("missing", "extra_forbidden"):
             field_parts.append(part)
     field = ".".join(field_parts[2:] if asset else field_parts) or None
     if error["type"] == "extra_forbidden":

@@ -1,0 +1,91 @@
+"""Notebook overhead: the features asset through Assetbook vs. the same pandas code as a
+plain script, for N days, one partition per run and as one ranged backfill (one kernel)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+import nbformat
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def notebook_function(name: str):
+    """The notebook's own function, so both sides run exactly the same code."""
+    notebook = nbformat.read(REPO / "notebooks" / "features.ipynb", as_version=4)
+    namespace: dict = {}
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and f"def {name}(" in cell.source:
+            exec("import numpy as np\nimport pandas as pd\n" + cell.source, namespace)
+    return namespace[name]
+
+
+def by_hand(inputs: list[Path], out: Path) -> float:
+    make_features = notebook_function("make_features")
+    started = time.perf_counter()
+    for path in inputs:
+        make_features(pd.read_parquet(path), True).to_parquet(out / path.name, index=False)
+    return time.perf_counter() - started
+
+
+def through_assetbook(root: Path, keys: list[str], ranged: bool) -> float:
+    from project.build import definitions_for
+
+    defs = definitions_for(root)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("days", keys)
+        run = dict(assets=list(defs.assets), instance=instance, resources=defs.resources,
+                   run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+        dg.materialize(**run, selection=["raw_applications", "validated_applications"],
+                       tags={"dagster/asset_partition_range_start": keys[0],
+                             "dagster/asset_partition_range_end": keys[-1]})
+        started = time.perf_counter()
+        if ranged:
+            dg.materialize(**run, selection=["features"],
+                           tags={"dagster/asset_partition_range_start": keys[0],
+                                 "dagster/asset_partition_range_end": keys[-1]})
+        else:
+            for key in keys:
+                dg.materialize(**run, selection=["features"], partition_key=key)
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--days", type=int, default=5)
+    parser.add_argument("--rows", type=int, default=20_000)
+    args = parser.parse_args()
+    from project.data.loans import LoanStream
+    from project.runners.simulator import land_days
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for folder in ("assets", "notebooks"):
+            shutil.copytree(REPO / folder, root / folder)
+        os.environ["ASSETBOOK_STATE"] = str(root / ".assetbook")
+        landing = root / ".assetbook" / "landing" / "raw_applications"
+        files = land_days(landing, LoanStream(args.rows), pd.Timestamp("2024-01-01").date(),
+                          args.days)
+        keys = [p.stem for p in files]
+        (root / "hand").mkdir()
+        plain = by_hand(files, root / "hand")
+        ranged = through_assetbook(root, keys, ranged=True)
+        shutil.rmtree(root / ".assetbook" / "artifacts" / "features")
+        single = through_assetbook(root, keys, ranged=False)
+    print(f"features for {args.days} days x {args.rows:,} rows")
+    print(f"  plain script            {plain:7.2f} s   1.0x")
+    print(f"  assetbook, one range    {ranged:7.2f} s  {ranged / plain:5.1f}x  (one kernel)")
+    print(f"  assetbook, per day      {single:7.2f} s  {single / plain:5.1f}x  "
+          f"({single / args.days:.2f} s per day)")
+    print(f"  ranged vs per day: {single / ranged:.1f}x faster")
+
+
+if __name__ == "__main__":
+    main()

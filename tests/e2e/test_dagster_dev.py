@@ -1,0 +1,46 @@
+"""`dagster dev` through workspace.yaml serves the default pipeline's graph to the UI."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.servers import dagster_dev, free_port, graphql
+
+ASSET_NODES = """{ assetNodes { assetKey { path } dependencyKeys { path } isPartitioned
+  opVersion automationCondition { label } hasAssetChecks } }"""
+SENSORS = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
+  location { name } sensors { name sensorState { status } } } } } }"""
+
+
+@pytest.mark.slow
+def test_ui_lists_assets_dependencies_checks_and_running_sensors(
+    project_dir: Path, tmp_path: Path
+) -> None:
+    with dagster_dev(project_dir, tmp_path / "home", free_port()) as url:
+        nodes = _wait_for_nodes(url)
+        (repository,) = graphql(url, SENSORS)["repositoriesOrError"]["nodes"]
+    assert repository["location"]["name"] == "assetbook"
+    sensors = repository["sensors"]
+    by_name = {node["assetKey"]["path"][0]: node for node in nodes}
+    assert set(by_name) == {"raw_applications", "validated_applications", "features"}
+    deps = {name: [d["path"][0] for d in n["dependencyKeys"]] for name, n in by_name.items()}
+    assert deps == {"raw_applications": [], "validated_applications": ["raw_applications"],
+                    "features": ["validated_applications"]}
+    assert all(node["isPartitioned"] and node["opVersion"] for node in nodes)
+    assert by_name["validated_applications"]["hasAssetChecks"]
+    assert by_name["features"]["automationCondition"]["label"] == "eager or code changed"
+    states = {s["name"]: s["sensorState"]["status"] for s in sensors}
+    assert states == {"assetbook_automation": "RUNNING", "raw_applications_landing": "RUNNING"}
+
+
+def _wait_for_nodes(url: str) -> list[dict]:
+    """The code location loads in its own process after the server answers."""
+    for _ in range(120):
+        nodes = graphql(url, ASSET_NODES)["assetNodes"]
+        if nodes:
+            return nodes
+        time.sleep(0.5)
+    raise AssertionError("the code location never loaded")
