@@ -1,0 +1,39 @@
+"""Code versions from what really defines an asset, so edits are seen without hand-bumping.
+
+A notebook contributes only its code cells (not outputs, execution counts or metadata), the
+spec contributes its fields, and every Python module the asset names contributes its source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import nbformat
+
+from project.errors import SpecError
+
+
+def notebook_code(path: Path) -> str:
+    """The code cells of a notebook, joined: what decides its result."""
+    notebook = nbformat.read(path, as_version=4)
+    return "\n\n".join(cell.source.strip() for cell in notebook.cells if cell.cell_type == "code")
+
+
+def module_source(module: str) -> str:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        raise SpecError("<modules>", f"module '{module}' not found or has no Python source")
+    return Path(spec.origin).read_text(encoding="utf-8")
+
+
+def code_version(spec_fields: dict, notebook: Path | None, modules: Iterable[str]) -> str:
+    digest = hashlib.sha256(json.dumps(spec_fields, sort_keys=True, default=str).encode())
+    if notebook is not None:
+        digest.update(notebook_code(notebook).encode())
+    for module in sorted(set(modules)):
+        digest.update(module.encode() + module_source(module).encode())
+    return digest.hexdigest()[:16]

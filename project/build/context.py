@@ -1,0 +1,174 @@
+"""What every asset builder shares: the project, the state folder, partition definitions, and
+the parts of `@asset` that come from any spec (inputs, code version, automation, checks)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+import pyarrow.parquet as pq
+
+from project.build.automation import build_automation_condition, build_freshness_policy
+from project.build.checks import CheckOutcome, run_schema_check
+from project.build.code_version import code_version
+from project.build.partitions import build_partition_mapping, build_partitions_def, window_keys
+from project.resources.state import UNPARTITIONED, StateFolder, safe_part
+from project.spec import DeclaredAsset, ProjectSpec
+from project.spec.models import (
+    AllInputSpec,
+    AssetSpec,
+    LandingSourceSpec,
+    SameInputSpec,
+    SourceAssetSpec,
+)
+
+IO_MANAGER_KEY = "artifacts"
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    project: ProjectSpec
+    state: StateFolder
+
+    @cached_property
+    def partitions_defs(self) -> dict[str, dg.PartitionsDefinition]:
+        return {name: build_partitions_def(name, spec)
+                for name, spec in self.project.partitions.items()}
+
+    def partitions_def(self, asset: str) -> dg.PartitionsDefinition | None:
+        name = self.project.assets[asset].spec.partitions
+        return self.partitions_defs[name] if name else None
+
+    def asset_kwargs(
+        self, declared: DeclaredAsset, notebook: Path | None, modules: Iterable[str]
+    ) -> dict[str, Any]:
+        """Keyword arguments of `@dg.asset` that every kind of asset derives the same way."""
+        spec = declared.spec
+        partitions_def = self.partitions_def(declared.name)
+        return {
+            "name": declared.name,
+            "description": spec.description,
+            "group_name": spec.group or declared.pipeline,
+            "partitions_def": partitions_def,
+            "ins": {
+                upstream: dg.AssetIn(
+                    upstream,
+                    partition_mapping=build_partition_mapping(
+                        mapping, partitions_def is not None, self.partitions_def(upstream)
+                    ),
+                )
+                for upstream, mapping in spec.inputs.items()
+            },
+            "code_version": code_version(
+                spec.model_dump(mode="json", by_alias=True),
+                notebook,
+                [*modules, *spec.modules, *(c.schema_.split(":")[0] for c in spec.checks)],
+            ),
+            "automation_condition": build_automation_condition(
+                spec.automation, fed_by_sensor=is_landing_source(spec)
+            ),
+            "freshness_policy": build_freshness_policy(spec.freshness),
+            "check_specs": [
+                dg.AssetCheckSpec(check.check_name, asset=declared.name, blocking=check.blocking,
+                                  description=f"pandera schema {check.schema_}")
+                for check in spec.checks
+            ],
+            "output_required": not spec.checks,  # a failed check withholds the output
+            "io_manager_key": IO_MANAGER_KEY,
+            "metadata": {"spec_file": str(declared.file.relative_to(self.project.root))},
+        }
+
+    def staging_path(self, asset: str, run_id: str, partition: str, suffix: str) -> Path:
+        """Where a step writes a product before the IO manager renames it into place."""
+        folder = self.state.root / "staging" / safe_part(asset)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{run_id[:8]}-{safe_part(partition)}{suffix}"
+
+    def inputs_by_partition(
+        self,
+        declared: DeclaredAsset,
+        keys: list[str],
+        loaded: Mapping[str, Mapping[str, Path]],
+        instance: dg.DagsterInstance,
+    ) -> dict[str, dict[str, list[Path]]]:
+        """For each partition being computed, the upstream files it reads, per input."""
+        result: dict[str, dict[str, list[Path]]] = {key: {} for key in keys}
+        for upstream, mapping in declared.spec.inputs.items():
+            paths = loaded[upstream]
+            for key in keys:
+                if isinstance(mapping, SameInputSpec):
+                    chosen = [key] if key in paths else []
+                elif isinstance(mapping, AllInputSpec) or self.partitions_def(upstream) is None:
+                    chosen = list(paths)
+                else:
+                    ordered = self._ordered_keys(upstream, paths, instance)
+                    current = None if key == UNPARTITIONED else key
+                    chosen = [k for k in window_keys(ordered, current, mapping.size, mapping.lag)
+                              if k in paths]
+                result[key][upstream] = [paths[k] for k in chosen]
+        return result
+
+    def _ordered_keys(
+        self, upstream: str, paths: Mapping[str, Path], instance: dg.DagsterInstance
+    ) -> list[str]:
+        """Upstream keys in partition order; only materialized keys count for dynamic ones."""
+        partitions_def = self.partitions_def(upstream)
+        if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
+            return sorted(paths)
+        assert partitions_def is not None
+        return list(partitions_def.get_partition_keys(dynamic_partitions_store=instance))
+
+
+def is_landing_source(spec: AssetSpec) -> bool:
+    return isinstance(spec, SourceAssetSpec) and isinstance(spec.source, LandingSourceSpec)
+
+
+def partition_keys(context: dg.AssetExecutionContext) -> list[str]:
+    return list(context.partition_keys) if context.has_partition_key_range or (
+        context.has_partition_key) else [UNPARTITIONED]
+
+
+def emit(
+    declared: DeclaredAsset,
+    artifacts: Mapping[str, pd.DataFrame | Path],
+    metadata: Mapping[str, Any],
+    store_validated: bool = False,
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    """Run the asset's checks on its product; store it only if no blocking check failed.
+
+    With `store_validated`, the frames coerced by the first schema are stored instead.
+    """
+    frames = {key: value if isinstance(value, pd.DataFrame) else pd.read_parquet(value)
+              for key, value in artifacts.items()} if declared.spec.checks else {}
+    outcomes: list[CheckOutcome] = [run_schema_check(c, frames) for c in declared.spec.checks]
+    if not any(outcome.blocks for outcome in outcomes):
+        stored = outcomes[0].frames if store_validated else dict(artifacts)
+        yield dg.Output(stored, metadata={**metadata, **table_metadata(stored)})
+    for outcome in outcomes:
+        yield outcome.result
+
+
+def table_metadata(artifacts: Mapping[str, pd.DataFrame | Path]) -> dict[str, Any]:
+    """Row count and columns of stored frames, read from Parquet footers when staged."""
+    rows, schema = 0, None
+    for value in artifacts.values():
+        if isinstance(value, pd.DataFrame):
+            rows += len(value)
+            schema = schema or {c: str(t) for c, t in value.dtypes.items()}
+        elif value.suffix == ".parquet":
+            parquet = pq.read_schema(value)
+            rows += pq.read_metadata(value).num_rows
+            schema = schema or {f.name: str(f.type) for f in parquet}
+    if schema is None:
+        return {}
+    return {
+        "dagster/row_count": rows,
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name, kind) for name, kind in schema.items()]
+        ),
+    }

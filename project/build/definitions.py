@@ -1,0 +1,41 @@
+"""Specs -> `dagster.Definitions`: one builder per kind of asset."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+
+from project.build.context import IO_MANAGER_KEY, BuildContext
+from project.build.notebooks import build_notebook_asset
+from project.build.sensors import build_automation_sensor, build_landing_sensor, landing_sources
+from project.build.sources import build_source_asset, build_validate_asset
+from project.resources.artifacts import ArtifactIOManager
+from project.resources.state import StateFolder
+from project.spec import DeclaredAsset, ProjectSpec, load_project
+
+Builder = Callable[[BuildContext, DeclaredAsset], dg.AssetsDefinition]
+BUILDERS: dict[str, Builder] = {
+    "source": build_source_asset,
+    "validate": build_validate_asset,
+    "notebook": build_notebook_asset,
+}
+
+
+def build_definitions(project: ProjectSpec, state: StateFolder) -> dg.Definitions:
+    ctx = BuildContext(project, state)
+    assets = [BUILDERS[d.spec.kind](ctx, d) for d in project.assets.values()]
+    sensors = [build_automation_sensor(), *(build_landing_sensor(ctx, d)
+                                            for d in landing_sources(ctx))]
+    return dg.Definitions(
+        assets=assets,
+        sensors=sensors,
+        resources={IO_MANAGER_KEY: ArtifactIOManager(root=str(state.artifacts))},
+    )
+
+
+def definitions_for(project_root: Path | str) -> dg.Definitions:
+    """The code location of a project folder: its specs and its state folder."""
+    root = Path(project_root).resolve()
+    return build_definitions(load_project(root), StateFolder.for_project(root))

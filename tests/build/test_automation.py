@@ -1,0 +1,89 @@
+"""Declarative automation, evaluated for real against the instance (no daemon needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import nbformat
+
+from tests.conftest import DATA, build_defs, land, materialize
+
+SUMMARY_SPEC = """
+  summary:
+    kind: notebook
+    description: One row per day, below features, to see automation reach the next level.
+    notebook: notebooks/summary.ipynb
+    inputs: {features: all}
+"""
+SUMMARY_CODE = """
+import pandas as pd
+pd.DataFrame({"days": [len(p["inputs"]["features"]) for p in partitions]}).to_parquet(
+    partitions[0]["output"])
+"""
+
+
+def requested(result) -> dict[str, set[str]]:
+    return {key.to_user_string(): set(result.get_requested_partitions(key))
+            for key in (dg.AssetKey(a) for a in (*DATA, "summary"))
+            if result.get_num_requested(key)}
+
+
+def add_summary(root: Path) -> None:
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("partitions = []\nconfig = {}", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(SUMMARY_CODE),
+    ])
+    nbformat.write(notebook, root / "notebooks" / "summary.ipynb")
+    spec = root / "assets" / "loans.yaml"
+    spec.write_text(spec.read_text() + SUMMARY_SPEC)
+
+
+def test_new_partition_requests_exactly_that_partition_downstream(
+    project_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    add_summary(project_dir)
+    defs = build_defs(project_dir)
+    first = land(project_dir, 1)
+    assert materialize(defs, instance, DATA, first).success
+    assert materialize(defs, instance, ["summary"]).success
+    seed = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+    assert quiet.total_requested == 0  # nothing changed, nothing requested
+
+    second = land(project_dir, 1)  # what the landing sensor's run does:
+    assert materialize(defs, instance, ["raw_applications"], second).success
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
+    assert requested(result) == {"validated_applications": set(second), "features": set(second)}
+
+    # Partitioned and unpartitioned assets never share a run: the summary follows next tick.
+    assert materialize(defs, instance, DATA[1:], second).success
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+    assert requested(after) == {"summary": {None}}
+    assert after.get_num_requested(dg.AssetKey("summary")) == 1
+
+
+def test_edited_notebook_requests_its_asset_and_below_only(
+    project_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    add_summary(project_dir)
+    defs = build_defs(project_dir)
+    keys = land(project_dir, 2)
+    assert materialize(defs, instance, DATA, keys).success
+    assert materialize(defs, instance, ["summary"]).success
+    seed = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+
+    path = project_dir / "notebooks" / "features.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells[3].source = notebook.cells[3].source.replace("/ 10", "/ 12")
+    nbformat.write(notebook, path)
+    edited = build_defs(project_dir)
+    result = dg.evaluate_automation_conditions(defs=edited, instance=instance, cursor=seed.cursor)
+    assert requested(result) == {"features": set(keys)}
+
+    assert materialize(edited, instance, ["features"], keys).success
+    after = dg.evaluate_automation_conditions(defs=edited, instance=instance, cursor=result.cursor)
+    assert requested(after) == {"summary": {None}}  # and then the asset below it
+    assert materialize(edited, instance, ["summary"]).success
+    done = dg.evaluate_automation_conditions(defs=edited, instance=instance, cursor=after.cursor)
+    assert done.total_requested == 0  # fires once per change
