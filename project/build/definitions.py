@@ -11,8 +11,10 @@ from project.build.context import IO_MANAGER_KEY, BuildContext
 from project.build.notebooks import build_notebook_asset
 from project.build.sensors import build_automation_sensor, build_landing_sensor, landing_sources
 from project.build.sources import build_source_asset, build_validate_asset
+from project.build.training import MLFLOW_KEY, build_train_asset, build_tune_asset
 from project.resources.artifacts import ArtifactIOManager
 from project.resources.state import StateFolder
+from project.resources.tracking import MlflowTracking
 from project.spec import DeclaredAsset, ProjectSpec, load_project
 
 Builder = Callable[[BuildContext, DeclaredAsset], dg.AssetsDefinition]
@@ -20,6 +22,8 @@ BUILDERS: dict[str, Builder] = {
     "source": build_source_asset,
     "validate": build_validate_asset,
     "notebook": build_notebook_asset,
+    "tune": build_tune_asset,
+    "train": build_train_asset,
 }
 
 
@@ -31,7 +35,10 @@ def build_definitions(project: ProjectSpec, state: StateFolder) -> dg.Definition
     return dg.Definitions(
         assets=assets,
         sensors=sensors,
-        resources={IO_MANAGER_KEY: ArtifactIOManager(root=str(state.artifacts))},
+        resources={
+            IO_MANAGER_KEY: ArtifactIOManager(root=str(state.artifacts)),
+            MLFLOW_KEY: MlflowTracking.local(state.root),
+        },
     )
 
 

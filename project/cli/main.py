@@ -46,7 +46,9 @@ def _run(session: Session, days: int) -> int:
     print(f"{len(outcome.landed)} day(s) landed: {outcome.landed[0]} .. {outcome.landed[-1]}")
     if outcome.computed:
         print(f"materialized {', '.join(outcome.assets)} for {len(outcome.computed)} day(s)")
-    else:
+    if outcome.models:
+        print(f"materialized {', '.join(outcome.models)}")
+    if not outcome.computed and not outcome.models:
         print("everything was already materialized")
     reports = sorted(session.state.reports.rglob("*.html"))
     for report in reports[-3:]:

@@ -16,6 +16,7 @@ from project.cli.session import Session, _landing
 from project.data.landing import landed_files
 from project.errors import AssetbookError
 from project.runners.simulator import land_days
+from project.spec.models import TuneAssetSpec
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
@@ -25,6 +26,7 @@ class PipelineRun:
     landed: list[str]
     computed: list[str]
     assets: list[str]
+    models: list[str]
 
 
 def simulate(session: Session, days: int, source: str | None = None) -> list[str]:
@@ -48,23 +50,41 @@ def run_pipeline(session: Session, days: int) -> PipelineRun:
         known = set(session.instance.get_dynamic_partitions(partitions_def.name))
         session.instance.add_dynamic_partitions(partitions_def.name,
                                                 [k for k in keys if k not in known])
-    names = [name for name in session.project.assets
-             if ctx.partitions_def(name) == partitions_def]
-    todo = _first_missing(session, names, keys)
+    partitioned = [name for name in session.project.assets
+                   if ctx.partitions_def(name) == partitions_def]
+    todo = _first_missing(session, partitioned, keys)
     if todo:
-        result = dg.materialize(
-            list(session.defs.assets or []),
-            selection=names,
-            instance=session.instance,
-            resources=session.defs.resources,
-            tags={RANGE_START: todo[0], RANGE_END: todo[-1], "assetbook/launched_by": "run"},
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        )
-        if not result.success:
-            failures = [e.message for e in result.all_events if e.is_step_failure]
-            raise AssetbookError("the pipeline run failed:\n" + "\n".join(failures))
-    return PipelineRun(landed=keys, computed=todo, assets=names)
+        _materialize(session, partitioned, {RANGE_START: todo[0], RANGE_END: todo[-1]})
+    models = _models_to_run(session, ctx, bool(todo))
+    if models:
+        _materialize(session, models, {})
+    return PipelineRun(landed=keys, computed=todo, assets=partitioned, models=models)
+
+
+def _materialize(session: Session, selection: list[str], tags: dict[str, str]) -> None:
+    result = dg.materialize(
+        list(session.defs.assets or []),
+        selection=selection,
+        instance=session.instance,
+        resources=session.defs.resources,
+        tags={**tags, "assetbook/launched_by": "run"},
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    if not result.success:
+        failures = [e.step_failure_data.error.message if e.step_failure_data and
+                    e.step_failure_data.error else e.message for e in result.all_events
+                    if e.is_step_failure]
+        raise AssetbookError("the pipeline run failed:\n" + "\n".join(failures))
+
+
+def _models_to_run(session: Session, ctx: BuildContext, new_data: bool) -> list[str]:
+    """Unpartitioned assets that are missing, plus (after new data) all but the tuning,
+    which runs on its cron or on a code change."""
+    names = [n for n in session.project.assets if ctx.partitions_def(n) is None]
+    return [n for n in names
+            if not session.instance.get_latest_materialization_event(dg.AssetKey(n))
+            or (new_data and not isinstance(session.project.assets[n].spec, TuneAssetSpec))]
 
 
 def _first_missing(session: Session, assets: list[str], keys: list[str]) -> list[str]:

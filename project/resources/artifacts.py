@@ -1,12 +1,13 @@
 """The IO manager: one file per asset and partition under the state folder, written atomically.
 
-Assets hand it `{partition_key: DataFrame | Path}`; a frame is written as Parquet, a path (a
-file a notebook or trainer staged) is renamed into place. Downstream assets get paths, not
+Assets hand it `{partition_key: DataFrame | dict | Path}`; a frame is written as Parquet, a
+dict as JSON, a path (a file a notebook or trainer staged) is renamed into place. Downstream assets get paths, not
 loaded data, so a notebook can read its inputs itself and nothing is read twice.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +18,7 @@ import pandas as pd
 from project.errors import ArtifactError
 from project.resources.state import UNPARTITIONED, atomic_path, safe_part
 
-Artifacts = Mapping[str, "pd.DataFrame | Path"]
+Artifacts = Mapping[str, "pd.DataFrame | Path | dict"]
 SUFFIXES = (".parquet", ".json", ".pt")
 
 
@@ -43,13 +44,16 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
             if isinstance(value, pd.DataFrame):
                 with atomic_path(self.path_for(context.asset_key, partition, ".parquet")) as tmp:
                     value.to_parquet(tmp, index=False)
+            elif isinstance(value, dict):
+                with atomic_path(self.path_for(context.asset_key, partition, ".json")) as tmp:
+                    tmp.write_text(json.dumps(value, indent=2, default=str))
             elif isinstance(value, Path):
                 final = self.path_for(context.asset_key, partition, value.suffix or ".bin")
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(value, final)
             else:
                 raise ArtifactError(f"{context.asset_key.to_user_string()}: cannot store a "
-                                    f"{type(value).__name__}; return a DataFrame or a Path")
+                                    f"{type(value).__name__}; return a DataFrame, a dict or a Path")
 
     def load_input(self, context: dg.InputContext) -> dict[str, Path]:
         """Paths of the upstream partitions that exist, in key order; missing ones are skipped."""

@@ -24,6 +24,8 @@ from project.spec.models import (
     PartitionsSpec,
     PipelineFileSpec,
     SameInputSpec,
+    TrainAssetSpec,
+    TuneAssetSpec,
     ValidateAssetSpec,
     WindowInputSpec,
 )
@@ -180,6 +182,14 @@ def _check_asset(project: ProjectSpec, declared: DeclaredAsset) -> None:
         if notebook.suffix != ".ipynb" or not notebook.is_file():
             raise fail(f"notebook '{spec.notebook}' not found (looked for {notebook})",
                        "notebook")
+    if isinstance(spec, TrainAssetSpec):
+        tuned = [n for n in spec.inputs if isinstance(project.assets[n].spec, TuneAssetSpec)]
+        data = [n for n in spec.inputs if n not in tuned]
+        if len(tuned) > 1 or len(data) != 1:
+            raise fail("a train asset reads one data input and at most one tune asset "
+                       f"(got data: {data or 'none'}, tune: {tuned or 'none'})", "inputs")
+    if isinstance(spec, TuneAssetSpec) and len(spec.inputs) != 1:
+        raise fail("a tune asset reads exactly one data input", "inputs")
     if isinstance(spec, ValidateAssetSpec):
         if len(spec.inputs) != 1:
             raise fail("a validate asset reads exactly one input", "inputs")
@@ -190,7 +200,7 @@ def _check_asset(project: ProjectSpec, declared: DeclaredAsset) -> None:
 def _check_mapping(project: ProjectSpec, asset: str, upstream: str, mapping: Any, fail) -> None:
     field = f"inputs.{upstream}.mapping"
     mine, theirs = project.assets[asset].spec.partitions, project.assets[upstream].spec.partitions
-    if isinstance(mapping, SameInputSpec) and (mine is None or mine != theirs):
+    if isinstance(mapping, SameInputSpec) and mine != theirs:
         raise fail(f"'same' needs both assets on the same partitions; '{asset}' has "
                    f"{mine or 'none'}, '{upstream}' has {theirs or 'none'}. Use 'all' or "
                    "'window' to read many partitions.", field)

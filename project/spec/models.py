@@ -11,7 +11,14 @@ import re
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -220,8 +227,112 @@ class NotebookAssetSpec(AssetSpecBase):
     )
 
 
+# --- training and search ----------------------------------------------------------------------
+
+OBJECT_REF = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
+
+
+class TrainerSpec(Strict):
+    """Lightning Trainer settings; the same spec runs on 1 CPU or N GPUs."""
+
+    max_epochs: int = Field(10, ge=1)
+    batch_size: int = Field(256, ge=1, description="Global batch, split across devices.")
+    accelerator: Literal["cpu", "gpu", "auto"] = "cpu"
+    devices: int = Field(1, ge=1, description="Processes per node; >1 trains with DDP.")
+    strategy: Literal["auto", "ddp"] = Field(
+        "auto", description="'auto' is DDP whenever devices * num_nodes > 1.")
+    num_nodes: int = Field(1, ge=1)
+    precision: Literal["32-true", "16-mixed", "bf16-mixed", "64-true"] = "32-true"
+    seed: int = 0
+    validation_fraction: float = Field(0.2, gt=0, lt=1, description="Share of rows held for "
+                                       "validation (early stopping, search metric).")
+
+
+class ModelAssetSpec(AssetSpecBase):
+    model: str = Field(pattern=OBJECT_REF, description="LightningModule as 'module:Class'; "
+                       "its source is part of the code version.")
+    target: str = Field("label", description="Column to predict; every other numeric column "
+                        "is a feature.")
+    trainer: TrainerSpec = TrainerSpec()
+
+
+class TrainAssetSpec(ModelAssetSpec):
+    kind: Literal["train"]
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Constructor arguments of the model; a `tune` input overrides them.")
+    register_as: str | None = Field(None, pattern=NAME_PATTERN,
+                                    description="MLflow registered model; default: the pipeline.")
+
+
+class UniformSpec(Strict):
+    type: Literal["uniform", "loguniform"]
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _bounds(self) -> UniformSpec:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if self.type == "loguniform" and self.low <= 0:
+            raise ValueError(f"loguniform needs low > 0 (got {self.low})")
+        return self
+
+
+class IntegerSpec(Strict):
+    type: Literal["randint"]
+    low: int
+    high: int = Field(description="Exclusive.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> IntegerSpec:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+
+class ChoiceSpec(Strict):
+    type: Literal["choice"]
+    values: list[Any] = Field(min_length=1)
+
+
+DimensionSpec = Annotated[UniformSpec | IntegerSpec | ChoiceSpec, Field(discriminator="type")]
+
+
+class AshaSpec(Strict):
+    type: Literal["asha"] = "asha"
+    grace_period: int = Field(1, ge=1, description="Epochs every trial gets.")
+    reduction_factor: float = Field(2, gt=1)
+
+
+class SearchSpec(Strict):
+    space: dict[str, DimensionSpec] = Field(min_length=1)
+    metric: str = "val_loss"
+    mode: Literal["min", "max"] = "min"
+    num_samples: int = Field(8, ge=1)
+    max_concurrent_trials: int | None = Field(None, ge=1)
+    algorithm: Literal["optuna", "random"] = "optuna"
+    scheduler: AshaSpec | None = AshaSpec()
+    cpus_per_trial: float = Field(1, gt=0)
+    gpus_per_trial: float = Field(0, ge=0)
+    seed: int = 0
+
+
+class RaySpec(Strict):
+    address: str | None = Field(None, description="An existing cluster (or $RAY_ADDRESS); "
+                                "default: a local Ray started for the search.")
+
+
+class TuneAssetSpec(ModelAssetSpec):
+    kind: Literal["tune"]
+    search: SearchSpec
+    ray: RaySpec = RaySpec()
+    automation: AutomationSpec = CronAutomationSpec(type="on_cron", cron="0 3 * * 1")
+
+
 AssetSpec = Annotated[
-    SourceAssetSpec | ValidateAssetSpec | NotebookAssetSpec, Field(discriminator="kind")
+    SourceAssetSpec | ValidateAssetSpec | NotebookAssetSpec | TrainAssetSpec | TuneAssetSpec,
+    Field(discriminator="kind"),
 ]
 
 

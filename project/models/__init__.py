@@ -1,0 +1,1 @@
+"""Models of the default pipelines: ordinary LightningModules."""

@@ -1,0 +1,1 @@
+"""Training: a user's LightningModule fitted on tabular frames, on 1 device or N (DDP)."""
