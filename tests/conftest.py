@@ -100,3 +100,31 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> str:
 
 
 DATA = ["raw_applications", "validated_applications", "features"]
+
+
+def write_days(folder: Path, days: int, rows: int = 1000, **stream: object) -> list[str]:
+    """Parquet files of generated days (feature-like frames) for training tests."""
+    from project.data.loans import LoanStream
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for day in range(1, days + 1):
+        path = folder / f"2024-01-{day:02d}.parquet"
+        LoanStream(rows_per_partition=rows, **stream).generate(path.stem).to_parquet(path)
+        paths.append(str(path))
+    return paths
+
+
+@pytest.fixture
+def session_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A file every pytest session started below this test appends to (see pytest_configure):
+    it stays absent unless something re-launches the test suite."""
+    path = tmp_path / "sessions.log"
+    monkeypatch.setenv("ASSETBOOK_TEST_SESSION_LOG", str(path))
+    return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if log := os.environ.get("ASSETBOOK_TEST_SESSION_LOG"):
+        with open(log, "a") as handle:
+            handle.write(f"{os.getpid()}\n")

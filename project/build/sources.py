@@ -4,8 +4,8 @@
 from pathlib import Path
 
 import dagster as dg
-from dagster import AssetExecutionContext
 import pandas as pd
+from dagster import AssetExecutionContext
 
 from project.build.context import BuildContext, emit, partition_keys
 from project.data.landing import read_landed_file

@@ -82,7 +82,7 @@ def build_tune_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDef
             "best_config": result.best_config, f"best_{spec.search.metric}": result.best_metric,
             "trials_stopped_early": result.stopped_early, "epochs_spent": result.total_epochs,
             "trials": dg.MetadataValue.md(_markdown_table(result.trials)),
-            "mlflow_run_id": run_id, "window": ", ".join(window)})
+            "mlflow_run_id": run_id, "window": ", ".join(window), "ray_cluster": result.cluster})
 
     return compute
 

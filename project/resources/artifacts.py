@@ -1,8 +1,9 @@
 """The IO manager: one file per asset and partition under the state folder, written atomically.
 
 Assets hand it `{partition_key: DataFrame | dict | Path}`; a frame is written as Parquet, a
-dict as JSON, a path (a file a notebook or trainer staged) is renamed into place. Downstream assets get paths, not
-loaded data, so a notebook can read its inputs itself and nothing is read twice.
+dict as JSON, a path (a file a notebook or trainer staged) is renamed into place.
+Downstream assets get paths, not loaded data, so a notebook can read its inputs itself and
+nothing is read twice.
 """
 
 from __future__ import annotations

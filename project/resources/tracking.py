@@ -8,11 +8,11 @@ talks to `MlflowClient` directly. The sqlite store lives in the state folder by 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any

@@ -41,6 +41,7 @@ class TuneResult:
     best_config: dict[str, Any]
     best_metric: float
     trials: list[dict[str, Any]]
+    cluster: str  # the Ray GCS address the trials ran on
 
     @property
     def stopped_early(self) -> int:
@@ -83,9 +84,12 @@ def ray_session(address: str | None) -> Iterator[None]:
         yield
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(address=address, num_cpus=None if address else os.cpu_count(),
-             include_dashboard=False, log_to_driver=False, configure_logging=False)
+    local = {}
+    if address is None:  # a private local Ray: on loopback, with no auth token to manage
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        local = {"num_cpus": os.cpu_count(), "_node_ip_address": "127.0.0.1"}
+    ray.init(address=address, include_dashboard=False, log_to_driver=False,
+             configure_logging=False, **local)
     try:
         yield
     finally:
@@ -103,6 +107,7 @@ def _trial(config: dict[str, Any], job: TrainingJob, dataset: Dataset, metric: s
 
 
 def search(job: TuneJob) -> TuneResult:
+    import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -141,6 +146,7 @@ def search(job: TuneJob) -> TuneResult:
                                       callbacks=callbacks, verbose=0),
         )
         results = tuner.fit()
+        cluster = ray.get_runtime_context().gcs_address
         errors = [str(r.error) for r in results if r.error]
         if len(errors) == len(results):
             raise AssetbookError(f"every trial failed; first error: {errors[0]}")
@@ -153,4 +159,4 @@ def search(job: TuneJob) -> TuneResult:
              "error": str(r.error) if r.error else None}
             for r in results
         ]
-    return TuneResult(dict(best.config), float(best.metrics[spec.metric]), trials)
+    return TuneResult(dict(best.config), float(best.metrics[spec.metric]), trials, cluster)

@@ -31,7 +31,8 @@ def requested(result) -> dict[str, set[str]]:
 
 def add_summary(root: Path) -> None:
     notebook = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("partitions = []\nconfig = {}", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("partitions = []\nconfig = {}",
+                                  metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell(SUMMARY_CODE),
     ])
     nbformat.write(notebook, root / "notebooks" / "summary.ipynb")

@@ -1,0 +1,84 @@
+"""Ray Tune for real: a local Ray, and a cluster started with `ray start --head`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from project.errors import AssetbookError
+from project.runners.training.fit import TrainingJob
+from project.runners.tuning import TuneJob, search
+from project.spec.models import SearchSpec, TrainerSpec
+from tests.conftest import REPO, write_days
+from tests.e2e.servers import free_port
+
+SPACE = {"lr": {"type": "loguniform", "low": 1e-4, "high": 3e-2},
+         "hidden": {"type": "choice", "values": [16, 64]}}
+
+
+def tune_job(tmp_path: Path, space: dict = SPACE, address: str | None = None) -> TuneJob:
+    paths = write_days(tmp_path / "data", 2, rows=800)
+    training = TrainingJob("project.models.loans:LoanClassifier", "label", tuple(paths),
+                           TrainerSpec(max_epochs=4, batch_size=128))
+    search_spec = SearchSpec(space=space, num_samples=4, max_concurrent_trials=2, seed=3)
+    return TuneJob(training, search_spec, "test", tmp_path / "ray_results", ray_address=address)
+
+
+@pytest.mark.slow
+def test_asha_stops_weak_trials_early(tmp_path: Path) -> None:
+    result = search(tune_job(tmp_path))
+    assert len(result.trials) == 4 and not any(t["error"] for t in result.trials)
+    assert result.stopped_early >= 1
+    assert result.total_epochs < 4 * 4
+    assert set(result.best_config) == {"lr", "hidden"}
+    assert 1e-4 <= result.best_config["lr"] <= 3e-2 and result.best_config["hidden"] in (16, 64)
+    best = min(t["val_loss"] for t in result.trials)
+    assert result.best_metric == pytest.approx(best)
+    assert (tmp_path / "ray_results" / "test").is_dir()
+
+
+def test_space_the_model_rejects_fails_before_any_trial(tmp_path: Path) -> None:
+    job = tune_job(tmp_path, space={"momentum": {"type": "uniform", "low": 0.1, "high": 0.9}})
+    with pytest.raises(AssetbookError, match=r"rejects hyperparameters \['momentum'\]"):
+        search(job)
+    assert not (tmp_path / "ray_results").exists()  # no trial started
+
+
+DRIVER = """
+import json, sys
+from pathlib import Path
+from project.runners.tuning import search
+from tests.runners.test_tuning import tune_job
+result = search(tune_job(Path(sys.argv[1]), address=sys.argv[2]))
+print(json.dumps({"cluster": result.cluster, "trials": result.trials}))
+"""
+
+
+@pytest.mark.slow
+def test_joins_an_existing_cluster_through_its_address(tmp_path: Path) -> None:
+    """`ray start --head` on loopback, then a separate driver process joins it by address."""
+    port = free_port()
+    temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must be short
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # node addresses on loopback
+    start = ["ray", "start", "--head", f"--port={port}", "--num-cpus=2",
+             "--include-dashboard=false", f"--temp-dir={temp_dir}"]
+    subprocess.run(start, check=True, env=env, capture_output=True, timeout=120)
+    try:
+        driver = subprocess.run([sys.executable, "-c", DRIVER, str(tmp_path),
+                                 f"127.0.0.1:{port}"], env=env, cwd=REPO, capture_output=True,
+                                text=True, timeout=300)
+    finally:
+        subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    assert driver.returncode == 0, driver.stderr[-3000:]
+    result = json.loads(driver.stdout.strip().splitlines()[-1])
+    assert result["cluster"] == f"127.0.0.1:{port}"
+    assert len(result["trials"]) == 4 and not any(t["error"] for t in result["trials"])
