@@ -14,8 +14,6 @@ from pathlib import Path
 
 import nbformat
 
-from project.errors import SpecError
-
 
 def notebook_code(path: Path) -> str:
     """The code cells of a notebook, joined: what decides its result."""
@@ -23,10 +21,17 @@ def notebook_code(path: Path) -> str:
     return "\n\n".join(cell.source.strip() for cell in notebook.cells if cell.cell_type == "code")
 
 
+class ModuleSourceError(LookupError):
+    """A module named by a spec cannot be found; the builder says which spec named it."""
+
+
 def module_source(module: str) -> str:
-    spec = importlib.util.find_spec(module)
+    try:
+        spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError:
+        spec = None
     if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
-        raise SpecError("<modules>", f"module '{module}' not found or has no Python source")
+        raise ModuleSourceError(f"module '{module}' not found or has no Python source")
     return Path(spec.origin).read_text(encoding="utf-8")
 
 

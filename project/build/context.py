@@ -15,8 +15,9 @@ import pyarrow.parquet as pq
 
 from project.build.automation import build_automation_condition, build_freshness_policy
 from project.build.checks import CheckOutcome, run_schema_check
-from project.build.code_version import code_version
+from project.build.code_version import ModuleSourceError, code_version
 from project.build.partitions import build_partition_mapping, build_partitions_def, window_keys
+from project.errors import SpecError
 from project.resources.state import UNPARTITIONED, StateFolder, safe_part
 from project.spec import DeclaredAsset, ProjectSpec
 from project.spec.models import (
@@ -50,6 +51,13 @@ class BuildContext:
         """Keyword arguments of `@dg.asset` that every kind of asset derives the same way."""
         spec = declared.spec
         partitions_def = self.partitions_def(declared.name)
+        modules = [*modules, *spec.modules, *(c.schema_.split(":")[0] for c in spec.checks)]
+        try:
+            version = code_version(spec.model_dump(mode="json", by_alias=True), notebook, modules)
+        except ModuleSourceError as exc:
+            raise SpecError(str(declared.file.relative_to(self.project.root)),
+                            f"{exc}; check the module paths it names", asset=declared.name
+                            ) from exc
         return {
             "name": declared.name,
             "description": spec.description,
@@ -64,11 +72,7 @@ class BuildContext:
                 )
                 for upstream, mapping in spec.inputs.items()
             },
-            "code_version": code_version(
-                spec.model_dump(mode="json", by_alias=True),
-                notebook,
-                [*modules, *spec.modules, *(c.schema_.split(":")[0] for c in spec.checks)],
-            ),
+            "code_version": version,
             "automation_condition": build_automation_condition(
                 spec.automation, fed_by_sensor=is_landing_source(spec)
             ),

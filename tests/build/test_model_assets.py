@@ -84,5 +84,6 @@ def test_train_asset_names_a_missing_model_module(
     hyperparameters: {hidden: 8}
 """)
     # The code version reads the module's source, so the error comes at load time.
-    with pytest.raises(SpecError, match="module 'project.models.nowhere' not found"):
+    with pytest.raises(SpecError, match=r"assets/loans.yaml, asset 'broken_model': module "
+                       r"'project.models.nowhere' not found"):
         build_defs(project_dir)
