@@ -1,5 +1,6 @@
-"""Notebook overhead: the features asset through Assetbook vs. the same pandas code as a
-plain script, for N days, one partition per run and as one ranged backfill (one kernel)."""
+"""Notebook overhead: the features asset through Assetbook vs. the same transform
+(`project.features.loans.make_features`, which the notebook calls) as a plain script, for N
+days: one partition per run, and one ranged backfill in one kernel."""
 
 from __future__ import annotations
 
@@ -11,24 +12,14 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import nbformat
 import pandas as pd
+
+from project.features.loans import make_features
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def notebook_function(name: str):
-    """The notebook's own function, so both sides run exactly the same code."""
-    notebook = nbformat.read(REPO / "notebooks" / "features.ipynb", as_version=4)
-    namespace: dict = {}
-    for cell in notebook.cells:
-        if cell.cell_type == "code" and f"def {name}(" in cell.source:
-            exec("import numpy as np\nimport pandas as pd\n" + cell.source, namespace)
-    return namespace[name]
-
-
 def by_hand(inputs: list[Path], out: Path) -> float:
-    make_features = notebook_function("make_features")
     started = time.perf_counter()
     for path in inputs:
         make_features(pd.read_parquet(path), True).to_parquet(out / path.name, index=False)

@@ -42,8 +42,8 @@ def test_outputs_and_counts_do_not_change_the_version(project_dir: Path) -> None
 
 def test_a_code_cell_changes_the_version(project_dir: Path) -> None:
     before = features_version(project_dir)
-    edit_notebook(project_dir, lambda nb: setattr(nb.cells[3], "source",
-                                                  nb.cells[3].source + "\n# tweak"))
+    edit_notebook(project_dir, lambda nb: setattr(nb.cells[4], "source",
+                                                  nb.cells[4].source + "\n# tweak"))
     assert features_version(project_dir) != before
 
 
