@@ -8,8 +8,10 @@ from pathlib import Path
 import dagster as dg
 
 from project.build.context import IO_MANAGER_KEY, BuildContext
+from project.build.delivery import build_evaluate_asset, build_promote_asset
 from project.build.notebooks import build_notebook_asset
 from project.build.sensors import build_automation_sensor, build_landing_sensor, landing_sources
+from project.build.serving import build_deploy_asset, build_package_asset
 from project.build.sources import build_source_asset, build_validate_asset
 from project.build.training import MLFLOW_KEY, build_train_asset, build_tune_asset
 from project.resources.artifacts import ArtifactIOManager
@@ -24,6 +26,10 @@ BUILDERS: dict[str, Builder] = {
     "notebook": build_notebook_asset,
     "tune": build_tune_asset,
     "train": build_train_asset,
+    "evaluate": build_evaluate_asset,
+    "promote": build_promote_asset,
+    "package": build_package_asset,
+    "deploy": build_deploy_asset,
 }
 
 

@@ -1,13 +1,15 @@
-"""`assetbook`: run the default pipeline, start the UI, land simulated days."""
+"""`assetbook`: run the pipeline, start the UI, land simulated days, serve and roll back."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
 from project.cli.pipeline import run_pipeline, simulate
+from project.cli.serving import ask, rollback, serve, stop
 from project.cli.session import Session
 from project.errors import AssetbookError
 
@@ -23,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     sim = commands.add_parser("simulate", help="land N more simulated days")
     sim.add_argument("--days", type=int, default=1)
     sim.add_argument("--source", help="landing source asset (default: the only one)")
+    commands.add_parser("rollback", help="serve the previous champion again (MLflow alias "
+                                         "and bento)")
+    commands.add_parser("serve", help="start the recorded deployment again")
+    commands.add_parser("stop", help="stop the served model (nginx and bento servers)")
     dev = commands.add_parser("dev", help="start the Dagster UI and daemon on this project")
     dev.add_argument("--port", type=int, default=3000)
     dev.add_argument("--host", default="127.0.0.1")
@@ -31,6 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(session, args.days)
+        if args.command == "rollback":
+            endpoint = rollback(session)
+            print(f"rolled back: serving {endpoint.bento} (model v{endpoint.model_version})")
+            return 0
+        if args.command == "serve":
+            endpoint = serve(session)
+            print(f"serving {endpoint.bento} (model v{endpoint.model_version})")
+            return 0
+        if args.command == "stop":
+            stop(session)
+            print("stopped")
+            return 0
         if args.command == "simulate":
             keys = simulate(session, args.days, args.source)
             print(f"landed {len(keys)} day(s): {', '.join(keys)}")
@@ -54,6 +72,9 @@ def _run(session: Session, days: int) -> int:
     for report in reports[-3:]:
         print(f"report: {report}")
     print(f"state folder: {session.state.root}\nsee it in the UI: assetbook dev")
+    answered = ask(session)
+    print(f"\nPOST {answered['url']}\n  {json.dumps({'application': answered['application']})}"
+          f"\n-> {json.dumps(answered['answer'])}")
     return 0
 
 

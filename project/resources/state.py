@@ -56,6 +56,11 @@ class StateFolder:
         return self.root / "artifacts"
 
     @property
+    def promotions(self) -> Path:
+        """Every gate decision and rollback, one JSON object a line."""
+        return self.root / "promotions.jsonl"
+
+    @property
     def reports(self) -> Path:
         return self.root / "reports"
 

@@ -19,11 +19,15 @@ from typing import Any
 
 import dagster as dg
 
-CANDIDATE = "candidate"
+from project.errors import AssetbookError
+
+CANDIDATE, CHAMPION, PREVIOUS = "candidate", "champion", "previous"
 
 
 class MlflowTracking(dg.ConfigurableResource):
-    """One experiment per pipeline; `$MLFLOW_TRACKING_URI` points it at any server."""
+    """One experiment per pipeline; `$MLFLOW_TRACKING_URI` points it at any server. The
+    registry's aliases: `candidate` (every fit), `champion` (what serves) and `previous`
+    (where a rollback returns)."""
 
     tracking_uri: str
     artifact_root: str
@@ -93,3 +97,42 @@ class MlflowTracking(dg.ConfigurableResource):
                                               tags=dict(tags))
         client.set_registered_model_alias(name, alias, version.version)
         return str(version.version)
+
+    def alias_version(self, name: str, alias: str) -> str | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(self.client().get_model_version_by_alias(name, alias).version)
+        except MlflowException:
+            return None
+
+    def version_info(self, name: str, version: str) -> Any:
+        return self.client().get_model_version(name, version)
+
+    def download(self, name: str, version: str, destination: Path) -> Path:
+        """The version's model.pt, copied out of the artifact store."""
+        import mlflow.artifacts
+
+        source = self.version_info(name, version).source
+        folder = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(
+            destination), tracking_uri=self.tracking_uri)
+        return Path(folder) / "model.pt"
+
+    def promote(self, name: str, version: str) -> str | None:
+        """Move `champion` to `version`; the former champion becomes `previous`."""
+        client = self.client()
+        former = self.alias_version(name, CHAMPION)
+        if former and former != version:
+            client.set_registered_model_alias(name, PREVIOUS, former)
+        client.set_registered_model_alias(name, CHAMPION, version)
+        return former
+
+    def rollback(self, name: str) -> tuple[str, str]:
+        """Swap `champion` and `previous`; returns (from, to)."""
+        current, previous = self.alias_version(name, CHAMPION), self.alias_version(name, PREVIOUS)
+        if not (current and previous):
+            raise AssetbookError(f"'{name}' has no previous champion to roll back to")
+        client = self.client()
+        client.set_registered_model_alias(name, CHAMPION, previous)
+        client.set_registered_model_alias(name, PREVIOUS, current)
+        return current, previous

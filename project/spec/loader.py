@@ -19,10 +19,14 @@ from project.errors import SpecError
 from project.spec import models
 from project.spec.models import (
     AssetSpec,
+    DeployAssetSpec,
     DynamicPartitionsSpec,
+    EvaluateAssetSpec,
     NotebookAssetSpec,
+    PackageAssetSpec,
     PartitionsSpec,
     PipelineFileSpec,
+    PromoteAssetSpec,
     SameInputSpec,
     TrainAssetSpec,
     TuneAssetSpec,
@@ -177,7 +181,7 @@ def _check_asset(project: ProjectSpec, declared: DeclaredAsset) -> None:
                        + f" Declared assets: {', '.join(sorted(project.assets))}.",
                        f"inputs.{upstream}")
         _check_mapping(project, declared.name, upstream, mapping, fail)
-    if isinstance(spec, NotebookAssetSpec):
+    if isinstance(spec, NotebookAssetSpec | EvaluateAssetSpec):
         notebook = project.root / spec.notebook
         if notebook.suffix != ".ipynb" or not notebook.is_file():
             raise fail(f"notebook '{spec.notebook}' not found (looked for {notebook})",
@@ -188,6 +192,18 @@ def _check_asset(project: ProjectSpec, declared: DeclaredAsset) -> None:
         if len(tuned) > 1 or len(data) != 1:
             raise fail("a train asset reads one data input and at most one tune asset "
                        f"(got data: {data or 'none'}, tune: {tuned or 'none'})", "inputs")
+    if isinstance(spec, EvaluateAssetSpec | PromoteAssetSpec):
+        kinds = sorted(project.assets[n].spec.kind for n in spec.inputs)
+        other = "evaluate" if isinstance(spec, PromoteAssetSpec) else "data"
+        if len(kinds) != 2 or kinds.count("train") != 1 or (
+                other == "evaluate" and "evaluate" not in kinds):
+            raise fail(f"reads one train input and one {other} input (got kinds: "
+                       f"{', '.join(kinds) or 'none'})", "inputs")
+    if isinstance(spec, PackageAssetSpec | DeployAssetSpec) and len(spec.inputs) != 1:
+        raise fail("reads exactly one input (the champion, or the bento)", "inputs")
+    if isinstance(spec, PackageAssetSpec) and not (project.root / spec.bento / "bentofile.yaml"
+                                                   ).is_file():
+        raise fail(f"no bentofile.yaml in '{spec.bento}'", "bento")
     if isinstance(spec, TuneAssetSpec) and len(spec.inputs) != 1:
         raise fail("a tune asset reads exactly one data input", "inputs")
     if isinstance(spec, ValidateAssetSpec):

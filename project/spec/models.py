@@ -36,7 +36,7 @@ Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 # --- partitions -------------------------------------------------------------------------------
@@ -330,8 +330,57 @@ class TuneAssetSpec(ModelAssetSpec):
     automation: AutomationSpec = CronAutomationSpec(type="on_cron", cron="0 3 * * 1")
 
 
+# --- delivery ---------------------------------------------------------------------------------
+
+
+class EvaluateAssetSpec(AssetSpecBase):
+    """A report notebook scoring the candidate (a `train` input) and the current champion on
+    the held-out days (the data input), written as HTML with the metrics as JSON."""
+
+    kind: Literal["evaluate"]
+    notebook: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class GateSpec(Strict):
+    minimum: dict[str, float] = Field(default_factory=dict, alias="min",
+                                      description="metric: lowest acceptable value.")
+    maximum: dict[str, float] = Field(default_factory=dict, alias="max",
+                                      description="metric: highest acceptable value (losses).")
+    compare: str = Field("roc_auc", description="Metric compared with the champion's.")
+    higher_is_better: bool = True
+    margin: float = Field(0.0, ge=0, description="How much worse than the champion the "
+                          "candidate may be on `compare`.")
+
+
+class PromoteAssetSpec(AssetSpecBase):
+    """The champion: the candidate, if it passes the gate; the MLflow alias follows."""
+
+    kind: Literal["promote"]
+    gate: GateSpec = GateSpec()
+
+
+class PackageAssetSpec(AssetSpecBase):
+    kind: Literal["package"]
+    bento: str = Field(description="Folder with service.py and bentofile.yaml, e.g. "
+                       "bentos/loans.")
+
+
+class ProbeSpec(Strict):
+    path: str = "/predict"
+    body: dict[str, Any] = Field(description="A known request the new server must answer.")
+
+
+class DeployAssetSpec(AssetSpecBase):
+    kind: Literal["deploy"]
+    port: int = Field(3030, ge=1, le=65535, description="Served on 127.0.0.1:port "
+                      "($ASSETBOOK_SERVE_PORT overrides).")
+    probe: ProbeSpec
+
+
 AssetSpec = Annotated[
-    SourceAssetSpec | ValidateAssetSpec | NotebookAssetSpec | TrainAssetSpec | TuneAssetSpec,
+    SourceAssetSpec | ValidateAssetSpec | NotebookAssetSpec | TrainAssetSpec | TuneAssetSpec
+    | EvaluateAssetSpec | PromoteAssetSpec | PackageAssetSpec | DeployAssetSpec,
     Field(discriminator="kind"),
 ]
 

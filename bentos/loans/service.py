@@ -1,0 +1,81 @@
+"""The served loans classifier: a typed API in front of a model service that batches.
+
+`LoanClassifier` validates requests (the schema comes from the pandera schema of the data:
+a bad field is a 400 naming it), computes the same features as training and scales them
+with the preprocessing saved beside the weights. `LoanModel` holds the network; concurrent
+requests are merged into one forward pass by BentoML's adaptive batching. Every answer names
+the model version that gave it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import bentoml
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, Field
+
+from project.features.loans import make_features
+from project.runners.serving.schema import request_model
+from project.runners.training.model_file import ModelFile
+from project.schemas.loans import LoanApplications
+
+# Assetbook's packager writes the exact model tag beside this file in the bento it builds.
+PINNED = Path(__file__).with_name("model_tag.txt")
+MODEL = bentoml.models.BentoModel(
+    PINNED.read_text().strip() if PINNED.exists() else "loans_classifier:latest")
+MAX_BATCH = 1000
+
+LoanApplication = request_model(LoanApplications.to_schema(), "LoanApplication", {"label"})
+
+
+class Prediction(BaseModel):
+    probability: float = Field(description="Probability of label 1 (the paper's Group B).")
+    label: int
+    model_version: str
+
+
+@bentoml.service(resources={"cpu": "1"}, traffic={"timeout": 30})
+class LoanModel:
+    model_ref = MODEL
+
+    def __init__(self) -> None:
+        torch.set_num_threads(1)
+        _, self.module = ModelFile.load(self.model_ref.path_of("model.pt"))
+
+    @bentoml.api(batchable=True, batch_dim=0, max_batch_size=MAX_BATCH, max_latency_ms=20)
+    def score(self, features: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return torch.sigmoid(self.module(torch.from_numpy(features))).numpy()
+
+
+@bentoml.service(traffic={"timeout": 30})
+class LoanClassifier:
+    model_ref = MODEL
+    model = bentoml.depends(LoanModel)
+
+    def __init__(self) -> None:
+        info, _ = ModelFile.load(self.model_ref.path_of("model.pt"))
+        self.preprocessing = info.preprocessing
+        self.version = self.model_ref.info.labels.get("model_version", str(self.model_ref.tag))
+
+    async def _predict(self, rows: list[BaseModel]) -> list[Prediction]:
+        frame = make_features(pd.DataFrame([row.model_dump() for row in rows]))
+        features = self.preprocessing.transform(frame)
+        probabilities = await self.model.to_async.score(features)
+        return [Prediction(probability=float(p), label=int(p >= 0.5),
+                           model_version=self.version) for p in probabilities]
+
+    @bentoml.api
+    async def predict(self, application: LoanApplication) -> Prediction:
+        return (await self._predict([application]))[0]
+
+    @bentoml.api
+    async def predict_batch(
+        self, applications: Annotated[list[LoanApplication], Field(min_length=1,
+                                                                    max_length=MAX_BATCH)]
+    ) -> list[Prediction]:
+        return await self._predict(applications)

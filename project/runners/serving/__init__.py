@@ -1,0 +1,1 @@
+"""Serving: the request schema, packaging with BentoML, and blue/green deployment."""

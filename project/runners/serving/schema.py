@@ -1,0 +1,35 @@
+"""The API's request model, derived from the pandera schema that validates the data, so a
+request is held to exactly the rules a landed day is."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pandera.pandas as pa
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+_TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+def request_model(schema: pa.DataFrameSchema, name: str, exclude: set[str]) -> type[BaseModel]:
+    """A strict pydantic model: one required field per column (bar `exclude`), with the
+    schema's bounds and allowed values; NaN, infinities and unknown fields are refused."""
+    fields: dict[str, Any] = {}
+    for column_name, column in schema.columns.items():
+        if column_name in exclude:
+            continue
+        kind = _TYPES[next(k for k in _TYPES if str(column.dtype).startswith(k))]
+        bounds: dict[str, Any] = {}
+        annotation: Any = kind
+        for check in column.checks:
+            stats = check.statistics
+            if check.name == "isin":
+                annotation = Literal[tuple(stats["allowed_values"])]
+            elif check.name in ("greater_than_or_equal_to", "in_range"):
+                bounds["ge"] = stats.get("min_value")
+            if check.name in ("less_than_or_equal_to", "in_range"):
+                bounds["le"] = stats.get("max_value")
+        fields[column_name] = (annotation, Field(**{k: v for k, v in bounds.items()
+                                                    if v is not None}))
+    config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    return create_model(name, __config__=config, **fields)
