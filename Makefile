@@ -3,15 +3,22 @@ VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: run test install dev bench lint
+.PHONY: run test install nginx dev bench lint
 
 $(VENV)/.installed: pyproject.toml
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || $(MAKE) --no-print-directory nginx
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
+
+nginx:              ## the front that switches served models without dropping requests
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; \
+	else echo "Assetbook serves models behind nginx: run 'sudo apt-get install nginx-light'"; \
+	  exit 1; fi
 
 run: install        ## land the default data and run the whole pipeline
 	$(BIN)/assetbook run

@@ -75,6 +75,7 @@ class Deployer:
         self.folder, self.front_port, self.bentoml_home = folder, front_port, bentoml_home
         self.probe, self.ready_timeout_s = probe, ready_timeout_s
         self.nginx_prefix = folder / "nginx"
+        self._started: dict[int, subprocess.Popen] = {}  # children of this process: reapable
 
     @property
     def url(self) -> str:
@@ -134,13 +135,19 @@ class Deployer:
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 cwd=self.folder,
             )
+        self._started[process.pid] = process
         return Endpoint(bento, model_version, port, process.pid,
                         datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def _running(self, pid: int) -> bool:
+        """A child that exited is a zombie until reaped, which `kill(pid, 0)` cannot tell."""
+        process = self._started.get(pid)
+        return process.poll() is None if process else alive(pid)
 
     def _check(self, endpoint: Endpoint) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
         while time.monotonic() < deadline:
-            if not alive(endpoint.pid):
+            if not self._running(endpoint.pid):
                 raise DeploymentError(f"bento {endpoint.bento} exited while starting; log:\n"
                                       f"{self._log_tail(endpoint)}")
             try:
@@ -198,14 +205,13 @@ class Deployer:
 
     # -- stop --------------------------------------------------------------------------------
 
-    @staticmethod
-    def _stop(pid: int) -> None:
+    def _stop(self, pid: int) -> None:
         try:
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
             return
         for _ in range(50):
-            if not alive(pid):
+            if not self._running(pid):
                 return
             time.sleep(0.2)
         os.killpg(pid, signal.SIGKILL)
@@ -218,7 +224,7 @@ class Deployer:
                             str(self.nginx_prefix), "-c", str(self.nginx_prefix / "nginx.conf"),
                             "-s", "quit"], capture_output=True, check=False)
         for endpoint in self.history():
-            if alive(endpoint.pid):
+            if self._running(endpoint.pid):
                 self._stop(endpoint.pid)
         state = self._read()
         state["active"] = None

@@ -1,0 +1,198 @@
+"""The delivery path end to end, through the `assetbook` command, a real MLflow store, real
+BentoML servers and nginx on loopback. The tests share one project and run in order: a good
+model is served, a worse one is refused, a newer good one takes over under traffic, and a
+rollback returns to the first, also under traffic."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from mlflow.tracking import MlflowClient
+
+from project.runners.serving.deployment import Deployer, DeploymentError, Probe
+from tests.conftest import REPO
+from tests.e2e.servers import free_port
+
+pytestmark = pytest.mark.slow
+
+GOOD = {"salary": 85000.0, "commission": 0.0, "age": 45, "elevel": 2, "car": 4, "zipcode": 3,
+        "hvalue": 350000.0, "hyears": 12, "loan": 150000.0}
+
+
+class Project:
+    def __init__(self, root: Path, port: int) -> None:
+        self.root, self.port = root, port
+        self.state = root / ".assetbook"
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = {**os.environ, "ASSETBOOK_STATE": str(self.state),
+                    "ASSETBOOK_SERVE_PORT": str(port)}
+
+    def assetbook(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["assetbook", "--project", str(self.root), *args], env=self.env,
+                              capture_output=True, text=True, timeout=600)
+
+    def registry(self) -> MlflowClient:
+        return MlflowClient(f"sqlite:///{self.state / 'mlflow.db'}")
+
+    def alias(self, alias: str) -> str:
+        return str(self.registry().get_model_version_by_alias("loans_classifier", alias).version)
+
+    def served_version(self) -> str:
+        response = httpx.post(f"{self.url}/predict", json={"application": GOOD}, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()["model_version"]
+
+    def decisions(self) -> list[dict]:
+        return [json.loads(line) for line in (self.state / "promotions.jsonl").read_text()
+                .splitlines()]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+    root = tmp_path_factory.mktemp("delivery") / "proj"
+    for folder in ("assets", "notebooks", "bentos"):
+        shutil.copytree(REPO / folder, root / folder)
+    spec = root / "assets" / "loans.yaml"
+    spec.write_text(spec.read_text().replace("max_epochs: 6", "max_epochs: 3"))
+    project = Project(root, free_port())
+    yield project
+    project.assetbook("stop")
+
+
+def test_first_run_serves_the_champion(project: Project) -> None:
+    result = project.assetbook("run", "--days", "5")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert '-> {"probability": ' in result.stdout and '"model_version": "1"}' in result.stdout
+    assert project.alias("champion") == "1"
+    assert project.served_version() == "1"
+    (decision,) = project.decisions()
+    assert decision["passed"] and decision["champion"] is None
+    assert decision["days"] == ["2024-01-04", "2024-01-05"]  # held out by `lag: 2`
+
+    batch = httpx.post(f"{project.url}/predict_batch", json={"applications": [GOOD] * 5})
+    assert batch.status_code == 200 and len(batch.json()) == 5
+    assert {p["model_version"] for p in batch.json()} == {"1"}
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert httpx.get(f"{project.url}{path}").status_code == 200
+    assert "bentoml_service_request_total" in httpx.get(f"{project.url}/metrics").text
+    report = project.state / "reports" / "evaluation_report" / "v1.html"
+    html = report.read_text()
+    assert "ROC" in html and "Calibration" in html and "confusion matrix" in html
+    assert html.count("data:image/png;base64") >= 2
+
+
+BAD_REQUESTS = [
+    ("/predict", {"application": {k: v for k, v in GOOD.items() if k != "age"}}, "age"),
+    ("/predict", {"application": {**GOOD, "age": "forty"}}, "age"),
+    ("/predict", {"application": {**GOOD, "age": 45.5}}, "age"),
+    ("/predict", {"application": {**GOOD, "zipcode": 12}}, "zipcode"),
+    ("/predict", {"application": {**GOOD, "elevel": 7}}, "elevel"),
+    ("/predict", {"application": {**GOOD, "salary": -1.0}}, "salary"),
+    ("/predict", {"application": {**GOOD, "extra": 1}}, "extra"),
+    ("/predict", {}, "application"),
+    ("/predict_batch", {"applications": []}, "at least 1"),
+    ("/predict_batch", {"applications": [GOOD] * 1001}, "at most 1000"),
+    ("/predict_batch", {"applications": [GOOD, {**GOOD, "car": 0}]}, "car"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "reason"), BAD_REQUESTS)
+def test_bad_request_gets_400_with_the_reason(project: Project, path: str, body: dict,
+                                              reason: str) -> None:
+    response = httpx.post(f"{project.url}{path}", json=body, timeout=30)
+    assert response.status_code == 400, response.text
+    assert reason in response.text
+    assert project.served_version() == "1"  # and the server goes on answering
+
+
+@pytest.mark.parametrize("raw", [b'{"application": {"salary": NaN}}', b"{not json", b""])
+def test_malformed_bodies_get_400(project: Project, raw: bytes) -> None:
+    response = httpx.post(f"{project.url}/predict", content=raw,
+                          headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert project.served_version() == "1"
+
+
+def test_worse_candidate_is_refused_and_nothing_moves(project: Project) -> None:
+    spec = project.root / "assets" / "loans.yaml"
+    good_spec = spec.read_text()
+    broken = good_spec.replace("      hyperparameters: same\n", "").replace(
+        "    register_as: loans_classifier",
+        "    hyperparameters: {lr: 1.0e-7}\n    register_as: loans_classifier")
+    spec.write_text(broken)
+    try:
+        assert project.assetbook("simulate", "--days", "1").returncode == 0
+        result = project.assetbook("run", "--days", "6")
+    finally:
+        spec.write_text(good_spec)
+    assert result.returncode == 1
+    assert "blocking asset check failed" in result.stderr
+    refused = project.decisions()[-1]
+    assert refused["candidate"] == "2" and not refused["passed"]
+    assert any("roc_auc" in rule and "beyond margin 0.01" in rule for rule in refused["rules"])
+    assert project.alias("champion") == "1" and project.alias("candidate") == "2"
+    assert project.served_version() == "1"
+
+
+def test_failed_readiness_leaves_the_old_bento_serving(project: Project) -> None:
+    deployer = Deployer(project.state / "serving", project.port, project.state / "bentoml",
+                        Probe("/predict", {"application": GOOD}), ready_timeout_s=60)
+    with pytest.raises(DeploymentError, match="exited while starting"):
+        deployer.deploy("loan_classifier:doesnotexist", "9")
+    active = deployer.active()
+    with pytest.raises(DeploymentError, match=r"failed the known request .*expected model "
+                                              r"version 9"):
+        deployer.deploy(active.bento, "9")  # answers, but as v1: not the promised version
+    assert project.served_version() == "1"
+    assert deployer.active() == active
+
+
+def _traffic(url: str, stop: threading.Event, outcomes: list[int]) -> None:
+    with httpx.Client(timeout=30) as client:
+        while not stop.is_set():
+            try:
+                outcomes.append(client.post(f"{url}/predict",
+                                            json={"application": GOOD}).status_code)
+            except httpx.HTTPError:
+                outcomes.append(0)
+            time.sleep(0.02)
+
+
+def _under_traffic(project: Project, action) -> tuple[object, list[int]]:
+    stop, outcomes = threading.Event(), []
+    sender = threading.Thread(target=_traffic, args=(project.url, stop, outcomes))
+    sender.start()
+    try:
+        result = action()
+    finally:
+        stop.set()
+        sender.join()
+    return result, outcomes
+
+
+def test_new_champion_takes_over_without_failed_requests(project: Project) -> None:
+    assert project.assetbook("simulate", "--days", "1").returncode == 0
+    result, outcomes = _under_traffic(project, lambda: project.assetbook("run", "--days", "7"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert project.alias("champion") == "3" and project.alias("previous") == "1"
+    assert project.served_version() == "3"
+    assert len(outcomes) > 20 and set(outcomes) == {200}
+
+
+def test_rollback_restores_the_previous_champion_under_traffic(project: Project) -> None:
+    result, outcomes = _under_traffic(project, lambda: project.assetbook("rollback"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "model v1" in result.stdout
+    assert project.alias("champion") == "1" and project.alias("previous") == "3"
+    assert project.served_version() == "1"
+    assert len(outcomes) > 20 and set(outcomes) == {200}
+    assert project.decisions()[-1]["rules"] == ["rollback from v3 to v1"]
