@@ -24,11 +24,20 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PAT
 def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The default project (specs, notebooks) copied into tmp, with state under tmp."""
     root = tmp_path / "proj"
-    for folder in ("assets", "notebooks"):
+    for folder in ("assets", "notebooks", "bentos"):
         shutil.copytree(REPO / folder, root / folder)
     shutil.copy(REPO / "workspace.yaml", root / "workspace.yaml")
     monkeypatch.setenv(STATE_ENV, str(root / ".assetbook"))
+    monkeypatch.setenv("ASSETBOOK_SERVE_PORT", str(_free_port()))
     return root
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -72,6 +72,9 @@ def _run(session: Session, days: int) -> int:
     for report in reports[-3:]:
         print(f"report: {report}")
     print(f"state folder: {session.state.root}\nsee it in the UI: assetbook dev")
+    if not any(d.spec.kind == "deploy" for d in session.project.assets.values()):
+        return 0
+    serve(session)  # a no-op when it is up; restarts it after `assetbook stop` or a reboot
     answered = ask(session)
     print(f"\nPOST {answered['url']}\n  {json.dumps({'application': answered['application']})}"
           f"\n-> {json.dumps(answered['answer'])}")

@@ -25,11 +25,21 @@ def test_ui_lists_assets_dependencies_checks_and_running_sensors(
     assert repository["location"]["name"] == "assetbook"
     sensors = repository["sensors"]
     by_name = {node["assetKey"]["path"][0]: node for node in nodes}
-    assert set(by_name) == {"raw_applications", "validated_applications", "features"}
-    deps = {name: [d["path"][0] for d in n["dependencyKeys"]] for name, n in by_name.items()}
-    assert deps == {"raw_applications": [], "validated_applications": ["raw_applications"],
-                    "features": ["validated_applications"]}
-    assert all(node["isPartitioned"] and node["opVersion"] for node in nodes)
+    deps = {name: sorted(d["path"][0] for d in n["dependencyKeys"])
+            for name, n in by_name.items()}
+    assert deps == {
+        "raw_applications": [], "validated_applications": ["raw_applications"],
+        "features": ["validated_applications"], "hyperparameters": ["features"],
+        "candidate_model": ["features", "hyperparameters"],
+        "evaluation_report": ["candidate_model", "features"],
+        "champion": ["candidate_model", "evaluation_report"], "bento": ["champion"],
+        "deployment": ["bento"],
+    }
+    partitioned = {name for name, node in by_name.items() if node["isPartitioned"]}
+    assert partitioned == {"raw_applications", "validated_applications", "features"}
+    assert all(node["opVersion"] for node in nodes)
+    assert by_name["hyperparameters"]["automationCondition"]["label"] == (
+        "on cron 0 3 * * 1 or code changed")
     assert by_name["validated_applications"]["hasAssetChecks"]
     assert by_name["features"]["automationCondition"]["label"] == "eager or code changed"
     states = {s["name"]: s["sensorState"]["status"] for s in sensors}

@@ -1,0 +1,102 @@
+"""Serving: throughput and p50/p99 latency at 1, 8 and 64 concurrent clients, from a separate
+load process, for the BentoML single-row endpoint (adaptively batched on the server), the
+batch endpoint (32 rows a request) and a plain per-request PyTorch endpoint on the same
+model; and the cold start of the bento, from process start to the first good answer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from project.data.loans import LoanStream
+from project.runners.serving.deployment import free_port
+from project.runners.serving.packaging import package
+from project.runners.training.fit import TrainingJob, fit
+from project.spec.models import TrainerSpec
+
+HERE = Path(__file__).resolve().parent
+APPLICATION = {"salary": 85000.0, "commission": 0.0, "age": 45, "elevel": 2, "car": 4,
+               "zipcode": 3, "hvalue": 350000.0, "hyears": 12, "loan": 150000.0}
+
+
+def start(command: list[str], env: dict, url: str, body: dict) -> tuple[subprocess.Popen, float]:
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    while True:
+        try:
+            if httpx.post(url, json=body, timeout=5).status_code == 200:
+                return process, time.perf_counter() - started
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            raise RuntimeError(f"{command} exited")
+        time.sleep(0.1)
+
+
+def load(url: str, body: dict, concurrency: int, seconds: float) -> dict:
+    out = subprocess.run([sys.executable, str(HERE / "load.py"), url, json.dumps(body),
+                          str(concurrency), str(seconds)], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data, model = Path(tmp, "day.parquet"), Path(tmp, "model.pt")
+        LoanStream(rows_per_partition=5000).generate("2024-01-01").to_parquet(data)
+        fit(TrainingJob("project.models.loans:LoanClassifier", "label", (str(data),),
+                        TrainerSpec(max_epochs=2), {}, str(model)))
+        home = Path(tmp, "bentoml")
+        bento = package(model, HERE.parent / "bentos" / "loans", "loans_classifier",
+                        {"model_version": "bench"}, home).bento
+        env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
+        bento_port, plain_port = free_port(), free_port()
+        bento_url, plain_url = f"http://127.0.0.1:{bento_port}", f"http://127.0.0.1:{plain_port}"
+        single, batch = {"application": APPLICATION}, {"applications": [APPLICATION] * 32}
+        servers = []
+        try:
+            server, cold = start(["bentoml", "serve", bento, "--host", "127.0.0.1", "--port",
+                                  str(bento_port)], env, f"{bento_url}/predict", single)
+            servers.append(server)
+            server, plain_cold = start([sys.executable, str(HERE / "plain_endpoint.py"),
+                                        str(model), str(plain_port)], env,
+                                       f"{plain_url}/predict", single)
+            servers.append(server)
+            print(f"cold start to the first good answer: bento {cold:.1f} s, "
+                  f"plain endpoint {plain_cold:.1f} s")
+            print(f"{'endpoint':34s} {'clients':>7s} {'req/s':>8s} {'rows/s':>8s} "
+                  f"{'p50 ms':>8s} {'p99 ms':>8s} {'errors':>6s}")
+            for concurrency in (1, 8, 64):
+                rows = {}
+                for name, url, body, size in (
+                    ("plain PyTorch, per request", f"{plain_url}/predict", single, 1),
+                    ("bento /predict (adaptive batch)", f"{bento_url}/predict", single, 1),
+                    ("bento /predict_batch (32 rows)", f"{bento_url}/predict_batch", batch, 32),
+                ):
+                    result = load(url, body, concurrency, args.seconds)
+                    rows[name] = result["rps"] * size
+                    print(f"{name:34s} {concurrency:7d} {result['rps']:8.0f} "
+                          f"{result['rps'] * size:8.0f} {result['p50_ms']:8.1f} "
+                          f"{result['p99_ms']:8.1f} {result['errors']:6d}")
+                base = rows["plain PyTorch, per request"]
+                print("  rows/s vs plain: " + ", ".join(f"{k.split(' (')[0]} {v / base:.2f}x"
+                                                        for k, v in rows.items()))
+        finally:
+            for server in servers:
+                os.killpg(server.pid, 15)
+
+
+if __name__ == "__main__":
+    main()

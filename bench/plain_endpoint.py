@@ -1,0 +1,37 @@
+"""The baseline: the same model file behind a plain Starlette endpoint, one forward pass per
+request, no batching (`python bench/plain_endpoint.py MODEL_FILE PORT`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import torch
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from project.features.loans import make_features
+from project.runners.training.model_file import ModelFile
+
+
+def app_for(model_file: Path) -> Starlette:
+    info, module = ModelFile.load(model_file)
+    torch.set_num_threads(1)
+
+    async def predict(request: Request) -> JSONResponse:
+        application = (await request.json())["application"]
+        features = info.preprocessing.transform(make_features(pd.DataFrame([application])))
+        with torch.inference_mode():
+            probability = float(torch.sigmoid(module(torch.from_numpy(features)))[0])
+        return JSONResponse({"probability": probability, "label": int(probability >= 0.5)})
+
+    return Starlette(routes=[Route("/predict", predict, methods=["POST"])])
+
+
+if __name__ == "__main__":
+    uvicorn.run(app_for(Path(sys.argv[1])), host="127.0.0.1", port=int(sys.argv[2]),
+                log_level="warning")
