@@ -40,15 +40,20 @@ def add_summary(root: Path) -> None:
     spec.write_text(spec.read_text() + SUMMARY_SPEC)
 
 
+def materialized(root: Path, instance: dg.DagsterInstance, days: int):
+    """The pipeline with a summary asset, all materialized, and a first evaluation done."""
+    add_summary(root)
+    defs = build_defs(root)
+    keys = land(root, days)
+    assert materialize(defs, instance, DATA, keys).success
+    assert materialize(defs, instance, ["summary"]).success
+    return defs, keys, dg.evaluate_automation_conditions(defs=defs, instance=instance)
+
+
 def test_new_partition_requests_exactly_that_partition_downstream(
     project_dir: Path, instance: dg.DagsterInstance
 ) -> None:
-    add_summary(project_dir)
-    defs = build_defs(project_dir)
-    first = land(project_dir, 1)
-    assert materialize(defs, instance, DATA, first).success
-    assert materialize(defs, instance, ["summary"]).success
-    seed = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    defs, _, seed = materialized(project_dir, instance, 1)
     quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
     assert quiet.total_requested == 0  # nothing changed, nothing requested
 
@@ -67,12 +72,7 @@ def test_new_partition_requests_exactly_that_partition_downstream(
 def test_edited_notebook_requests_its_asset_and_below_only(
     project_dir: Path, instance: dg.DagsterInstance
 ) -> None:
-    add_summary(project_dir)
-    defs = build_defs(project_dir)
-    keys = land(project_dir, 2)
-    assert materialize(defs, instance, DATA, keys).success
-    assert materialize(defs, instance, ["summary"]).success
-    seed = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    _, keys, seed = materialized(project_dir, instance, 2)
 
     path = project_dir / "notebooks" / "features.ipynb"
     notebook = nbformat.read(path, as_version=4)

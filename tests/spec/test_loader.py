@@ -53,32 +53,23 @@ def test_window_shorthand_and_durations(project_dir: Path) -> None:
     assert spec.freshness.warn_after.total_seconds() == 90 * 60
 
 
-def test_unknown_key_suggests_the_field(project_dir: Path) -> None:
-    message = load_error(project_dir, """
+ERRORS = {
+    "unknown key": ("""
   feats:
     kind: notebook
     partitions: days
     notebok: notebooks/features.ipynb
-""")
-    assert message.startswith("assets/loans.yaml, asset 'feats', field 'notebok': ")
-    assert "unknown field 'notebok'; did you mean 'notebook'?" in message
-    assert "Allowed: " in message and "backfill" in message
-
-
-def test_unknown_input_lists_declared_assets(project_dir: Path) -> None:
-    message = load_error(project_dir, """
+""", ["assets/loans.yaml, asset 'feats', field 'notebok': unknown field 'notebok'; did you "
+      "mean 'notebook'?", "Allowed: ", "backfill"]),
+    "unknown input": ("""
   feats:
     kind: notebook
     partitions: days
     notebook: notebooks/features.ipynb
     inputs: {rwa: same}
-""")
-    assert "asset 'feats', field 'inputs.rwa': unknown input 'rwa'; did you mean 'raw'?" in message
-    assert "Declared assets: feats, raw." in message
-
-
-def test_cycle_is_named(project_dir: Path) -> None:
-    message = load_error(project_dir, """
+""", ["asset 'feats', field 'inputs.rwa': unknown input 'rwa'; did you mean 'raw'?",
+      "Declared assets: feats, raw."]),
+    "cycle": ("""
   a:
     kind: notebook
     partitions: days
@@ -89,80 +80,71 @@ def test_cycle_is_named(project_dir: Path) -> None:
     partitions: days
     notebook: notebooks/features.ipynb
     inputs: {a: same}
-""")
-    assert "field 'inputs': inputs form a cycle: a -> b -> a" in message
-
-
-def test_missing_notebook(project_dir: Path) -> None:
-    message = load_error(project_dir, """
+""", ["field 'inputs': inputs form a cycle: a -> b -> a"]),
+    "missing notebook": ("""
   feats:
     kind: notebook
     partitions: days
     notebook: notebooks/nope.ipynb
-""")
-    assert "asset 'feats', field 'notebook': notebook 'notebooks/nope.ipynb' not found" in message
-
-
-def test_bad_partition_mapping(project_dir: Path) -> None:
-    message = load_error(project_dir, """
+""", ["asset 'feats', field 'notebook': notebook 'notebooks/nope.ipynb' not found"]),
+    "bad partition mapping": ("""
   summary:
     kind: notebook
     notebook: notebooks/features.ipynb
     inputs: {raw: same}
-""")
-    assert "field 'inputs.raw.mapping': 'same' needs both assets on the same partitions" in message
-    assert "Use 'all' or 'window'" in message
-
-
-def test_unknown_mapping_lists_the_allowed_ones(project_dir: Path) -> None:
-    message = load_error(project_dir, """
+""", ["field 'inputs.raw.mapping': 'same' needs both assets on the same partitions",
+      "Use 'all' or 'window'"]),
+    "unknown mapping": ("""
   summary:
     kind: notebook
     notebook: notebooks/features.ipynb
     inputs: {raw: latest}
-""")
-    assert "asset 'summary', field 'inputs.raw'" in message
-    assert "'same', 'window', 'all'" in message
-
-
-def test_wrong_type(project_dir: Path) -> None:
-    message = load_error(project_dir, """
+""", ["asset 'summary', field 'inputs.raw'", "'same', 'window', 'all'"]),
+    "wrong type": ("""
   feats:
     kind: notebook
     partitions: days
     notebook: notebooks/features.ipynb
     inputs: {raw: {mapping: window, size: many}}
-""")
-    assert "asset 'feats', field 'inputs.raw.size'" in message
-    assert "valid integer" in message and "'many'" in message
-
-
-def test_unknown_kind(project_dir: Path) -> None:
-    message = load_error(project_dir, """
+""", ["asset 'feats', field 'inputs.raw.size'", "valid integer", "'many'"]),
+    "unknown kind": ("""
   feats:
     kind: notbook
-""")
-    assert "asset 'feats'" in message
-    assert "'source', 'validate', 'notebook'" in message
-
-
-def test_unknown_partitions_name(project_dir: Path) -> None:
-    message = load_error(project_dir, """
+""", ["asset 'feats'", "'source', 'validate', 'notebook', 'train', 'tune'"]),
+    "unknown partitions": ("""
   feats:
     kind: notebook
     partitions: weeks
     notebook: notebooks/features.ipynb
-""")
-    assert "field 'partitions': unknown partitions 'weeks'; declared: days" in message
-
-
-def test_missing_required_field(project_dir: Path) -> None:
-    message = load_error(project_dir, """
+""", ["field 'partitions': unknown partitions 'weeks'; declared: days"]),
+    "missing field": ("""
   feats:
     kind: notebook
     partitions: days
-""")
-    assert "asset 'feats', field 'notebook': required field is missing" in message
+""", ["asset 'feats', field 'notebook': required field is missing"]),
+    "unsampleable search space": ("""
+  hp:
+    kind: tune
+    inputs: {raw: {mapping: window, size: 3}}
+    model: project.models.loans:LoanClassifier
+    search:
+      space: {lr: {type: loguniform, low: 0.0, high: 0.1}}
+""", ["asset 'hp', field 'search.space.lr'", "loguniform needs low > 0 (got 0.0)"]),
+    "train without data": ("""
+  model:
+    kind: train
+    model: project.models.loans:LoanClassifier
+""", ["asset 'model', field 'inputs': a train asset reads one data input and at most one "
+      "tune asset"]),
+}
+
+
+@pytest.mark.parametrize("case", ERRORS)
+def test_spec_errors_name_file_asset_field_and_fix(project_dir: Path, case: str) -> None:
+    text, expected = ERRORS[case]
+    message = load_error(project_dir, text)
+    for part in expected:
+        assert part in message
 
 
 def test_invalid_yaml(project_dir: Path) -> None:
