@@ -75,7 +75,9 @@ def _materialize(session: Session, selection: list[str], tags: dict[str, str]) -
         failures = [e.step_failure_data.error.message if e.step_failure_data and
                     e.step_failure_data.error else e.message for e in result.all_events
                     if e.is_step_failure]
-        raise AssetbookError("the pipeline run failed:\n" + "\n".join(failures))
+        checks = [f"check {c.asset_key.to_user_string()}/{c.check_name} failed: {c.description}"
+                  for c in result.get_asset_check_evaluations() if not c.passed]
+        raise AssetbookError("the pipeline run failed:\n" + "\n".join(failures + checks))
 
 
 def _models_to_run(session: Session, ctx: BuildContext, new_data: bool) -> list[str]:

@@ -136,6 +136,7 @@ def test_worse_candidate_is_refused_and_nothing_moves(project: Project) -> None:
         spec.write_text(good_spec)
     assert result.returncode == 1
     assert "blocking asset check failed" in result.stderr
+    assert "check champion/gate failed: candidate v2 refused: roc_auc" in result.stderr
     refused = project.decisions()[-1]
     assert refused["candidate"] == "2" and not refused["passed"]
     assert any("roc_auc" in rule and "beyond margin 0.01" in rule for rule in refused["rules"])
