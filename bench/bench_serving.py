@@ -89,7 +89,8 @@ def main() -> None:
                     rows[name] = result["rps"] * size
                     print(f"{name:34s} {concurrency:7d} {result['rps']:8.0f} "
                           f"{result['rps'] * size:8.0f} {result['p50_ms']:8.1f} "
-                          f"{result['p99_ms']:8.1f} {result['errors']:6d}")
+                          f"{result['p99_ms']:8.1f} {result['errors']:6d} "
+                          f"{result['error_statuses'] or ''}")
                 base = rows["plain PyTorch, per request"]
                 print("  rows/s vs plain: " + ", ".join(f"{k.split(' (')[0]} {v / base:.2f}x"
                                                         for k, v in rows.items()))

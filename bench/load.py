@@ -16,14 +16,13 @@ async def client(http: httpx.AsyncClient, url: str, body: dict, until: float,
     while time.perf_counter() < until:
         started = time.perf_counter()
         try:
-            response = await http.post(url, json=body)
-            ok = response.status_code == 200
+            status = (await http.post(url, json=body)).status_code
         except httpx.HTTPError:
-            ok = False
-        if ok:
+            status = 0  # no answer at all
+        if status == 200:
             latencies.append(time.perf_counter() - started)
         else:
-            errors.append(1)
+            errors.append(status)
 
 
 async def main(url: str, body: dict, concurrency: int, seconds: float) -> dict:
@@ -40,6 +39,7 @@ async def main(url: str, body: dict, concurrency: int, seconds: float) -> dict:
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
 
     return {"requests": len(latencies), "errors": len(errors),
+            "error_statuses": sorted(set(errors)),
             "rps": len(latencies) / seconds, "p50_ms": percentile(0.5),
             "p99_ms": percentile(0.99)}
 

@@ -9,13 +9,16 @@ the model version that gave it.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated
 
+import aiohttp
 import bentoml
 import numpy as np
 import pandas as pd
 import torch
+from bentoml.exceptions import ServiceUnavailable
 from pydantic import BaseModel, Field
 
 from project.features.loans import make_features
@@ -28,6 +31,7 @@ PINNED = Path(__file__).with_name("model_tag.txt")
 MODEL = bentoml.models.BentoModel(
     PINNED.read_text().strip() if PINNED.exists() else "loans_classifier:latest")
 MAX_BATCH = 1000
+RETRIES = 5
 
 LoanApplication = request_model(LoanApplications.to_schema(), "LoanApplication", {"label"})
 
@@ -46,7 +50,9 @@ class LoanModel:
         torch.set_num_threads(1)
         _, self.module = ModelFile.load(self.model_ref.path_of("model.pt"))
 
-    @bentoml.api(batchable=True, batch_dim=0, max_batch_size=MAX_BATCH, max_latency_ms=20)
+    # A request that cannot be answered within max_latency_ms is refused as overloaded (503);
+    # the API service retries those, so load slows answers down instead of failing them.
+    @bentoml.api(batchable=True, batch_dim=0, max_batch_size=MAX_BATCH, max_latency_ms=1000)
     def score(self, features: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return torch.sigmoid(self.module(torch.from_numpy(features))).numpy()
@@ -65,9 +71,21 @@ class LoanClassifier:
     async def _predict(self, rows: list[BaseModel]) -> list[Prediction]:
         frame = make_features(pd.DataFrame([row.model_dump() for row in rows]))
         features = self.preprocessing.transform(frame)
-        probabilities = await self.model.to_async.score(features)
+        probabilities = await self._score(features)
         return [Prediction(probability=float(p), label=int(p >= 0.5),
                            model_version=self.version) for p in probabilities]
+
+    async def _score(self, features: np.ndarray) -> np.ndarray:
+        """Scoring is idempotent: retry when the model service is momentarily overloaded or
+        its keep-alive connection closes under a request (both seen under concurrent load)."""
+        for attempt in range(RETRIES):
+            try:
+                return await self.model.to_async.score(features)
+            except (aiohttp.ClientConnectionError, ServiceUnavailable):
+                if attempt == RETRIES - 1:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     @bentoml.api
     async def predict(self, application: LoanApplication) -> Prediction:
