@@ -12,7 +12,7 @@ import dagster as dg
 
 from project.build.context import BuildContext
 from project.build.sources import loan_stream
-from project.cli.session import Session, _landing
+from project.cli.session import Session, landing_spec
 from project.data.landing import landed_files
 from project.errors import AssetbookError
 from project.runners.simulator import land_days
@@ -32,14 +32,14 @@ class PipelineRun:
 def simulate(session: Session, days: int, source: str | None = None) -> list[str]:
     """Land `days` more simulated days; returns their keys."""
     declared, folder = session.simulated_source(source)
-    simulator = _landing(declared).simulator
+    simulator = landing_spec(declared).simulator
     assert simulator is not None
     return [p.stem for p in land_days(folder, loan_stream(simulator), simulator.start, days)]
 
 
 def run_pipeline(session: Session, days: int) -> PipelineRun:
     declared, folder = session.simulated_source()
-    landing = _landing(declared)
+    landing = landing_spec(declared)
     have = len(landed_files(folder, landing.formats))
     if have < days:
         simulate(session, days - have, declared.name)

@@ -49,15 +49,16 @@ class Session:
         """The landing source `simulate` writes to: the one named, or the only one."""
         ctx = BuildContext(self.project, self.state)
         candidates = [d for d in landing_sources(ctx) if name in (None, d.name)
-                      and _landing(d).simulator is not None]
+                      and landing_spec(d).simulator is not None]
         if len(candidates) != 1:
             names = ", ".join(d.name for d in landing_sources(ctx)) or "none"
             raise AssetbookError(f"name one landing source with a `simulator` (found: {names})")
         declared = candidates[0]
-        return declared, landing_folder(ctx, declared.name, _landing(declared))
+        return declared, landing_folder(ctx, declared.name, landing_spec(declared))
 
 
-def _landing(declared: DeclaredAsset) -> LandingSourceSpec:
+def landing_spec(declared: DeclaredAsset) -> LandingSourceSpec:
+    """The landing settings of a source asset known to be a landing source."""
     assert isinstance(declared.spec, SourceAssetSpec)
     assert isinstance(declared.spec.source, LandingSourceSpec)
     return declared.spec.source
