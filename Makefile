@@ -24,7 +24,7 @@ run: install        ## land the default data and run the whole pipeline
 	$(BIN)/assetbook run
 
 test: install       ## the whole test suite (real Dagster, kernels, servers)
-	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest
+	$(BIN)/python -m pytest
 
 dev: install        ## the Dagster UI and daemon on http://127.0.0.1:3000
 	$(BIN)/assetbook dev

@@ -67,8 +67,9 @@ def main() -> None:
         single, batch = {"application": APPLICATION}, {"applications": [APPLICATION] * 32}
         servers = []
         try:
-            server, cold = start(["bentoml", "serve", bento, "--host", "127.0.0.1", "--port",
-                                  str(bento_port)], env, f"{bento_url}/predict", single)
+            server, cold = start([sys.executable, "-m", "bentoml", "serve", bento, "--host",
+                                  "127.0.0.1", "--port", str(bento_port)], env,
+                                 f"{bento_url}/predict", single)
             servers.append(server)
             server, plain_cold = start([sys.executable, str(HERE / "plain_endpoint.py"),
                                         str(model), str(plain_port)], env,

@@ -16,8 +16,9 @@ from project.resources.state import STATE_ENV, StateFolder
 from project.spec import ProjectSpec, load_project
 
 REPO = Path(__file__).resolve().parent.parent
-# Subprocesses (`assetbook`, `dagster dev`) come from the interpreter running the tests.
-os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+# Commands of the environment under test, called by absolute path: the tests see what a user
+# sees who runs `make run` without activating the virtual environment.
+BIN = Path(sys.executable).parent
 
 
 @pytest.fixture

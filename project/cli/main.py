@@ -84,8 +84,9 @@ def _run(session: Session, days: int) -> int:
 def _dev(session: Session, host: str, port: int) -> int:
     env = {**os.environ, **session.environ()}
     workspace = session.root / "workspace.yaml"
-    command = ["dagster", "dev", "-w", str(workspace), "-h", host, "-p", str(port)]
-    os.execvpe(command[0], command, env)
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", host,
+               "-p", str(port)]
+    os.execve(command[0], command, env)
     return 0  # not reached: exec replaces this process
 
 

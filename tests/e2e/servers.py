@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +28,8 @@ def dagster_dev(project: Path, home: Path, port: int) -> Iterator[str]:
     env = {**os.environ, "DAGSTER_HOME": str(home), "ASSETBOOK_PROJECT": str(project)}
     log = (home / "dev.log").open("w")
     process = subprocess.Popen(
-        ["dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
+         "-p", str(port)],
         cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"

@@ -8,9 +8,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from tests.conftest import BIN
+
 
 def assetbook(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["assetbook", "--project", str(project), *args],
+    return subprocess.run([str(BIN / "assetbook"), "--project", str(project), *args],
                           capture_output=True, text=True, timeout=600)
 
 

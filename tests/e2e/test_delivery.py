@@ -20,7 +20,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from project.runners.serving.deployment import Deployer, DeploymentError, Probe
-from tests.conftest import REPO
+from tests.conftest import BIN, REPO
 from tests.e2e.servers import free_port
 
 pytestmark = pytest.mark.slow
@@ -38,7 +38,8 @@ class Project:
                     "ASSETBOOK_SERVE_PORT": str(port)}
 
     def assetbook(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["assetbook", "--project", str(self.root), *args], env=self.env,
+        return subprocess.run([str(BIN / "assetbook"), "--project", str(self.root), *args],
+                              env=self.env,
                               capture_output=True, text=True, timeout=600)
 
     def registry(self) -> MlflowClient:

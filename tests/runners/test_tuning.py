@@ -16,7 +16,7 @@ from project.errors import AssetbookError
 from project.runners.training.fit import TrainingJob
 from project.runners.tuning import TuneJob, search
 from project.spec.models import SearchSpec, TrainerSpec
-from tests.conftest import REPO, write_days
+from tests.conftest import BIN, REPO, write_days
 from tests.e2e.servers import free_port
 
 SPACE = {"lr": {"type": "loguniform", "low": 1e-4, "high": 3e-2},
@@ -68,7 +68,7 @@ def test_joins_an_existing_cluster_through_its_address(tmp_path: Path) -> None:
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must be short
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # node addresses on loopback
-    start = ["ray", "start", "--head", f"--port={port}", "--num-cpus=2",
+    start = [str(BIN / "ray"), "start", "--head", f"--port={port}", "--num-cpus=2",
              "--include-dashboard=false", f"--temp-dir={temp_dir}"]
     subprocess.run(start, check=True, env=env, capture_output=True, timeout=120)
     try:
@@ -76,7 +76,8 @@ def test_joins_an_existing_cluster_through_its_address(tmp_path: Path) -> None:
                                  f"127.0.0.1:{port}"], env=env, cwd=REPO, capture_output=True,
                                 text=True, timeout=300)
     finally:
-        subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
+        subprocess.run([str(BIN / "ray"), "stop", "--force"], env=env, capture_output=True,
+                       timeout=120)
         shutil.rmtree(temp_dir, ignore_errors=True)
     assert driver.returncode == 0, driver.stderr[-3000:]
     result = json.loads(driver.stdout.strip().splitlines()[-1])

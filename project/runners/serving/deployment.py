@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -131,7 +132,8 @@ class Deployer:
                "BENTOML_DO_NOT_TRACK": "true"}
         with (logs / f"bento-{port}.log").open("w") as log:
             process = subprocess.Popen(
-                ["bentoml", "serve", bento, "--host", "127.0.0.1", "--port", str(port)],
+                [sys.executable, "-m", "bentoml", "serve", bento, "--host", "127.0.0.1",
+                 "--port", str(port)],
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 cwd=self.folder,
             )
