@@ -153,6 +153,10 @@ def emit(
     if not any(outcome.blocks for outcome in outcomes):
         stored = outcomes[0].frames if store_validated else dict(artifacts)
         yield dg.Output(stored, metadata={**metadata, **table_metadata(stored)})
+    else:  # withheld: drop what the step staged, so nothing half-accepted is left behind
+        for value in artifacts.values():
+            if isinstance(value, Path):
+                value.unlink(missing_ok=True)
     for outcome in outcomes:
         yield outcome.result
 

@@ -30,13 +30,13 @@ def test_tuned_model_is_trained_tracked_and_registered(
 ) -> None:
     quick(project_dir)
     defs = build_defs(project_dir)
-    keys = land(project_dir, 3)
+    keys = land(project_dir, 4)
     assert materialize(defs, instance, DATA, keys).success
     result = materialize(defs, instance, MODELS)
     assert result.success, failure_messages(result)
 
     best = json.loads((state.artifacts / "hyperparameters" / "all.json").read_text())
-    assert best["window"] == keys[:2]  # lag 1: the latest day is held out
+    assert best["window"] == keys[:2]  # lag 2: the latest two days are held out
     assert len(best["trials"]) == 4
     model = torch.load(state.artifacts / "candidate_model" / "all.pt", weights_only=True)
     assert model["hyperparameters"] == best["best_config"]  # the search reached training
@@ -66,7 +66,7 @@ def test_tuned_model_is_trained_tracked_and_registered(
 
     # A new day: a new candidate version; the tuning (weekly) is not part of this run.
     land(project_dir, 1)
-    assert materialize(defs, instance, DATA, keys[-1:] + ["2024-01-04"]).success
+    assert materialize(defs, instance, DATA, ["2024-01-05"]).success
     assert materialize(defs, instance, ["candidate_model"]).success
     latest = client.get_model_version_by_alias("loans_classifier", "candidate")
     assert str(latest.version) == "2"
