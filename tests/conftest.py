@@ -21,6 +21,12 @@ REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+@pytest.fixture(autouse=True)
+def _own_mlflow_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's state folder holds its own MLflow store: no inherited tracking URI."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
 @pytest.fixture
 def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The default project (specs, notebooks) copied into tmp, with state under tmp."""

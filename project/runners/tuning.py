@@ -96,6 +96,20 @@ def ray_session(address: str | None) -> Iterator[None]:
         ray.shutdown()
 
 
+@contextmanager
+def _environment_kept(name: str) -> Iterator[None]:
+    """Ray's MLflow callback sets the tracking URI in os.environ; later subprocesses of this
+    process must not inherit a store they were not given."""
+    before = os.environ.get(name)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
 def _trial(config: dict[str, Any], job: TrainingJob, dataset: Dataset, metric: str) -> None:
     from ray.tune.integration.pytorch_lightning import TuneReportCheckpointCallback
 
@@ -132,7 +146,7 @@ def search(job: TuneJob) -> TuneResult:
         callbacks.append(MLflowLoggerCallback(
             tracking_uri=job.training.mlflow_tracking_uri, experiment_name=job.mlflow_experiment,
             tags=job.mlflow_tags or {}, save_artifact=False))
-    with ray_session(job.ray_address):
+    with ray_session(job.ray_address), _environment_kept("MLFLOW_TRACKING_URI"):
         trainable = tune.with_resources(
             tune.with_parameters(_trial, job=job.training, dataset=dataset, metric=spec.metric),
             {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})

@@ -34,8 +34,8 @@ class Project:
         self.root, self.port = root, port
         self.state = root / ".assetbook"
         self.url = f"http://127.0.0.1:{port}"
-        self.env = {**os.environ, "ASSETBOOK_STATE": str(self.state),
-                    "ASSETBOOK_SERVE_PORT": str(port)}
+        self.env = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+                    "ASSETBOOK_STATE": str(self.state), "ASSETBOOK_SERVE_PORT": str(port)}
 
     def assetbook(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(BIN / "assetbook"), "--project", str(self.root), *args],
