@@ -1,10 +1,16 @@
 """Automation conditions and freshness policies from their specs.
 
 Every automated asset also reacts to a new code version of itself, so an edited notebook or
-spec re-materializes exactly that asset and, as it updates, everything below it.
+spec re-materializes exactly that asset and, as it updates, everything below it. An asset with
+a freshness policy is also refreshed when the policy turns WARN (about to fail) or FAIL, and
+`on_failed_checks` adds a run when a check of a named upstream asset (a drift report) fails
+on a partition that was just materialized.
 """
 
 from __future__ import annotations
+
+import operator
+from functools import reduce
 
 import dagster as dg
 
@@ -19,10 +25,35 @@ AC = dg.AutomationCondition
 
 
 def build_automation_condition(
-    spec: AutomationSpec, fed_by_sensor: bool = False
+    spec: AutomationSpec, fed_by_sensor: bool = False, refresh_when_stale: bool = False
 ) -> dg.AutomationCondition | None:
     """`fed_by_sensor`: a landing source, whose new partitions the landing sensor requests;
-    eager would request them a second time, so only a code change triggers it."""
+    eager would request them a second time, so only a code change triggers it.
+    `refresh_when_stale`: an unpartitioned asset with a freshness policy (re-running a
+    partitioned one would not bring newer data, only recompute every partition)."""
+    parts = [part for part in (
+        _base_condition(spec, fed_by_sensor),
+        _failed_checks_upstream(spec.on_failed_checks) if spec.on_failed_checks else None,
+        _freshness_at_risk() if refresh_when_stale else None) if part is not None]
+    if len(parts) < 2:
+        return parts[0] if parts else None
+    return reduce(operator.or_, parts).with_label(" or ".join(p.get_label() or ""
+                                                              for p in parts))
+
+
+def _failed_checks_upstream(assets: tuple[str, ...]) -> dg.AutomationCondition:
+    just_failed = AC.newly_updated() & AC.any_checks_match(AC.check_failed())
+    return (AC.any_deps_match(just_failed).allow(dg.AssetSelection.assets(*assets))
+            & ~AC.in_progress()).with_label(f"a check of {', '.join(assets)} failed")
+
+
+def _freshness_at_risk() -> dg.AutomationCondition:
+    at_risk = (AC.freshness_warned() | AC.freshness_failed()).newly_true()
+    return (at_risk & ~AC.in_progress() & ~AC.any_deps_in_progress()).with_label(
+        "freshness at risk")
+
+
+def _base_condition(spec: AutomationSpec, fed_by_sensor: bool) -> dg.AutomationCondition | None:
     if isinstance(spec, EagerAutomationSpec) and fed_by_sensor:
         return (AC.code_version_changed() & ~AC.in_progress()).with_label("code changed")
     if isinstance(spec, EagerAutomationSpec):

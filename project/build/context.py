@@ -73,8 +73,13 @@ class BuildContext:
                 for upstream, mapping in spec.inputs.items()
             },
             "code_version": version,
+            "deps": [dg.AssetDep(name, partition_mapping=build_partition_mapping(
+                AllInputSpec(mapping="all"), partitions_def is not None,
+                self.partitions_def(name))) for name in spec.dependencies
+                if name not in spec.inputs],
             "automation_condition": build_automation_condition(
-                spec.automation, fed_by_sensor=is_landing_source(spec)
+                spec.automation, fed_by_sensor=is_landing_source(spec),
+                refresh_when_stale=spec.freshness is not None and partitions_def is None,
             ),
             "freshness_policy": build_freshness_policy(spec.freshness),
             "check_specs": [

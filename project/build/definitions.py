@@ -9,6 +9,7 @@ import dagster as dg
 
 from project.build.context import IO_MANAGER_KEY, BuildContext
 from project.build.delivery import build_evaluate_asset, build_promote_asset
+from project.build.drift import build_drift_asset
 from project.build.notebooks import build_notebook_asset
 from project.build.sensors import build_automation_sensor, build_landing_sensor, landing_sources
 from project.build.serving import build_deploy_asset, build_package_asset
@@ -24,6 +25,7 @@ BUILDERS: dict[str, Builder] = {
     "source": build_source_asset,
     "validate": build_validate_asset,
     "notebook": build_notebook_asset,
+    "drift": build_drift_asset,
     "tune": build_tune_asset,
     "train": build_train_asset,
     "evaluate": build_evaluate_asset,

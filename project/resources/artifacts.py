@@ -38,6 +38,11 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
                 return path
         return None
 
+    def stored(self, asset_key: dg.AssetKey, suffix: str = ".parquet") -> dict[str, Path]:
+        """Every stored partition of an asset, by key, in key order."""
+        folder = self.path_for(asset_key, UNPARTITIONED, suffix).parent
+        return {path.stem: path for path in sorted(folder.glob(f"*{suffix}"))}
+
     def handle_output(self, context: dg.OutputContext, obj: Artifacts | None) -> None:
         if obj is None:
             return

@@ -20,6 +20,7 @@ from project.spec import models
 from project.spec.models import (
     AssetSpec,
     DeployAssetSpec,
+    DriftAssetSpec,
     DynamicPartitionsSpec,
     EvaluateAssetSpec,
     NotebookAssetSpec,
@@ -206,6 +207,15 @@ def _check_asset(project: ProjectSpec, declared: DeclaredAsset) -> None:
         raise fail(f"no bentofile.yaml in '{spec.bento}'", "bento")
     if isinstance(spec, TuneAssetSpec) and len(spec.inputs) != 1:
         raise fail("a tune asset reads exactly one data input", "inputs")
+    if isinstance(spec, DriftAssetSpec) and (
+            len(spec.inputs) != 1 or not isinstance(next(iter(spec.inputs.values())),
+                                                    SameInputSpec)):
+        raise fail("a drift asset reads exactly one input, with mapping 'same' (the "
+                   "reference is the partitions stored before it)", "inputs")
+    for trigger in spec.automation.on_failed_checks:
+        if trigger not in project.assets:
+            raise fail(f"unknown asset '{trigger}'; declared assets: "
+                       f"{', '.join(sorted(project.assets))}", "automation.on_failed_checks")
     if isinstance(spec, ValidateAssetSpec):
         if len(spec.inputs) != 1:
             raise fail("a validate asset reads exactly one input", "inputs")
@@ -244,7 +254,7 @@ def _check_acyclic(project: ProjectSpec) -> None:
                             f"inputs form a cycle: {' -> '.join(cycle)}", asset=name,
                             field="inputs")
         state[name] = "visiting"
-        for upstream in project.assets[name].spec.inputs:
+        for upstream in project.assets[name].spec.dependencies:
             visit(upstream, path + [name])
         state[name] = "done"
 

@@ -101,18 +101,24 @@ InputSpec = Annotated[
 # --- automation and freshness -----------------------------------------------------------------
 
 
-class EagerAutomationSpec(Strict):
+class CheckTriggerSpec(Strict):
+    on_failed_checks: tuple[str, ...] = Field(
+        (), description="Assets (e.g. a drift report) whose check failing on a newly "
+        "materialized partition also triggers a run; they become dependencies.")
+
+
+class EagerAutomationSpec(CheckTriggerSpec):
     type: Literal["eager"] = Field(
         description="Materialize when a dependency updates, a partition is new or code changed."
     )
 
 
-class CronAutomationSpec(Strict):
+class CronAutomationSpec(CheckTriggerSpec):
     type: Literal["on_cron"]
     cron: str = Field(description="Cron schedule, e.g. '0 3 * * 1' (Mondays at 03:00).")
 
 
-class ManualAutomationSpec(Strict):
+class ManualAutomationSpec(CheckTriggerSpec):
     type: Literal["manual"] = Field(description="Only materialized when someone asks.")
 
 
@@ -199,6 +205,12 @@ class AssetSpecBase(Strict):
         (), description="Python modules whose source is part of the asset's code version."
     )
 
+    @property
+    def dependencies(self) -> list[str]:
+        """Upstream assets: the inputs it reads and the assets whose checks trigger it."""
+        return [*self.inputs, *(a for a in self.automation.on_failed_checks
+                                if a not in self.inputs)]
+
 
 class SourceAssetSpec(AssetSpecBase):
     kind: Literal["source"]
@@ -225,6 +237,18 @@ class NotebookAssetSpec(AssetSpecBase):
     backfill: Literal["single_run", "per_partition"] = Field(
         "single_run", description="single_run runs a range of partitions in one kernel."
     )
+
+
+class DriftAssetSpec(AssetSpecBase):
+    """Each partition of its input against the partitions stored before it: PSI per column,
+    and a (non-blocking) check that fails when a column drifts past the threshold."""
+
+    kind: Literal["drift"]
+    reference: int = Field(14, ge=1, description="How many earlier partitions form the "
+                           "reference (like a model's training window).")
+    threshold: float = Field(0.25, gt=0, description="PSI above which a column has drifted.")
+    columns: tuple[str, ...] = Field((), description="Columns to score; default: all numeric.")
+    bins: int = Field(10, ge=2, description="Quantile bins of a continuous column.")
 
 
 # --- training and search ----------------------------------------------------------------------
@@ -379,8 +403,8 @@ class DeployAssetSpec(AssetSpecBase):
 
 
 AssetSpec = Annotated[
-    SourceAssetSpec | ValidateAssetSpec | NotebookAssetSpec | TrainAssetSpec | TuneAssetSpec
-    | EvaluateAssetSpec | PromoteAssetSpec | PackageAssetSpec | DeployAssetSpec,
+    SourceAssetSpec | ValidateAssetSpec | NotebookAssetSpec | DriftAssetSpec | TrainAssetSpec
+    | TuneAssetSpec | EvaluateAssetSpec | PromoteAssetSpec | PackageAssetSpec | DeployAssetSpec,
     Field(discriminator="kind"),
 ]
 

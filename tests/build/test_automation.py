@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -88,3 +89,24 @@ def test_edited_notebook_requests_its_asset_and_below_only(
     assert materialize(edited, instance, ["summary"]).success
     done = dg.evaluate_automation_conditions(defs=edited, instance=instance, cursor=after.cursor)
     assert done.total_requested == 0  # fires once per change
+
+
+def test_freshness_at_risk_refreshes_the_unpartitioned_asset_once(
+    project_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
+
+    defs = build_defs(project_dir)
+    report = dg.AssetKey("evaluation_report")
+    seed = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert seed.total_requested == 0
+    # What Dagster's freshness daemon records when the report's warn window has passed:
+    instance._report_runless_asset_event(FreshnessStateChange(  # noqa: SLF001
+        key=report, previous_state=FreshnessState.PASS, new_state=FreshnessState.WARN,
+        state_change_timestamp=time.time()))
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+    assert result.total_requested == 1 and result.get_num_requested(report) == 1
+    again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+    assert again.total_requested == 0  # once per state change, not on every tick
+    features = defs.resolve_asset_graph().get(dg.AssetKey("features"))
+    assert "freshness" not in features.automation_condition.get_label()  # partitioned: no

@@ -29,17 +29,19 @@ def test_ui_lists_assets_dependencies_checks_and_running_sensors(
             for name, n in by_name.items()}
     assert deps == {
         "raw_applications": [], "validated_applications": ["raw_applications"],
-        "features": ["validated_applications"], "hyperparameters": ["features"],
+        "features": ["validated_applications"], "drift_report": ["features"],
+        "hyperparameters": ["drift_report", "features"],
         "candidate_model": ["features", "hyperparameters"],
         "evaluation_report": ["candidate_model", "features"],
         "champion": ["candidate_model", "evaluation_report"], "bento": ["champion"],
         "deployment": ["bento"],
     }
     partitioned = {name for name, node in by_name.items() if node["isPartitioned"]}
-    assert partitioned == {"raw_applications", "validated_applications", "features"}
+    assert partitioned == {"raw_applications", "validated_applications", "features",
+                           "drift_report"}
     assert all(node["opVersion"] for node in nodes)
     assert by_name["hyperparameters"]["automationCondition"]["label"] == (
-        "on cron 0 3 * * 1 or code changed")
+        "on cron 0 3 * * 1 or code changed or a check of drift_report failed")
     assert by_name["validated_applications"]["hasAssetChecks"]
     assert by_name["features"]["automationCondition"]["label"] == "eager or code changed"
     states = {s["name"]: s["sensorState"]["status"] for s in sensors}

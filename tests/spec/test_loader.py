@@ -110,7 +110,7 @@ ERRORS = {
     "unknown kind": ("""
   feats:
     kind: notbook
-""", ["asset 'feats'", "'source', 'validate', 'notebook', 'train', 'tune'"]),
+""", ["asset 'feats'", "'source', 'validate', 'notebook', 'drift', 'train', 'tune'"]),
     "unknown partitions": ("""
   feats:
     kind: notebook
@@ -136,6 +136,21 @@ ERRORS = {
     model: project.models.loans:LoanClassifier
 """, ["asset 'model', field 'inputs': a train asset reads one data input and at most one "
       "tune asset"]),
+    "drift over a window": ("""
+  drift:
+    kind: drift
+    partitions: days
+    inputs: {raw: {mapping: all}}
+""", ["asset 'drift', field 'inputs': a drift asset reads exactly one input, with mapping "
+      "'same'"]),
+    "unknown trigger": ("""
+  feats:
+    kind: notebook
+    partitions: days
+    notebook: notebooks/features.ipynb
+    inputs: {raw: same}
+    automation: {type: eager, on_failed_checks: [drfit]}
+""", ["asset 'feats', field 'automation.on_failed_checks': unknown asset 'drfit'"]),
 }
 
 
