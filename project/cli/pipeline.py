@@ -29,20 +29,29 @@ class PipelineRun:
     models: list[str]
 
 
-def simulate(session: Session, days: int, source: str | None = None) -> list[str]:
-    """Land `days` more simulated days; returns their keys."""
+SERVING_KINDS = ("package", "deploy")
+
+
+def simulate(session: Session, days: int, source: str | None = None,
+             rows: int | None = None) -> list[str]:
+    """Land `days` more simulated days (of `rows` rows, default: the spec's); their keys."""
     declared, folder = session.simulated_source(source)
     simulator = landing_spec(declared).simulator
     assert simulator is not None
+    if rows is not None:
+        simulator = simulator.model_copy(update={"rows_per_partition": rows})
     return [p.stem for p in land_days(folder, loan_stream(simulator), simulator.start, days)]
 
 
-def run_pipeline(session: Session, days: int) -> PipelineRun:
+def run_pipeline(session: Session, days: int, rows: int | None = None,
+                 serve: bool = True) -> PipelineRun:
+    """Land days up to `days`, then materialize what is missing; without `serve`, the
+    package and deploy assets are left out (a CI sample is judged, not served)."""
     declared, folder = session.simulated_source()
     landing = landing_spec(declared)
     have = len(landed_files(folder, landing.formats))
     if have < days:
-        simulate(session, days - have, declared.name)
+        simulate(session, days - have, declared.name, rows)
     keys = sorted(landed_files(folder, landing.formats))
     ctx = BuildContext(session.project, session.state)
     partitions_def = ctx.partitions_def(declared.name)
@@ -54,14 +63,15 @@ def run_pipeline(session: Session, days: int) -> PipelineRun:
                    if ctx.partitions_def(name) == partitions_def]
     todo = _first_missing(session, partitioned, keys)
     if todo:
-        _materialize(session, partitioned, {RANGE_START: todo[0], RANGE_END: todo[-1]})
-    models = _models_to_run(session, ctx, bool(todo))
+        materialize_assets(session, partitioned, {RANGE_START: todo[0], RANGE_END: todo[-1]})
+    models = [m for m in _models_to_run(session, ctx, bool(todo))
+              if serve or session.project.assets[m].spec.kind not in SERVING_KINDS]
     if models:
-        _materialize(session, models, {})
+        materialize_assets(session, models, {})
     return PipelineRun(landed=keys, computed=todo, assets=partitioned, models=models)
 
 
-def _materialize(session: Session, selection: list[str], tags: dict[str, str]) -> None:
+def materialize_assets(session: Session, selection: list[str], tags: dict[str, str]) -> None:
     result = dg.materialize(
         list(session.defs.assets or []),
         selection=selection,

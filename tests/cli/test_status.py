@@ -1,0 +1,52 @@
+"""The status table: aligned columns, partition counts, stale causes, what serves."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from project.cli.status import (
+    AssetStatus,
+    ModelStatus,
+    Partitions,
+    ProjectStatus,
+    ServedStatus,
+    render,
+)
+
+AT = datetime(2024, 1, 3, 12, 0, tzinfo=UTC)
+
+
+def test_render_aligns_the_assets_and_names_failures_causes_and_the_served_model() -> None:
+    status = ProjectStatus(
+        assets=(
+            AssetStatus("features", AT, Partitions(2, 3, ("2024-01-02",), ()), "fresh", (),
+                        "WARN"),
+            AssetStatus("candidate_model", AT, None, "stale",
+                        ("has a new code version", "has a new dependency data version "
+                         "(features)"), None),
+            AssetStatus("champion", None, None, "missing", (), "UNKNOWN"),
+        ),
+        models=(ModelStatus("loans_classifier", None),),
+        served=(ServedStatus("deployment", "http://127.0.0.1:3030", "2", "loans:abc", False),),
+    )
+    lines = render(status).splitlines()
+    when = AT.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    assert lines[:4] == [
+        "asset            last materialized    partitions                 freshness  data",
+        f"features         {when}  2/3, 1 failed: 2024-01-02  WARN       fresh",
+        f"candidate_model  {when}  -                          -          stale: has a new "
+        "code version; has a new dependency data version (features)",
+        "champion         never                -                          UNKNOWN    missing",
+    ]
+    assert lines[5:] == [
+        "model loans_classifier: champion none yet",
+        "deployment: v2 (loans:abc) on http://127.0.0.1:3030, not running: `assetbook serve`",
+    ]
+
+
+def test_render_says_when_nothing_is_served() -> None:
+    status = ProjectStatus((), (ModelStatus("loans_classifier", "3"),),
+                           (ServedStatus("deployment", "http://127.0.0.1:3030", None, None,
+                                         False),))
+    assert render(status).splitlines()[-2:] == ["model loans_classifier: champion v3",
+                                                "deployment: nothing served"]
