@@ -18,6 +18,7 @@ from project.build.checks import CheckOutcome, run_schema_check
 from project.build.code_version import ModuleSourceError, code_version
 from project.build.partitions import build_partition_mapping, build_partitions_def, window_keys
 from project.errors import SpecError
+from project.resources.artifacts import ArtifactIOManager
 from project.resources.state import UNPARTITIONED, StateFolder, safe_part
 from project.spec import DeclaredAsset, ProjectSpec
 from project.spec.models import (
@@ -119,8 +120,16 @@ class BuildContext:
                     current = None if key == UNPARTITIONED else key
                     chosen = [k for k in window_keys(ordered, current, mapping.size, mapping.lag)
                               if k in paths]
+                    if mapping.after_drift:
+                        chosen = since_drift_onset(chosen, self._drift_flags(mapping.after_drift))
                 result[key][upstream] = [paths[k] for k in chosen]
         return result
+
+    def _drift_flags(self, drift_asset: str) -> dict[str, bool]:
+        """Per stored partition of a drift asset: whether any column drifted."""
+        stored = ArtifactIOManager(root=str(self.state.artifacts)).stored(dg.AssetKey(drift_asset))
+        return {key: bool(pd.read_parquet(path, columns=["drifted"])["drifted"].any())
+                for key, path in stored.items()}
 
     def _ordered_keys(
         self, upstream: str, paths: Mapping[str, Path], instance: dg.DagsterInstance
@@ -131,6 +140,20 @@ class BuildContext:
             return sorted(paths)
         assert partitions_def is not None
         return list(partitions_def.get_partition_keys(dynamic_partitions_store=instance))
+
+
+def since_drift_onset(window: list[str], flags: dict[str, bool]) -> list[str]:
+    """The window's keys from the first day of the latest run of drifted days on; the whole
+    window when there was no drift or when no day of the window is that recent."""
+    days = sorted(flags)
+    flagged = [i for i, key in enumerate(days) if flags[key]]
+    if not flagged:
+        return window
+    onset = flagged[-1]
+    while onset > 0 and flags[days[onset - 1]]:
+        onset -= 1
+    recent = [key for key in window if key >= days[onset]]
+    return recent or window
 
 
 def is_landing_source(spec: AssetSpec) -> bool:

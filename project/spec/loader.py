@@ -216,6 +216,12 @@ def _check_asset(project: ProjectSpec, declared: DeclaredAsset) -> None:
         if trigger not in project.assets:
             raise fail(f"unknown asset '{trigger}'; declared assets: "
                        f"{', '.join(sorted(project.assets))}", "automation.on_failed_checks")
+    drift_assets = [n for n, d in project.assets.items() if d.spec.kind == "drift"]
+    for upstream, mapping in spec.inputs.items():
+        drift = getattr(mapping, "after_drift", None)
+        if drift and drift not in drift_assets:
+            raise fail(f"'{drift}' is not a drift asset; declared drift assets: "
+                       f"{', '.join(drift_assets) or 'none'}", f"inputs.{upstream}.after_drift")
     if isinstance(spec, ValidateAssetSpec):
         if len(spec.inputs) != 1:
             raise fail("a validate asset reads exactly one input", "inputs")

@@ -81,6 +81,9 @@ class WindowInputSpec(Strict):
     lag: int = Field(
         0, ge=0, description="Partitions skipped before the current one (1 keeps it held out)."
     )
+    after_drift: str | None = Field(
+        None, description="A drift asset: when it flagged a drift, the window starts at the "
+        "drift's first day (if that leaves any day), so a retrain learns the new behaviour.")
 
 
 class AllInputSpec(Strict):
@@ -208,8 +211,9 @@ class AssetSpecBase(Strict):
     @property
     def dependencies(self) -> list[str]:
         """Upstream assets: the inputs it reads and the assets whose checks trigger it."""
-        return [*self.inputs, *(a for a in self.automation.on_failed_checks
-                                if a not in self.inputs)]
+        drift = [m.after_drift for m in self.inputs.values()
+                 if isinstance(m, WindowInputSpec) and m.after_drift]
+        return list(dict.fromkeys([*self.inputs, *self.automation.on_failed_checks, *drift]))
 
 
 class SourceAssetSpec(AssetSpecBase):

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from project.build.context import since_drift_onset
 from project.data.loans import LoanStream
 from project.resources.state import StateFolder
 from project.runners.drift import drift_table, population_stability
@@ -86,3 +87,14 @@ def test_small_samples_of_one_distribution_stay_below_the_noise_floor() -> None:
                         threshold=0.1)
     assert (table["psi"] > 0.1).any()  # raw PSI of 300 rows is noisy ...
     assert not table["drifted"].any()  # ... and the chi-square floor keeps it quiet
+
+
+def test_window_after_a_drift_starts_at_its_first_day() -> None:
+    days = [f"2024-01-{d:02d}" for d in range(1, 11)]
+    flags = {day: day >= "2024-01-06" for day in days}
+    window = days[2:8]  # 03 .. 08
+    assert since_drift_onset(window, flags) == ["2024-01-06", "2024-01-07", "2024-01-08"]
+    assert since_drift_onset(days[:4], flags) == days[:4]  # nothing that recent: all of it
+    assert since_drift_onset(window, dict.fromkeys(days, False)) == window
+    flags["2024-01-02"] = True  # an older, separate drift does not move the onset
+    assert since_drift_onset(window, flags)[0] == "2024-01-06"

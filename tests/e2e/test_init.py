@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from tests.conftest import BIN
@@ -68,8 +69,16 @@ def test_init_makes_a_project_whose_first_command_ends_with_a_served_answer(
     run = scaffolded.run
     assert run.returncode == 0, run.stderr
     assert "3 day(s) landed: 2024-01-01 .. 2024-01-03" in run.stdout
+    assert "materialized raw_applications, validated_applications, features, drift_report " \
+           "for 3 day(s)" in run.stdout
+    assert ("materialized hyperparameters, candidate_model, evaluation_report, champion, "
+            "bento, deployment") in run.stdout
     assert f"state folder: {root / '.assetbook'}" in run.stdout
     assert '"model_version": "1"}' in run.stdout.splitlines()[-1]  # the served answer
+    state = root / ".assetbook"
+    assert (state / "reports" / "features" / "2024-01-01__2024-01-03.html").exists()
+    assert sorted(p.name for p in (state / "artifacts" / "features").iterdir()) == [
+        "2024-01-01.parquet", "2024-01-02.parquet", "2024-01-03.parquet"]
 
 
 @pytest.mark.slow
@@ -104,6 +113,25 @@ def test_status_after_the_first_run(scaffolded: Scaffolded) -> None:
         "deployment", "1", True)
 
 
+@pytest.mark.slow
+def test_a_second_run_skips_what_is_done_and_a_new_day_computes_only_that_day(
+    scaffolded: Scaffolded
+) -> None:
+    """After the status test: it adds a day to the shared project."""
+    root, env = scaffolded.root, scaffolded.env
+    assert scaffolded.run.returncode == 0, scaffolded.run.stderr
+    again = assetbook(root, env, "run", "--days", "3")
+    assert "everything was already materialized" in again.stdout
+
+    landed = assetbook(root, env, "simulate", "--days", "1")
+    assert landed.stdout.strip() == "landed 1 day(s): 2024-01-04"
+    more = assetbook(root, env, "run", "--days", "4")
+    assert "for 1 day(s)" in more.stdout  # only the new day is computed
+    assert "materialized candidate_model, evaluation_report" in more.stdout  # not the tuning
+    with dg.DagsterInstance.from_config(str(root / ".assetbook" / "dagster")) as instance:
+        assert len(instance.get_materialized_partitions(dg.AssetKey("features"))) == 4
+
+
 def test_init_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     result = assetbook(tmp_path, dict(os.environ), "init", ".")
@@ -111,3 +139,13 @@ def test_init_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
     assert result.stderr == (f"assetbook: error: {tmp_path} is not an empty folder: choose a "
                              "new path, `assetbook init` never overwrites\n")
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_spec_error_is_reported_without_a_traceback(project_dir: Path) -> None:
+    spec = project_dir / "assets" / "loans.yaml"
+    spec.write_text(spec.read_text().replace("notebook: notebooks/", "notebok: notebooks/"))
+    result = assetbook(project_dir, dict(os.environ), "run")
+    assert result.returncode == 1
+    assert "assetbook: error: assets/loans.yaml, asset 'features', field 'notebok'" in (
+        result.stderr)
+    assert "Traceback" not in result.stderr

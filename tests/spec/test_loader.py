@@ -143,6 +143,12 @@ ERRORS = {
     inputs: {raw: {mapping: all}}
 """, ["asset 'drift', field 'inputs': a drift asset reads exactly one input, with mapping "
       "'same'"]),
+    "window after a non-drift asset": ("""
+  model:
+    kind: train
+    model: project.models.loans:LoanClassifier
+    inputs: {raw: {mapping: window, size: 3, after_drift: raw}}
+""", ["asset 'model', field 'inputs.raw.after_drift': 'raw' is not a drift asset"]),
     "unknown trigger": ("""
   feats:
     kind: notebook
