@@ -84,22 +84,38 @@ def run_schema_check(
 def _failure_cases(exc: SchemaErrors | SchemaError) -> pd.DataFrame:
     if isinstance(exc, SchemaErrors):
         return exc.failure_cases
-    return pd.DataFrame([{"column": getattr(exc.schema, "name", None),
-                          "check": str(exc.check), "failure_case": exc.failure_cases}])
+    return pd.DataFrame([{"schema_context": None, "column": getattr(exc.schema, "name", None),
+                          "check": str(exc.check), "failure_case": exc.failure_cases,
+                          "index": None}])
 
 
 FRAME_CHECKS = {"column_in_dataframe": "is missing", "column_in_schema": "is not in the schema"}
+COERCE = "coerce_dtype"
 
 
 def describe_failures(cases: pd.DataFrame) -> list[str]:
     """One line per column and rule, e.g. "column 'age': less_than_or_equal_to(100) fails in
-    3 row(s), e.g. [150, 200]"; a missing or unexpected column is named as such."""
+    3 row(s), e.g. [150, 200]"; a missing or unexpected column is named as such, a rule over
+    whole rows (duplicates) is one line with the failing row indices, not one per column, and
+    a column that cannot be coerced to its type reports that, not what follows from it."""
     lines = []
     frame_level = cases["check"].isin(list(FRAME_CHECKS))
     for _, case in cases[frame_level].iterrows():
         lines.append(f"column '{case['failure_case']}' {FRAME_CHECKS[case['check']]} "
                      f"({case['check']})")
-    by_column = cases[~frame_level].assign(column=cases["column"].fillna("<frame>").astype(str))
+    row_level = ~frame_level & (cases["schema_context"] == "DataFrameSchema")
+    for check, group in cases[row_level].groupby("check", sort=True):
+        rows = sorted(group["index"].dropna().unique().tolist())
+        where = f"in {len(rows)} row(s), e.g. at index {rows[:SAMPLE]}" if rows else "as a whole"
+        lines.append(f"rows: {check} fails {where}")
+    by_column = cases[~frame_level & ~row_level]
+    rule = by_column["check"].astype(str)
+    uncoerced = by_column["column"].isin(by_column["column"][rule.str.startswith(COERCE)])
+    # a column that cannot take its type also fails its dtype, and the rules that could not
+    # run on its values at all (no row index): echoes of the one failure already named
+    echo = uncoerced & (rule.str.startswith("dtype(") | by_column["index"].isna())
+    by_column = by_column[~echo]
+    by_column = by_column.assign(column=by_column["column"].fillna("<frame>").astype(str))
     for (column, check), group in by_column.groupby(["column", "check"], sort=True):
         sample = group["failure_case"].head(SAMPLE).tolist()
         lines.append(f"column '{column}': {check} fails in {len(group)} row(s), e.g. {sample}")

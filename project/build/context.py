@@ -97,7 +97,7 @@ class BuildContext:
         """Where a step writes a product before the IO manager renames it into place."""
         folder = self.state.root / "staging" / safe_part(asset)
         folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{run_id[:8]}-{safe_part(partition)}{suffix}"
+        return folder / f"{safe_part(run_id[:8])}-{safe_part(partition)}{suffix}"
 
     def inputs_by_partition(
         self,

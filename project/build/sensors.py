@@ -4,6 +4,7 @@ box) and one landing sensor per landing source, which turns new files into parti
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import dagster as dg
 
@@ -43,8 +44,8 @@ def build_landing_sensor(ctx: BuildContext, declared: DeclaredAsset) -> dg.Senso
                description=f"Turns files landing in {folder} into partitions of "
                            f"{declared.name}.")
     def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        seen: dict[str, float] = json.loads(context.cursor or "{}")
-        files = {key: path.stat().st_mtime for key, path in landed_files(
+        seen: dict[str, str] = json.loads(context.cursor or "{}")
+        files = {key: _fingerprint(path) for key, path in landed_files(
             folder, source.formats).items()}
         changed = sorted(key for key, mtime in files.items() if seen.get(key) != mtime)
         requests = []
@@ -61,3 +62,10 @@ def build_landing_sensor(ctx: BuildContext, declared: DeclaredAsset) -> dg.Senso
         )
 
     return landing_sensor
+
+
+def _fingerprint(path: Path) -> str:
+    """Modification time in ns and size: a file replaced within one coarse mtime tick
+    still counts as changed."""
+    stat = path.stat()
+    return f"{stat.st_mtime_ns}-{stat.st_size}"

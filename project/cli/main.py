@@ -94,20 +94,21 @@ def _run(session: Session, days: int, rows: int | None, serve_model: bool) -> in
         print(f"materialized {', '.join(outcome.assets)} for {len(outcome.computed)} day(s)")
     if outcome.models:
         print(f"materialized {', '.join(outcome.models)}")
-    if not outcome.computed and not outcome.models:
+    if not outcome.computed and not outcome.models and not outcome.failed:
         print("everything was already materialized")
     reports = sorted(session.state.reports.rglob("*.html"))
     for report in reports[-3:]:
         print(f"report: {report}")
     print(f"state folder: {session.state.root}\nsee it in the UI: assetbook dev")
-    if not serve_model or not any(d.spec.kind == "deploy"
-                                  for d in session.project.assets.values()):
-        return 0
-    serve(session)  # a no-op when it is up; restarts it after `assetbook stop` or a reboot
-    answered = ask(session)
-    print(f"\nPOST {answered['url']}\n  {json.dumps({'application': answered['application']})}"
-          f"\n-> {json.dumps(answered['answer'])}")
-    return 0
+    if serve_model and any(d.spec.kind == "deploy" for d in session.project.assets.values()):
+        serve(session)  # a no-op when it is up; restarts it after `assetbook stop` or a reboot
+        answered = ask(session)
+        print(f"\nPOST {answered['url']}\n  "
+              f"{json.dumps({'application': answered['application']})}"
+              f"\n-> {json.dumps(answered['answer'])}")
+    for key, message in outcome.failed.items():  # the good days went on without these
+        print(f"assetbook: day {key} failed and was left out:\n{message}", file=sys.stderr)
+    return 1 if outcome.failed else 0
 
 
 def _init(path: Path) -> int:

@@ -27,6 +27,7 @@ class PipelineRun:
     computed: list[str]
     assets: list[str]
     models: list[str]
+    failed: dict[str, str]  # day -> why it failed (its checks, or the unreadable file)
 
 
 SERVING_KINDS = ("package", "deploy")
@@ -62,19 +63,44 @@ def run_pipeline(session: Session, days: int, rows: int | None = None,
     partitioned = [name for name in session.project.assets
                    if ctx.partitions_def(name) == partitions_def]
     todo = _first_missing(session, partitioned, keys)
-    if todo:
-        materialize_assets(session, partitioned, {RANGE_START: todo[0], RANGE_END: todo[-1]})
-    models = [m for m in _models_to_run(session, ctx, bool(todo))
+    failed = _materialize_days(session, partitioned, todo)
+    computed = [key for key in todo if key not in failed]
+    if failed and not computed:
+        raise AssetbookError("no new day could be processed:\n" + "\n".join(
+            f"{key}: {message}" for key, message in failed.items()))
+    models = [m for m in _models_to_run(session, ctx, bool(computed))
               if serve or session.project.assets[m].spec.kind not in SERVING_KINDS]
     if models:
         materialize_assets(session, models, {})
-    return PipelineRun(landed=keys, computed=todo, assets=partitioned, models=models)
+    return PipelineRun(landed=keys, computed=computed, assets=partitioned, models=models,
+                       failed=failed)
 
 
-def materialize_assets(session: Session, selection: list[str], tags: dict[str, str]) -> None:
+def _materialize_days(session: Session, assets: list[str], keys: list[str]) -> dict[str, str]:
+    """All days in one run (one notebook kernel); if that fails, each day on its own, so
+    one bad day cannot hold back the good ones. Returns the failed days' messages."""
+    if not keys:
+        return {}
+    try:
+        materialize_assets(session, assets, {RANGE_START: keys[0], RANGE_END: keys[-1]})
+        return {}
+    except AssetbookError:
+        pass
+    failed = {}
+    for key in keys:
+        try:
+            materialize_assets(session, assets, {}, partition_key=key)
+        except AssetbookError as exc:
+            failed[key] = str(exc)
+    return failed
+
+
+def materialize_assets(session: Session, selection: list[str], tags: dict[str, str],
+                       partition_key: str | None = None) -> None:
     result = dg.materialize(
         list(session.defs.assets or []),
         selection=selection,
+        partition_key=partition_key,
         instance=session.instance,
         resources=session.defs.resources,
         tags={**tags, "assetbook/launched_by": "run"},

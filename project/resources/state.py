@@ -24,7 +24,7 @@ UNPARTITIONED = "all"
 
 def safe_part(value: str) -> str:
     """A path component from a key or name; refuses anything that could leave its folder."""
-    if not _SAFE_PART.match(value) or ".." in value:
+    if not _SAFE_PART.fullmatch(value) or ".." in value:
         raise ArtifactError(f"'{value}' cannot be used in a path: only letters, digits and "
                             "'_', '.', '-' are allowed, and no '..'")
     return value

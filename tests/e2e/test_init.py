@@ -125,11 +125,17 @@ def test_a_second_run_skips_what_is_done_and_a_new_day_computes_only_that_day(
 
     landed = assetbook(root, env, "simulate", "--days", "1")
     assert landed.stdout.strip() == "landed 1 day(s): 2024-01-04"
-    more = assetbook(root, env, "run", "--days", "4")
-    assert "for 1 day(s)" in more.stdout  # only the new day is computed
+    landing = root / ".assetbook" / "landing" / "raw_applications"
+    (landing / "2024-01-05.csv").write_bytes(b"")  # a broken day beside the good one
+    more = assetbook(root, env, "run", "--days", "5")
+    assert "for 1 day(s)" in more.stdout  # only the new good day is computed
     assert "materialized candidate_model, evaluation_report" in more.stdout  # not the tuning
+    assert more.returncode == 1  # ... and the broken day is reported, by name
+    assert "assetbook: day 2024-01-05 failed and was left out" in more.stderr
+    assert "it is empty (0 bytes)" in more.stderr
     with dg.DagsterInstance.from_config(str(root / ".assetbook" / "dagster")) as instance:
-        assert len(instance.get_materialized_partitions(dg.AssetKey("features"))) == 4
+        assert instance.get_materialized_partitions(dg.AssetKey("features")) == {
+            "2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"}
 
 
 def test_init_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:

@@ -1,0 +1,46 @@
+"""A copy of the default project with a champion, made by the real `assetbook run`.
+
+The copy leaves the Ray search out (the candidate takes fixed hyper-parameters and small
+batches instead): everything a champion is made of (training, evaluation notebook, gate,
+MLflow aliases) stays real, and it costs about a minute instead of several.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import BIN, REPO
+
+SEARCH = "hyperparameters"
+FIXED = {"hidden": 32, "lr": 0.01, "dropout": 0.1}
+
+
+def without_search(spec: dict) -> dict:
+    """The pipeline file with the tune asset removed and its result fixed in the trainer."""
+    assets = spec["assets"]
+    assets.pop(SEARCH)
+    model = assets["candidate_model"]
+    model["inputs"].pop(SEARCH)
+    model["hyperparameters"] = FIXED
+    model["trainer"].update(batch_size=32)
+    return spec
+
+
+def champion_project(root: Path, days: int = 3, rows: int = 600) -> Path:
+    """Copy the project into `root` and run it up to its champion (no serving); the state
+    folder is wherever `ASSETBOOK_STATE` points."""
+    for folder in ("assets", "notebooks", "bentos"):
+        shutil.copytree(REPO / folder, root / folder)
+    shutil.copy(REPO / "workspace.yaml", root / "workspace.yaml")
+    spec_file = root / "assets" / "loans.yaml"
+    spec_file.write_text(yaml.safe_dump(without_search(yaml.safe_load(spec_file.read_text())),
+                                        sort_keys=False))
+    result = subprocess.run(
+        [str(BIN / "assetbook"), "run", "--days", str(days), "--rows", str(rows), "--no-serve"],
+        cwd=root, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return root
