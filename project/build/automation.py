@@ -25,14 +25,17 @@ AC = dg.AutomationCondition
 
 
 def build_automation_condition(
-    spec: AutomationSpec, fed_by_sensor: bool = False, refresh_when_stale: bool = False
+    spec: AutomationSpec, fed_by_sensor: bool = False, refresh_when_stale: bool = False,
+    gaps_allowed_in: tuple[str, ...] = (),
 ) -> dg.AutomationCondition | None:
     """`fed_by_sensor`: a landing source, whose new partitions the landing sensor requests;
     eager would request them a second time, so only a code change triggers it.
     `refresh_when_stale`: an unpartitioned asset with a freshness policy (re-running a
-    partitioned one would not bring newer data, only recompute every partition)."""
+    partitioned one would not bring newer data, only recompute every partition).
+    `gaps_allowed_in`: partitioned dependencies of an unpartitioned asset, which reads the
+    partitions that exist: a day withheld by its checks must not stop it for good."""
     parts = [part for part in (
-        _base_condition(spec, fed_by_sensor),
+        _base_condition(spec, fed_by_sensor, _deps_missing(gaps_allowed_in)),
         _failed_checks_upstream(spec.on_failed_checks) if spec.on_failed_checks else None,
         _freshness_at_risk() if refresh_when_stale else None) if part is not None]
     if len(parts) < 2:
@@ -53,15 +56,23 @@ def _freshness_at_risk() -> dg.AutomationCondition:
         "freshness at risk")
 
 
-def _base_condition(spec: AutomationSpec, fed_by_sensor: bool) -> dg.AutomationCondition | None:
+def _deps_missing(gaps_allowed_in: tuple[str, ...]) -> dg.AutomationCondition:
+    missing = AC.any_deps_missing()
+    if gaps_allowed_in:
+        missing = missing.ignore(dg.AssetSelection.assets(*gaps_allowed_in))
+    return missing.with_label("any_deps_missing")
+
+
+def _base_condition(spec: AutomationSpec, fed_by_sensor: bool,
+                    deps_missing: dg.AutomationCondition) -> dg.AutomationCondition | None:
     if isinstance(spec, EagerAutomationSpec) and fed_by_sensor:
         return (AC.code_version_changed() & ~AC.in_progress()).with_label("code changed")
     if isinstance(spec, EagerAutomationSpec):
         return AC.eager().replace(
             "any_deps_updated", AC.any_deps_updated() | AC.code_version_changed()
-        ).with_label("eager or code changed")
+        ).replace("any_deps_missing", deps_missing).with_label("eager or code changed")
     if isinstance(spec, CronAutomationSpec):
-        code_changed = AC.code_version_changed() & ~AC.in_progress() & ~AC.any_deps_missing()
+        code_changed = AC.code_version_changed() & ~AC.in_progress() & ~deps_missing
         return (AC.on_cron(spec.cron) | code_changed).with_label(f"on cron {spec.cron} or "
                                                                  "code changed")
     return None

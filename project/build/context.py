@@ -81,6 +81,8 @@ class BuildContext:
             "automation_condition": build_automation_condition(
                 spec.automation, fed_by_sensor=is_landing_source(spec),
                 refresh_when_stale=spec.freshness is not None and partitions_def is None,
+                gaps_allowed_in=tuple(d for d in spec.dependencies if partitions_def is None
+                                      and self.partitions_def(d) is not None),
             ),
             "freshness_policy": build_freshness_policy(spec.freshness),
             "check_specs": [

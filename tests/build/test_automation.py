@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 import nbformat
 
+from project.resources.state import StateFolder
 from tests.conftest import DATA, build_defs, land, materialize
 
 SUMMARY_SPEC = """
@@ -110,3 +111,19 @@ def test_freshness_at_risk_refreshes_the_unpartitioned_asset_once(
     assert again.total_requested == 0  # once per state change, not on every tick
     features = defs.resolve_asset_graph().get(dg.AssetKey("features"))
     assert "freshness" not in features.automation_condition.get_label()  # partitioned: no
+
+
+def test_a_withheld_day_does_not_stop_the_assets_that_read_all_days(
+    project_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    defs, _, seed = materialized(project_dir, instance, 2)
+    folder = StateFolder.for_project(project_dir).landing("raw_applications")
+    (folder / "2024-01-03.csv").write_text("salary,age\n1,2\n")  # fails its schema check
+    assert not materialize(defs, instance, DATA, ["2024-01-03"]).success
+    bad = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+    assert "summary" not in requested(bad)  # nothing new to read yet
+
+    good = land(project_dir, 1)  # 2024-01-04
+    assert materialize(defs, instance, DATA, good).success
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=bad.cursor)
+    assert requested(after) == {"summary": {None}}  # 01-03's missing features do not block it
