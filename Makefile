@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: run test install nginx dev bench lint
+.PHONY: run test install nginx chromium dev bench lint
 
 $(VENV)/.installed: pyproject.toml
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || $(MAKE) --no-print-directory nginx
@@ -20,10 +20,17 @@ nginx:              ## the front that switches served models without dropping re
 	else echo "Assetbook serves models behind nginx: run 'sudo apt-get install nginx-light'"; \
 	  exit 1; fi
 
+chromium:           ## the headless browser of the UI test (which is skipped without it)
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "The UI test drives a headless browser: run 'sudo apt-get install chromium'" \
+	  "(without it, that test is skipped)"; fi
+
 run: install        ## land the default data and run the whole pipeline
 	$(BIN)/assetbook run
 
-test: install       ## the whole test suite (real Dagster, kernels, servers)
+test: install       ## the whole test suite (real Dagster, kernels, servers, a browser)
+	@command -v chromium >/dev/null || $(MAKE) --no-print-directory chromium
 	$(BIN)/python -m pytest
 
 dev: install        ## the Dagster UI and daemon on http://127.0.0.1:3000

@@ -26,16 +26,18 @@ AC = dg.AutomationCondition
 
 def build_automation_condition(
     spec: AutomationSpec, fed_by_sensor: bool = False, refresh_when_stale: bool = False,
-    gaps_allowed_in: tuple[str, ...] = (),
+    gaps_allowed_in: tuple[str, ...] = (), updated_by: tuple[str, ...] = (),
 ) -> dg.AutomationCondition | None:
     """`fed_by_sensor`: a landing source, whose new partitions the landing sensor requests;
     eager would request them a second time, so only a code change triggers it.
     `refresh_when_stale`: an unpartitioned asset with a freshness policy (re-running a
     partitioned one would not bring newer data, only recompute every partition).
     `gaps_allowed_in`: partitioned dependencies of an unpartitioned asset, which reads the
-    partitions that exist: a day withheld by its checks must not stop it for good."""
+    partitions that exist: a day withheld by its checks must not stop it for good.
+    `updated_by`: the only dependencies whose updates trigger it (an evaluation follows its
+    model, not each new day of its data, or it would re-score the old model first)."""
     parts = [part for part in (
-        _base_condition(spec, fed_by_sensor, _deps_missing(gaps_allowed_in)),
+        _base_condition(spec, fed_by_sensor, _deps_missing(gaps_allowed_in), updated_by),
         _failed_checks_upstream(spec.on_failed_checks) if spec.on_failed_checks else None,
         _freshness_at_risk() if refresh_when_stale else None) if part is not None]
     if len(parts) < 2:
@@ -64,12 +66,16 @@ def _deps_missing(gaps_allowed_in: tuple[str, ...]) -> dg.AutomationCondition:
 
 
 def _base_condition(spec: AutomationSpec, fed_by_sensor: bool,
-                    deps_missing: dg.AutomationCondition) -> dg.AutomationCondition | None:
+                    deps_missing: dg.AutomationCondition,
+                    updated_by: tuple[str, ...]) -> dg.AutomationCondition | None:
     if isinstance(spec, EagerAutomationSpec) and fed_by_sensor:
         return (AC.code_version_changed() & ~AC.in_progress()).with_label("code changed")
     if isinstance(spec, EagerAutomationSpec):
+        updated = AC.any_deps_updated()
+        if updated_by:
+            updated = updated.allow(dg.AssetSelection.assets(*updated_by))
         return AC.eager().replace(
-            "any_deps_updated", AC.any_deps_updated() | AC.code_version_changed()
+            "any_deps_updated", updated | AC.code_version_changed()
         ).replace("any_deps_missing", deps_missing).with_label("eager or code changed")
     if isinstance(spec, CronAutomationSpec):
         code_changed = AC.code_version_changed() & ~AC.in_progress() & ~deps_missing

@@ -83,6 +83,8 @@ class BuildContext:
                 refresh_when_stale=spec.freshness is not None and partitions_def is None,
                 gaps_allowed_in=tuple(d for d in spec.dependencies if partitions_def is None
                                       and self.partitions_def(d) is not None),
+                updated_by=tuple(n for n in spec.inputs if spec.kind == "evaluate"
+                                 and self.project.assets[n].spec.kind == "train"),
             ),
             "freshness_policy": build_freshness_policy(spec.freshness),
             "check_specs": [

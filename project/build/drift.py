@@ -32,7 +32,7 @@ def build_drift_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDe
                     f"{spec.reference} partitions before it")]
     store = ArtifactIOManager(root=str(ctx.state.artifacts))
 
-    @dg.asset(**kwargs, kinds={"pandas"})
+    @dg.asset(**kwargs, kinds={"pandas"}, backfill_policy=dg.BackfillPolicy.single_run())
     def compute(context: AssetExecutionContext, **inputs: dict[str, Path]):
         stored = store.stored(dg.AssetKey(upstream))
         tables = {key: _score(spec, inputs[upstream][key], reference_paths(stored, key,

@@ -44,9 +44,10 @@ def build_landing_sensor(ctx: BuildContext, declared: DeclaredAsset) -> dg.Senso
                description=f"Turns files landing in {folder} into partitions of "
                            f"{declared.name}.")
     def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        seen: dict[str, str] = json.loads(context.cursor or "{}")
         files = {key: _fingerprint(path) for key, path in landed_files(
             folder, source.formats).items()}
+        seen: dict[str, str] = (json.loads(context.cursor) if context.cursor else
+                                _already_materialized(context.instance, declared.name, files))
         changed = sorted(key for key, mtime in files.items() if seen.get(key) != mtime)
         requests = []
         if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
@@ -62,6 +63,14 @@ def build_landing_sensor(ctx: BuildContext, declared: DeclaredAsset) -> dg.Senso
         )
 
     return landing_sensor
+
+
+def _already_materialized(instance: dg.DagsterInstance, asset: str,
+                          files: dict[str, str]) -> dict[str, str]:
+    """The first tick's cursor: days materialized before the sensor ever ran (by `assetbook
+    run`) count as seen, so starting `dagster dev` recomputes nothing."""
+    done = instance.get_materialized_partitions(dg.AssetKey(asset))
+    return {key: fingerprint for key, fingerprint in files.items() if key in done}
 
 
 def _fingerprint(path: Path) -> str:

@@ -35,6 +35,18 @@ def test_landed_files_become_partitions_once(
     assert list(later.dynamic_partitions_requests[0].partition_keys) == second
 
 
+def test_first_tick_skips_days_materialized_before_the_sensor_ran(
+    project_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    """`assetbook run` first, `dagster dev` later: starting the daemon recomputes nothing."""
+    defs = build_defs(project_dir)
+    done = land(project_dir, 2)
+    assert materialize(defs, instance, ["raw_applications"], done).success
+    new = land(project_dir, 1)
+    result = evaluate(defs, instance, None)
+    assert [r.partition_key for r in result.run_requests] == new
+
+
 def test_files_in_flight_and_unsafe_names_are_ignored(
     project_dir: Path, state: StateFolder, instance: dg.DagsterInstance
 ) -> None:

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +25,11 @@ from project.resources.state import StateFolder
 # Commands of the environment under test, called by absolute path (what `make run` users see).
 BIN = Path(sys.executable).parent
 AUTOMATION_SENSOR = "assetbook_automation"
+LANDING_SENSOR = "raw_applications_landing"
 SENSOR_TAG, AUTOMATION_TAG = "dagster/sensor_name", "dagster/from_automation_condition"
+DATA = ("raw_applications", "validated_applications", "features")  # partitioned by day
+PROBE = {"application": {"salary": 85000.0, "commission": 0.0, "age": 45, "elevel": 2, "car": 4,
+                         "zipcode": 3, "hvalue": 350000.0, "hyears": 12, "loan": 150000.0}}
 T = TypeVar("T")
 
 
@@ -93,6 +97,13 @@ def wait_for(check: Callable[[], T | None], timeout_s: float, what: Callable[[],
     raise TimeoutError(f"not done after {timeout_s:.0f}s: {what()}")
 
 
+def wait_for_assets(url: str, timeout_s: float = 90) -> list[dict]:
+    """The asset nodes, once the code location (loaded in its own process) has them."""
+    query = "{ assetNodes { assetKey { path } groupName } }"
+    return wait_for(lambda: graphql(url, query)["assetNodes"] or None, timeout_s,
+                    lambda: "the code location never loaded", interval_s=0.5)
+
+
 def sensor_ticks(url: str, sensor: str, after: float) -> list[dict]:
     """Finished ticks of a sensor of the `assetbook` location after a time, oldest first."""
     query = """query($selector: SensorSelector!, $after: Float) { sensorOrError(
@@ -105,6 +116,12 @@ def sensor_ticks(url: str, sensor: str, after: float) -> list[dict]:
     return sorted((t for t in ticks if t["status"] != "STARTED"), key=lambda t: t["timestamp"])
 
 
+def wait_for_ticks(url: str, after: float, count: int, timeout_s: float = 90) -> list[dict]:
+    """At least `count` finished ticks of the automation sensor after `after`."""
+    return wait_for(lambda: ticks if len(ticks := sensor_ticks(url, AUTOMATION_SENSOR, after))
+                    >= count else None, timeout_s, lambda: f"fewer than {count} ticks")
+
+
 def artifacts_folder() -> Path:
     """Where tests keep what a person should look at afterwards (git-ignored)."""
     folder = Path(os.environ.get("ASSETBOOK_TEST_ARTIFACTS") or
@@ -113,7 +130,7 @@ def artifacts_folder() -> Path:
     return folder
 
 
-# -- the `assetbook` command ------------------------------------------------------------------
+# -- a project driven by the `assetbook` command and the daemon -------------------------------
 
 
 def assetbook(project: Path, *args: str) -> subprocess.CompletedProcess:
@@ -123,15 +140,45 @@ def assetbook(project: Path, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
+def _deployment_record(project: Path) -> dict:
+    """What serves and what served: `<state>/serving/deployment.json`."""
+    path = StateFolder.for_project(project).root / "serving" / "deployment.json"
+    return json.loads(path.read_text())
+
+
+def deployments(project: Path) -> list[dict]:
+    """Every deployment of the project, oldest first (what `assetbook rollback` reads)."""
+    return _deployment_record(project)["history"]
+
+
+@contextmanager
+def served_project(project: Path, days: int) -> Iterator[Path]:
+    """The project brought to a served model by `assetbook run`; `assetbook stop` at the end
+    (the bento servers and nginx outlive the command)."""
+    try:
+        assetbook(project, "run", "--days", str(days))
+        yield project
+    finally:
+        assetbook(project, "stop")
+
+
+@contextmanager
+def automated(project: Path) -> Iterator[tuple[str, dg.DagsterInstance]]:
+    """`dagster dev` on the project's own Dagster home (the one `assetbook run` wrote to) and
+    that instance, once the automation sensor has ticked: its first evaluation only seeds its
+    cursor, so a day landing before it would never be picked up below the source."""
+    home = StateFolder.for_project(project).dagster_home
+    started = time.time()
+    with (dagster_dev(project, home, free_port()) as url,
+          dg.DagsterInstance.from_config(str(home)) as instance):
+        wait_for_ticks(url, started, 1)
+        yield url, instance
+
+
 def served_version(project: Path) -> str:
     """The model version the front answers with (asked, not read from a file)."""
-    state = StateFolder.for_project(project)
-    record = json.loads((state.root / "serving" / "deployment.json").read_text())
-    body = {"application": {"salary": 85000.0, "commission": 0.0, "age": 45, "elevel": 2,
-                            "car": 4, "zipcode": 3, "hvalue": 350000.0, "hyears": 12,
-                            "loan": 150000.0}}
-    response = httpx.post(f"http://127.0.0.1:{record['front_port']}/predict", json=body,
-                          timeout=30)
+    front = _deployment_record(project)["front_port"]
+    response = httpx.post(f"http://127.0.0.1:{front}/predict", json=PROBE, timeout=30)
     response.raise_for_status()
     return response.json()["model_version"]
 
@@ -146,11 +193,11 @@ def land_days(project: Path, days: int) -> Landing:
     """`assetbook simulate`: days land as a feed would drop them."""
     landed = assetbook(project, "simulate", "--days", str(days)).stdout
     keys = landed.strip().split(": ", 1)[1].split(", ")
-    folder = StateFolder.for_project(project).landing("raw_applications")
+    folder = StateFolder.for_project(project).landing(DATA[0])
     return Landing(keys, max((folder / f"{key}.parquet").stat().st_mtime for key in keys))
 
 
-# -- what the daemon's runs did ---------------------------------------------------------------
+# -- what the runs did, read back from the instance -------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -188,7 +235,8 @@ def runs_since(instance: dg.DagsterInstance, since: float) -> list[RunSpan]:
         key=lambda run: run.created)
 
 
-def _step_spans(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float | None]]:
+def _step_spans(instance: dg.DagsterInstance, run_id: str
+                ) -> dict[str, tuple[float, float | None]]:
     kinds = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS,
              dg.DagsterEventType.STEP_FAILURE}
     spans: dict[str, tuple[float, float | None]] = {}
@@ -209,68 +257,95 @@ def materialized_since(instance: dg.DagsterInstance, asset: str, since: float) -
     return sorted(r.partition_key or "" for r in records)
 
 
-def wait_for_delivery(instance: dg.DagsterInstance, landing: Landing, data: Iterable[str],
-                      final: str, timeout_s: float) -> list[RunSpan]:
-    """Wait until the landed days are in every `data` asset, `final` was materialized after
-    them and no run is left; fails at once on a failed run. Returns the runs since landing."""
-    def delivered() -> list[RunSpan] | None:
+def wait_until_settled(url: str, instance: dg.DagsterInstance, landing: Landing, final: str,
+                       timeout_s: float) -> list[RunSpan]:
+    """Wait until the landed days are in every data asset, `final` was materialized since, no
+    run is left and an automation tick after the last run requested nothing: the daemon is
+    done with the landing. Fails at once on a failed run. Returns the runs since the landing."""
+    def settled() -> list[RunSpan] | None:
         runs = runs_since(instance, landing.at - 1)
         if failed := [f"{r.run_id} {sorted(r.assets)}" for r in runs if r.status == "FAILURE"]:
             raise AssertionError(f"runs failed (see their logs in the UI): {failed}")
         have = all(set(landing.keys) <= set(materialized_since(instance, a, landing.at - 1))
-                   for a in data)
-        finals = [r for r in runs if final in r.assets and r.status == "SUCCESS"]
-        last_data = max((r.ended or 0 for r in runs if r.assets & set(data)), default=0)
-        done = have and any((r.ended or 0) > last_data for r in finals)
-        return runs if done and all(r.finished for r in runs) else None
+                   for a in DATA)
+        if not (have and all(r.finished for r in runs)
+                and any(final in r.assets and r.status == "SUCCESS" for r in runs)):
+            return None
+        last = max(r.ended or r.created for r in runs)
+        quiet = [t for t in sensor_ticks(url, AUTOMATION_SENSOR, last) if not t["runIds"]]
+        return runs if quiet else None
+
+    def after(moment: float | None) -> str:
+        return f"{moment - landing.at:.0f}" if moment else "-"
 
     def progress() -> str:
         return "\n".join(f"{r.status} {sorted(r.assets)} by {r.launched_by}: created, started, "
-                         f"ended {_after(r.created)}, {_after(r.started)}, {_after(r.ended)} s "
+                         f"ended {after(r.created)}, {after(r.started)}, {after(r.ended)} s "
                          "after the landing" for r in runs_since(instance, landing.at - 1)
                          ) or "no run was launched"
 
-    def _after(moment: float | None) -> str:
-        return f"{moment - landing.at:.0f}" if moment else "-"
+    return wait_for(settled, timeout_s, progress)
 
-    return wait_for(delivered, timeout_s, progress)
+
+# -- where the time went ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Stage:
+    """Runs of the same assets, in the order the chain launched them; seconds."""
+
     name: str
-    start: float  # seconds after the landing
-    end: float
+    runs: int
+    tick_s: float  # from the previous stage's end until a sensor queued the first run
+    launch_s: float  # queued -> started: the run queue, a new process, the code location load
+    run_s: float  # first started -> last ended
+    end: float  # after the landing
+    steps: tuple[tuple[str, float], ...] = ()  # of its last run: each step, and any gap
 
 
-def stages(landing: Landing, runs: list[RunSpan], data: list[str], final: str) -> list[Stage]:
-    """Where the time from a landed day to the new model serving went: the sensor's pickup,
-    the data runs, the launch of the model run and each of its steps."""
-    def span(name: str, chosen: list[RunSpan]) -> Stage:
-        return Stage(name, min(r.started or r.created for r in chosen) - landing.at,
-                     max(r.ended or r.created for r in chosen) - landing.at)
-
-    by_asset = [[r for r in runs if asset in r.assets] for asset in data]
-    first = min(r.created for r in by_asset[0])
-    model = [r for r in runs if final in r.assets][-1]
-    assert model.started is not None and model.ended is not None
-    steps = sorted(model.steps.items(), key=lambda item: item[1][0])
-    result = [Stage("sensor pickup (landing -> first run queued)", 0.0, first - landing.at)]
-    result += [span(f"{asset} runs ({len(chosen)})", chosen)
-               for asset, chosen in zip(data, by_asset, strict=True)]
-    result.append(Stage("model run queued and started", result[-1].end,
-                        model.started - landing.at))
-    result.append(Stage("model run process start (code load)", model.started - landing.at,
-                        steps[0][1][0] - landing.at))
-    result += [Stage(f"  step {step}", start - landing.at, (end or start) - landing.at)
-               for step, (start, end) in steps]
-    result.append(Stage("total: landing -> new model serving", 0.0, model.ended - landing.at))
+def stages(landing: Landing, runs: Sequence[RunSpan]) -> list[Stage]:
+    """Where the time from a landing to the last run's end went: each hop of the chain waits
+    for a sensor tick, then for its run to start, then runs."""
+    groups: dict[frozenset[str], list[RunSpan]] = {}
+    for run in runs:
+        groups.setdefault(run.assets, []).append(run)
+    result: list[Stage] = []
+    for assets, chosen in groups.items():
+        created = min(r.created for r in chosen) - landing.at
+        started = min(r.started or r.created for r in chosen) - landing.at
+        end = max(r.ended or r.created for r in chosen) - landing.at
+        previous = result[-1].end if result else 0.0
+        result.append(Stage(", ".join(sorted(assets)), len(chosen), max(0.0, created - previous),
+                            started - created, end - started, end, _steps(chosen[-1])))
     return result
 
 
-def stage_table(rows: list[Stage]) -> str:
-    total = rows[-1].end
-    lines = [f"{'stage':48s} {'from s':>7s} {'to s':>7s} {'takes s':>8s} {'of total':>8s}"]
-    lines += [f"{s.name:48s} {s.start:7.1f} {s.end:7.1f} {s.end - s.start:8.1f} "
-              f"{(s.end - s.start) / total:8.0%}" for s in rows]
+def _steps(run: RunSpan) -> tuple[tuple[str, float], ...]:
+    """Each step's seconds in order; a gap between steps is a step process starting."""
+    result: list[tuple[str, float]] = []
+    last_end = None
+    for step, (start, end) in sorted(run.steps.items(), key=lambda item: item[1][0]):
+        if last_end is not None and start - last_end > 0.5:
+            result.append(("(a step process starting)", start - last_end))
+        result.append((step, (end or start) - start))
+        last_end = end or start
+    return tuple(result)
+
+
+def stage_table(rows: Sequence[Stage]) -> str:
+    """The stages, the steps of the one that ended last, and the share of ticks, launches and
+    runs in the latency."""
+    last = max(rows, key=lambda s: s.end)
+    total = last.end
+    lines = [f"{'stage (runs)':68s} {'tick s':>7s} {'launch s':>8s} {'run s':>6s} {'ends at':>8s}"]
+    lines += [f"{f'{s.name} ({s.runs})':68s} {s.tick_s:7.1f} {s.launch_s:8.1f} "
+              f"{s.run_s:6.1f} {s.end:8.1f}" for s in rows]
+    lines += [f"    {step:64s} {'':7s} {'':8s} {seconds:6.1f}" for step, seconds in last.steps]
+    ticks, launches = sum(s.tick_s for s in rows), sum(s.launch_s for s in rows)
+    work = sum(seconds for step, seconds in last.steps if not step.startswith("("))
+    lines.append(f"{'landing -> last run ended':68s} {ticks:7.1f} {launches:8.1f} "
+                 f"{total - ticks - launches:6.1f} {total:8.1f}")
+    lines.append(f"share: waiting for ticks {ticks / total:.0%}, launching runs "
+                 f"{launches / total:.0%}, running {1 - (ticks + launches) / total:.0%} (the last "
+                 f"stage's steps alone {work / total:.0%})")
     return "\n".join(lines)
