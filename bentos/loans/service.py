@@ -4,7 +4,8 @@
 a bad field is a 400 naming it), computes the same features as training and scales them
 with the preprocessing saved beside the weights. `LoanModel` holds the network; concurrent
 requests are merged into one forward pass by BentoML's adaptive batching. Every answer names
-the model version that gave it.
+the model version that gave it. Bodies are JSON only (anything else is a 415), and unknown
+fields are refused at every level, so a bad request is always a 4xx with its reason.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import numpy as np
 import pandas as pd
 import torch
 from bentoml.exceptions import ServiceUnavailable
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from project.features.loans import make_features
 from project.runners.serving.schema import request_model
@@ -34,6 +37,20 @@ MAX_BATCH = 1000
 RETRIES = 5
 
 LoanApplication = request_model(LoanApplications.to_schema(), "LoanApplication", {"label"})
+
+
+class Request(BaseModel):
+    """A request body: an unknown top-level field is refused, like an unknown column."""
+
+    model_config = ConfigDict(extra="forbid", title="request")
+
+
+class PredictRequest(Request):
+    application: LoanApplication
+
+
+class BatchRequest(Request):
+    applications: Annotated[list[LoanApplication], Field(min_length=1, max_length=MAX_BATCH)]
 
 
 class Prediction(BaseModel):
@@ -87,13 +104,32 @@ class LoanClassifier:
                 await asyncio.sleep(0.05 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    @bentoml.api
+    @bentoml.api(input_spec=PredictRequest)
     async def predict(self, application: LoanApplication) -> Prediction:
         return (await self._predict([application]))[0]
 
-    @bentoml.api
-    async def predict_batch(
-        self, applications: Annotated[list[LoanApplication], Field(min_length=1,
-                                                                    max_length=MAX_BATCH)]
-    ) -> list[Prediction]:
+    @bentoml.api(input_spec=BatchRequest)
+    async def predict_batch(self, applications: list[LoanApplication]) -> list[Prediction]:
         return await self._predict(applications)
+
+
+class JsonBodies:
+    """BentoML parses form and multipart bodies itself and answers a malformed one with a
+    500; this API takes JSON, so any other declared media type is refused before parsing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        declared = dict(scope.get("headers", ())).get(b"content-type", b"application/json")
+        media_type = declared.split(b";")[0].strip().lower()
+        if scope["type"] == "http" and scope["method"] == "POST" and (
+                media_type != b"application/json"):
+            reason = (f"unsupported content type '{declared.decode('latin-1')}': send the "
+                      "request as application/json")
+            await JSONResponse({"error": reason}, status_code=415)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+LoanClassifier.add_asgi_middleware(JsonBodies)

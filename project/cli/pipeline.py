@@ -6,6 +6,7 @@ It runs in this process against the project's own Dagster instance, so every run
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import dagster as dg
@@ -18,6 +19,7 @@ from project.errors import AssetbookError
 from project.runners.simulator import land_days
 from project.spec.models import TuneAssetSpec
 
+PID_TAG = "assetbook/pid"
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
@@ -97,13 +99,14 @@ def _materialize_days(session: Session, assets: list[str], keys: list[str]) -> d
 
 def materialize_assets(session: Session, selection: list[str], tags: dict[str, str],
                        partition_key: str | None = None) -> None:
+    fail_orphaned_runs(session.instance)
     result = dg.materialize(
         list(session.defs.assets or []),
         selection=selection,
         partition_key=partition_key,
         instance=session.instance,
         resources=session.defs.resources,
-        tags={**tags, "assetbook/launched_by": "run"},
+        tags={**tags, "assetbook/launched_by": "run", PID_TAG: str(os.getpid())},
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
@@ -114,6 +117,28 @@ def materialize_assets(session: Session, selection: list[str], tags: dict[str, s
         checks = [f"check {c.asset_key.to_user_string()}/{c.check_name} failed: {c.description}"
                   for c in result.get_asset_check_evaluations() if not c.passed]
         raise AssetbookError("the pipeline run failed:\n" + "\n".join(failures + checks))
+
+
+def fail_orphaned_runs(instance: dg.DagsterInstance) -> None:
+    """Mark as failed the runs whose `assetbook` process was killed: they would stay STARTED
+    forever, and automation, seeing their assets in progress, would never request them."""
+    records = instance.get_run_records(dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]))
+    for record in records:
+        pid = record.dagster_run.tags.get(PID_TAG)
+        if pid and not _process_alive(int(pid)):
+            instance.report_run_failed(record.dagster_run,
+                                       f"its assetbook process (pid {pid}) is gone")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _models_to_run(session: Session, ctx: BuildContext, new_data: bool) -> list[str]:

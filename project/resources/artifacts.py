@@ -41,7 +41,8 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
     def stored(self, asset_key: dg.AssetKey, suffix: str = ".parquet") -> dict[str, Path]:
         """Every stored partition of an asset, by key, in key order."""
         folder = self.path_for(asset_key, UNPARTITIONED, suffix).parent
-        return {path.stem: path for path in sorted(folder.glob(f"*{suffix}"))}
+        return {path.stem: path for path in sorted(folder.glob(f"*{suffix}"))
+                if not path.name.startswith(".")}  # a killed write's temporary file
 
     def handle_output(self, context: dg.OutputContext, obj: Artifacts | None) -> None:
         if obj is None:

@@ -17,6 +17,13 @@ from pathlib import Path
 from project.errors import ArtifactError
 
 STATE_ENV = "ASSETBOOK_STATE"
+DAGSTER_YAML = """telemetry:
+  enabled: false
+run_retries:
+  enabled: true
+  max_retries: 2
+  retry_on_asset_or_op_failure: false
+"""
 PROJECT_ENV = "ASSETBOOK_PROJECT"
 _SAFE_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 UNPARTITIONED = "all"
@@ -44,11 +51,13 @@ class StateFolder:
         return self.root / "dagster"
 
     def prepare_dagster_home(self) -> Path:
-        """Create the Dagster home with telemetry off (nothing leaves the machine)."""
+        """Create the Dagster home: telemetry off (nothing leaves the machine), and runs
+        interrupted by a stopped daemon retried (a run whose code failed is not: a bad day
+        would only fail again)."""
         self.dagster_home.mkdir(parents=True, exist_ok=True)
         config = self.dagster_home / "dagster.yaml"
-        if not config.exists():
-            config.write_text("telemetry:\n  enabled: false\n")
+        if not config.exists() or config.read_text() != DAGSTER_YAML:
+            config.write_text(DAGSTER_YAML)
         return self.dagster_home
 
     @property

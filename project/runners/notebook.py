@@ -7,6 +7,7 @@ source and traceback; the executed notebook is kept either way, for the UI and f
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -53,7 +54,8 @@ class NotebookRunner:
         with atomic_path(executed) as tmp:
             try:
                 papermill.execute_notebook(
-                    str(notebook), str(tmp), parameters=parameters, kernel_name=self.kernel_name,
+                    str(notebook), str(tmp), parameters=as_data(parameters),
+                    kernel_name=self.kernel_name,
                     language="python",
                     cwd=str(cwd), progress_bar=False, log_output=False,
                     execution_timeout=self.timeout_s,
@@ -80,3 +82,9 @@ def _failure_message(exc: Any, notebook: Path, executed: Path, what: str) -> str
         f"--- cell source ---\n{exc.source}\n--- traceback ---\n{trace}\n"
         f"Executed notebook kept at {executed} (HTML: {executed.with_suffix('.html')})"
     )
+
+
+def as_data(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Parameters reduced to JSON values: papermill writes a value it cannot translate (bytes,
+    a date) as its str() between quotes, unescaped, which a crafted value could break out of."""
+    return json.loads(json.dumps(parameters, default=str))

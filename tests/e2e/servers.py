@@ -245,7 +245,8 @@ def _step_spans(instance: dg.DagsterInstance, run_id: str
         if entry.dagster_event.event_type == dg.DagsterEventType.STEP_START:
             spans[entry.step_key] = (entry.timestamp, None)
         else:
-            spans[entry.step_key] = (spans[entry.step_key][0], entry.timestamp)
+            spans[entry.step_key] = (spans.get(entry.step_key, (entry.timestamp, None))[0],
+                                     entry.timestamp)
     return spans
 
 

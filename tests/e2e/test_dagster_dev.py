@@ -31,7 +31,7 @@ def test_ui_lists_assets_dependencies_checks_and_running_sensors(
         "raw_applications": [], "validated_applications": ["raw_applications"],
         "features": ["validated_applications"], "drift_report": ["features"],
         "hyperparameters": ["drift_report", "features"],
-        "candidate_model": ["features", "hyperparameters"],
+        "candidate_model": ["drift_report", "features", "hyperparameters"],
         "evaluation_report": ["candidate_model", "features"],
         "champion": ["candidate_model", "evaluation_report"], "bento": ["champion"],
         "deployment": ["bento"],

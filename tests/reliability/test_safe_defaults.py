@@ -292,9 +292,6 @@ def test_hostile_keys_and_config_arrive_as_strings(
     assert not marker.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="papermill writes a value it cannot translate (bytes "
-                   "from YAML's !!binary, a date) as str(value) between quotes, unescaped; "
-                   "NotebookRunner should pass parameters through JSON first")
 def test_a_config_value_yaml_can_hold_but_json_cannot_arrives_as_data(
     echo_notebook: Path, tmp_path: Path
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -10,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import psutil
 import pytest
 
 from project.errors import AssetbookError
@@ -61,6 +63,15 @@ print(json.dumps({"cluster": result.cluster, "trials": result.trials}))
 """
 
 
+def stop_cluster(temp_dir: str) -> None:
+    """`ray stop` stops every Ray on the machine (a parallel test's, a user's): kill only the
+    processes of this cluster, whose command lines name its temp dir."""
+    for process in psutil.process_iter(["cmdline"]):
+        if any(temp_dir in arg for arg in process.info["cmdline"] or []):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+
+
 @pytest.mark.slow
 def test_joins_an_existing_cluster_through_its_address(tmp_path: Path) -> None:
     """`ray start --head` on loopback, then a separate driver process joins it by address."""
@@ -76,8 +87,7 @@ def test_joins_an_existing_cluster_through_its_address(tmp_path: Path) -> None:
                                  f"127.0.0.1:{port}"], env=env, cwd=REPO, capture_output=True,
                                 text=True, timeout=300)
     finally:
-        subprocess.run([str(BIN / "ray"), "stop", "--force"], env=env, capture_output=True,
-                       timeout=120)
+        stop_cluster(temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
     assert driver.returncode == 0, driver.stderr[-3000:]
     result = json.loads(driver.stdout.strip().splitlines()[-1])

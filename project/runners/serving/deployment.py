@@ -4,6 +4,11 @@ A new bento is started on a free port beside the one serving, checked on `/ready
 a known request, and only then does nginx switch to it (`nginx -s reload` lets in-flight
 requests finish on the old upstream); the old server stops after a drain period. If the new
 one fails a check it is stopped, and the old one never stopped serving.
+
+From its start to the switch the new server is recorded as `pending`, with the deployer's
+pid: a deployer killed midway leaves a record, and the next one settles it (`recover`)
+before doing anything else, so no server is left running unrecorded and deployment.json
+always ends up naming what answers.
 """
 
 from __future__ import annotations
@@ -92,6 +97,18 @@ class Deployer:
         with atomic_path(self.folder / "deployment.json") as tmp:
             tmp.write_text(json.dumps(state, indent=2))
 
+    def _update(self, **fields: Any) -> None:
+        state = self._read()
+        state.update(fields)
+        self._write(state)
+
+    def _commit(self, new: Endpoint) -> None:
+        """Record `new` as what serves: the switch is done."""
+        state = self._read()
+        state.update(front_port=self.front_port, active=asdict(new), pending=None)
+        state["history"].append(asdict(new))
+        self._write(state)
+
     def active(self) -> Endpoint | None:
         active = self._read()["active"]
         return Endpoint(**active) if active else None
@@ -103,22 +120,19 @@ class Deployer:
 
     def deploy(self, bento: str, model_version: str) -> Endpoint:
         """Start `bento` beside the current server, check it, switch nginx, stop the old."""
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        if not Path(nginx).exists():
-            raise DeploymentError("nginx is not installed: `apt-get install nginx-light` "
-                                  "(the Makefile's install step does it when run as root)")
+        nginx = _nginx()
+        self.recover()
         new = self._start(bento, model_version)
+        self._update(pending={"endpoint": asdict(new), "deployer": os.getpid()})
         try:
             self._check(new)
         except DeploymentError:
             self._stop(new.pid)
+            self._update(pending=None)
             raise
         old = self.active()
         self._route(nginx, new.port)
-        state = self._read()
-        state.update(front_port=self.front_port, active=asdict(new))
-        state["history"].append(asdict(new))
-        self._write(state)
+        self._commit(new)
         if old and old.pid != new.pid:
             time.sleep(DRAIN_S)  # in-flight requests finish on the old upstream
             self._stop(old.pid)
@@ -145,6 +159,37 @@ class Deployer:
         """A child that exited is a zombie until reaped, which `kill(pid, 0)` cannot tell."""
         process = self._started.get(pid)
         return process.poll() is None if process else alive(pid)
+
+    def _serves(self, endpoint: Endpoint) -> bool:
+        """Whether the endpoint's server still runs: its pid is alive and still that server's
+        (a pid recorded long ago may belong to another process by now)."""
+        try:
+            command = Path(f"/proc/{endpoint.pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        return self._running(endpoint.pid) and f"--port\0{endpoint.port}\0".encode() in command
+
+    def recover(self) -> None:
+        """Settle what a killed deployer left: its `pending` server is the active one if
+        nginx already routes to it, else it is stopped (and nginx routed to the active one
+        again, in case the config was rewritten but not yet loaded); a former server that
+        outlived its drain is stopped."""
+        pending = self._read().get("pending")
+        if pending and not alive(pending["deployer"]):
+            new = Endpoint(**pending["endpoint"])
+            if self._serves(new) and self._routed_port() == new.port:
+                self._commit(new)
+            else:
+                if self._serves(new):
+                    self._stop(new.pid)
+                self._update(pending=None)
+                active = self.active()
+                if active and self._nginx_running():
+                    self._route(_nginx(), active.port)
+        active = self.active()
+        for former in self.history():
+            if active and former.pid != active.pid and self._serves(former):
+                self._stop(former.pid)
 
     def _check(self, endpoint: Endpoint) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
@@ -184,13 +229,24 @@ class Deployer:
         with atomic_path(config) as tmp:
             tmp.write_text(_nginx_config(prefix, self.front_port, upstream_port))
         base = [nginx, "-p", str(prefix), "-c", str(config)]
-        pid_file = prefix / "nginx.pid"
-        running = pid_file.exists() and alive(int(pid_file.read_text().strip() or 0))
-        result = subprocess.run(base + (["-s", "reload"] if running else []),
+        result = subprocess.run(base + (["-s", "reload"] if self._nginx_running() else []),
                                 capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise DeploymentError(f"nginx failed: {result.stderr.strip()}")
         self._wait_for_front(upstream_port)
+
+    def _nginx_running(self) -> bool:
+        pid_file = self.nginx_prefix / "nginx.pid"
+        return pid_file.exists() and alive(int(pid_file.read_text().strip() or 0))
+
+    def _routed_port(self) -> int | None:
+        """The upstream port the front answers from now (None: it does not answer)."""
+        try:
+            upstream = httpx.get(f"{self.url}/readyz", timeout=2).headers.get("x-upstream", "")
+        except httpx.HTTPError:
+            return None
+        port = upstream.rpartition(":")[2]
+        return int(port) if port.isdigit() else None
 
     def _wait_for_front(self, upstream_port: int, timeout_s: float = 15.0) -> None:
         """Reload is asynchronous: wait until the front answers from the new upstream."""
@@ -219,18 +275,26 @@ class Deployer:
         os.killpg(pid, signal.SIGKILL)
 
     def stop_all(self) -> None:
-        """Stop nginx and every bento server this folder started."""
+        """Stop nginx and every bento server this folder started, a pending one included."""
         pid_file = self.nginx_prefix / "nginx.pid"
         if pid_file.exists():
-            subprocess.run([shutil.which("nginx") or "/usr/sbin/nginx", "-p",
-                            str(self.nginx_prefix), "-c", str(self.nginx_prefix / "nginx.conf"),
-                            "-s", "quit"], capture_output=True, check=False)
-        for endpoint in self.history():
-            if self._running(endpoint.pid):
+            subprocess.run([_nginx(), "-p", str(self.nginx_prefix), "-c",
+                            str(self.nginx_prefix / "nginx.conf"), "-s", "quit"],
+                           capture_output=True, check=False)
+        pending = self._read().get("pending")
+        started = [*self.history(), *([Endpoint(**pending["endpoint"])] if pending else [])]
+        for endpoint in started:
+            if self._serves(endpoint):
                 self._stop(endpoint.pid)
-        state = self._read()
-        state["active"] = None
-        self._write(state)
+        self._update(active=None, pending=None)
+
+
+def _nginx() -> str:
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        raise DeploymentError("nginx is not installed: `apt-get install nginx-light` "
+                              "(the Makefile's install step does it when run as root)")
+    return nginx
 
 
 def _nginx_config(prefix: Path, front_port: int, upstream_port: int) -> str:
@@ -251,6 +315,11 @@ http {{
   upstream bento {{ server 127.0.0.1:{upstream_port}; keepalive 16; }}
   server {{
     listen 127.0.0.1:{front_port};
+    error_page 413 @too_large;
+    location @too_large {{
+      default_type application/json;
+      return 413 '{{"error": "request body larger than 1 MiB"}}';
+    }}
     location / {{
       proxy_pass http://bento;
       proxy_http_version 1.1;

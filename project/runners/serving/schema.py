@@ -3,12 +3,23 @@ request is held to exactly the rules a landed day is."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any
 
 import pandera.pandas as pa
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 _TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+def _one_of(allowed: tuple[Any, ...]) -> AfterValidator:
+    """Membership after the strict type check: a `Literal` would take `true` or `2.0` for 2,
+    since pydantic compares literals by equality even in strict mode."""
+    def check(value: Any) -> Any:
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(map(str, allowed))}")
+        return value
+
+    return AfterValidator(check)
 
 
 def request_model(schema: pa.DataFrameSchema, name: str, exclude: set[str]) -> type[BaseModel]:
@@ -24,7 +35,9 @@ def request_model(schema: pa.DataFrameSchema, name: str, exclude: set[str]) -> t
         for check in column.checks:
             stats = check.statistics
             if check.name == "isin":
-                annotation = Literal[tuple(stats["allowed_values"])]
+                allowed = tuple(stats["allowed_values"])
+                annotation = Annotated[kind, _one_of(allowed)]
+                bounds["json_schema_extra"] = {"enum": list(allowed)}
             elif check.name in ("greater_than_or_equal_to", "in_range"):
                 bounds["ge"] = stats.get("min_value")
             if check.name in ("less_than_or_equal_to", "in_range"):
