@@ -3,11 +3,13 @@ folder and a real (temporary) Dagster instance."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -144,3 +146,29 @@ def pytest_configure(config: pytest.Config) -> None:
     if log := os.environ.get("ASSETBOOK_TEST_SESSION_LOG"):
         with open(log, "a") as handle:
             handle.write(f"{os.getpid()}\n")
+
+
+LEDGER_KEY = "reliability_ledger"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A pytest-xdist worker hands its reliability ledger to the controller."""
+    from tests.reliability.ledger import LEDGER
+
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput[LEDGER_KEY] = json.dumps(LEDGER.rows)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:  # pytest-xdist, in the controller
+    from tests.reliability.ledger import merge
+
+    merge(json.loads(node.workeroutput.get(LEDGER_KEY, "{}")))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.reliability.ledger import LEDGER
+
+    if LEDGER.rows:
+        terminalreporter.section("reliability report")
+        terminalreporter.write_line(LEDGER.table())

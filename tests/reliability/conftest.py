@@ -1,50 +1,12 @@
-"""The reliability ledger: every test here records what it tried, and the session ends with
-one table (cases tried, faults injected, data lost, bad models promoted, 5xx answers). The
-last three must be 0; a test that sees one fails, and the table shows where."""
+"""The `ledger` fixture of the reliability tests (see ledger.py)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
-
 import pytest
 
-COLUMNS = ("cases", "faults", "data_lost", "bad_promoted", "server_errors")
-
-
-@dataclass
-class Ledger:
-    rows: dict[str, dict[str, int]] = field(
-        default_factory=lambda: defaultdict(lambda: dict.fromkeys(COLUMNS, 0)))
-
-    def record(self, area: str, cases: int = 1, faults: int = 0, data_lost: int = 0,
-               bad_promoted: int = 0, server_errors: int = 0) -> None:
-        row = self.rows[area]
-        for name, value in zip(COLUMNS, (cases, faults, data_lost, bad_promoted,
-                                         server_errors), strict=True):
-            row[name] += value
-
-    def table(self) -> str:
-        header = f"{'area':<28}" + "".join(f"{c:>14}" for c in COLUMNS)
-        lines = [header, "-" * len(header)]
-        totals = dict.fromkeys(COLUMNS, 0)
-        for area, row in sorted(self.rows.items()):
-            lines.append(f"{area:<28}" + "".join(f"{row[c]:>14}" for c in COLUMNS))
-            for column in COLUMNS:
-                totals[column] += row[column]
-        lines.append(f"{'total':<28}" + "".join(f"{totals[c]:>14}" for c in COLUMNS))
-        return "\n".join(lines)
-
-
-LEDGER = Ledger()
+from tests.reliability.ledger import LEDGER, Ledger
 
 
 @pytest.fixture
 def ledger() -> Ledger:
     return LEDGER
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if LEDGER.rows:
-        terminalreporter.section("reliability report")
-        terminalreporter.write_line(LEDGER.table())

@@ -17,8 +17,8 @@ from project.resources.state import STATE_ENV, StateFolder
 from project.resources.tracking import CANDIDATE, CHAMPION, MlflowTracking
 from tests.conftest import DATA, build_defs, failure_messages, materialize
 from tests.reliability.champion import champion_project
-from tests.reliability.conftest import Ledger
 from tests.reliability.corpus import CORPUS, ROWS, BrokenDay, LandedCorpus, land_corpus
+from tests.reliability.ledger import Ledger
 
 AREA = "bad data"
 PER_DAY = [*DATA, "drift_report"]  # everything a landed day flows through

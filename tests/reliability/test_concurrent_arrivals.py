@@ -16,7 +16,7 @@ from project.resources.artifacts import ArtifactIOManager
 from project.resources.state import StateFolder
 from project.spec import ProjectSpec
 from tests.conftest import build_defs, land
-from tests.reliability.conftest import Ledger
+from tests.reliability.ledger import Ledger
 
 AREA = "concurrent arrivals"
 SENSOR = "raw_applications_landing"

@@ -37,7 +37,7 @@ from tests.conftest import REPO
 from tests.e2e.servers import free_port
 from tests.e2e.test_delivery import GOOD, Project
 from tests.reliability.champion import without_search
-from tests.reliability.conftest import Ledger
+from tests.reliability.ledger import Ledger
 
 pytestmark = pytest.mark.slow
 

@@ -40,7 +40,7 @@ from project.resources.artifacts import ArtifactIOManager
 from project.resources.tracking import CANDIDATE, CHAMPION, PREVIOUS, MlflowTracking
 from tests.conftest import BIN
 from tests.e2e.test_delivery import Project
-from tests.reliability.conftest import Ledger
+from tests.reliability.ledger import Ledger
 from tests.reliability.test_http_fuzz import Traffic, processes, served, tree
 
 pytestmark = pytest.mark.slow

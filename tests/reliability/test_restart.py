@@ -19,7 +19,7 @@ import yaml
 
 from project.resources.state import StateFolder
 from tests.e2e.servers import DATA, automated, land_days, wait_for
-from tests.reliability.conftest import Ledger
+from tests.reliability.ledger import Ledger
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     os.environ.get("ASSETBOOK_RELIABILITY_FULL") != "1",

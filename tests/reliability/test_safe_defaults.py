@@ -34,7 +34,7 @@ from project.runners.training.model_file import ModelFile
 from project.spec import ProjectSpec
 from project.spec.models import DeployAssetSpec
 from tests.conftest import REPO, build_defs, failure_messages, materialize
-from tests.reliability.conftest import Ledger
+from tests.reliability.ledger import Ledger
 
 AREA = "safe defaults"
 LOOPBACK = "127.0.0.1"
