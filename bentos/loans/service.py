@@ -19,7 +19,7 @@ import bentoml
 import numpy as np
 import pandas as pd
 import torch
-from bentoml.exceptions import ServiceUnavailable
+from bentoml.exceptions import InternalServerError, ServiceUnavailable
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -34,7 +34,7 @@ PINNED = Path(__file__).with_name("model_tag.txt")
 MODEL = bentoml.models.BentoModel(
     PINNED.read_text().strip() if PINNED.exists() else "loans_classifier:latest")
 MAX_BATCH = 1000
-RETRIES = 5
+RETRIES = 5  # 0.1 + 0.2 + 0.4 + 0.8 s of back-off at most
 
 LoanApplication = request_model(LoanApplications.to_schema(), "LoanApplication", {"label"})
 
@@ -93,15 +93,16 @@ class LoanClassifier:
                            model_version=self.version) for p in probabilities]
 
     async def _score(self, features: np.ndarray) -> np.ndarray:
-        """Scoring is idempotent: retry when the model service is momentarily overloaded or
-        its keep-alive connection closes under a request (both seen under concurrent load)."""
+        """Scoring is idempotent: retry, backing off, when the model service is momentarily
+        overloaded, its keep-alive connection closes under a request, or it answers with a
+        transient error (all seen under concurrent load on a busy machine)."""
         for attempt in range(RETRIES):
             try:
                 return await self.model.to_async.score(features)
-            except (aiohttp.ClientConnectionError, ServiceUnavailable):
+            except (TimeoutError, aiohttp.ClientError, ServiceUnavailable, InternalServerError):
                 if attempt == RETRIES - 1:
                     raise
-                await asyncio.sleep(0.05 * (attempt + 1))
+                await asyncio.sleep(0.1 * 2 ** attempt)
         raise AssertionError("unreachable")
 
     @bentoml.api(input_spec=PredictRequest)
