@@ -84,19 +84,19 @@ def _bar_plot(candidate: dict[str, float], champion: dict[str, float] | None,
         ax.bar([p + offset * width for p in positions], [values[m] for m in METRICS],
                width, label=name)
     ax.set_xticks([p + width / 2 for p in positions], METRICS)
-    ax.set_title("Metrics on the held-out days (log_loss and brier: lower is better)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, "Metrics on the held-out days (log_loss and brier: lower is better)",
+                 path)
 
 
 def _per_day_plot(per_day: dict[str, dict[str, dict[str, float]]], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 4))
     for name, days in per_day.items():
         ax.plot(list(days), [m["accuracy"] for m in days.values()], marker="o", label=name)
-    ax.set_title("Accuracy per held-out day")
+    return _save(fig, ax, "Accuracy per held-out day", path)
+
+
+def _save(fig: Any, ax: Any, title: str, path: Path) -> Path:
+    ax.set_title(title)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
