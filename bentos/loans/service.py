@@ -34,7 +34,11 @@ PINNED = Path(__file__).with_name("model_tag.txt")
 MODEL = bentoml.models.BentoModel(
     PINNED.read_text().strip() if PINNED.exists() else "loans_classifier:latest")
 MAX_BATCH = 1000
-RETRIES = 5  # 0.1 + 0.2 + 0.4 + 0.8 s of back-off at most
+TIMEOUT_S = 30  # BentoML answers 504 to a request its service has not answered by then
+ATTEMPT_S = 5  # one model call: milliseconds when healthy, so a longer one is stuck
+# Transient failures of the model service seen under load on a busy machine: refused as
+# overloaded (503), a keep-alive connection closed under a request, a call never answered.
+TRANSIENT = (TimeoutError, aiohttp.ClientError, ServiceUnavailable, InternalServerError)
 
 LoanApplication = request_model(LoanApplications.to_schema(), "LoanApplication", {"label"})
 
@@ -59,7 +63,7 @@ class Prediction(BaseModel):
     model_version: str
 
 
-@bentoml.service(resources={"cpu": "1"}, traffic={"timeout": 30})
+@bentoml.service(resources={"cpu": "1"}, traffic={"timeout": TIMEOUT_S})
 class LoanModel:
     model_ref = MODEL
 
@@ -75,7 +79,7 @@ class LoanModel:
             return torch.sigmoid(self.module(torch.from_numpy(features))).numpy()
 
 
-@bentoml.service(traffic={"timeout": 30})
+@bentoml.service(traffic={"timeout": TIMEOUT_S})
 class LoanClassifier:
     model_ref = MODEL
     model = bentoml.depends(LoanModel)
@@ -93,17 +97,22 @@ class LoanClassifier:
                            model_version=self.version) for p in probabilities]
 
     async def _score(self, features: np.ndarray) -> np.ndarray:
-        """Scoring is idempotent: retry, backing off, when the model service is momentarily
-        overloaded, its keep-alive connection closes under a request, or it answers with a
-        transient error (all seen under concurrent load on a busy machine)."""
-        for attempt in range(RETRIES):
+        """Scoring is idempotent, so a transient failure of the model service is retried,
+        backing off, each call bounded by ATTEMPT_S, until shortly before this request's own
+        timeout: the user gets an answer, or a 503 that says the model is overloaded, never
+        BentoML's 504 after half a minute."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TIMEOUT_S - 2 * ATTEMPT_S
+        pause = 0.1
+        while True:
             try:
-                return await self.model.to_async.score(features)
-            except (TimeoutError, aiohttp.ClientError, ServiceUnavailable, InternalServerError):
-                if attempt == RETRIES - 1:
-                    raise
-                await asyncio.sleep(0.1 * 2 ** attempt)
-        raise AssertionError("unreachable")
+                return await asyncio.wait_for(self.model.to_async.score(features), ATTEMPT_S)
+            except TRANSIENT as error:
+                if loop.time() + pause + ATTEMPT_S > deadline:
+                    raise ServiceUnavailable(
+                        f"the model service did not answer in time ({error!r}); retry") from error
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, 1.0)
 
     @bentoml.api(input_spec=PredictRequest)
     async def predict(self, application: LoanApplication) -> Prediction:

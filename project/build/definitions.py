@@ -11,6 +11,7 @@ from project.build.context import IO_MANAGER_KEY, BuildContext
 from project.build.delivery import build_evaluate_asset, build_promote_asset
 from project.build.drift import build_drift_asset
 from project.build.notebooks import build_notebook_asset
+from project.build.orphans import build_orphaned_runs_sensor
 from project.build.sensors import build_automation_sensor, build_landing_sensor, landing_sources
 from project.build.serving import build_deploy_asset, build_package_asset
 from project.build.sources import build_source_asset, build_validate_asset
@@ -38,8 +39,8 @@ BUILDERS: dict[str, Builder] = {
 def build_definitions(project: ProjectSpec, state: StateFolder) -> dg.Definitions:
     ctx = BuildContext(project, state)
     assets = [BUILDERS[d.spec.kind](ctx, d) for d in project.assets.values()]
-    sensors = [build_automation_sensor(), *(build_landing_sensor(ctx, d)
-                                            for d in landing_sources(ctx))]
+    sensors = [build_automation_sensor(), build_orphaned_runs_sensor(),
+               *(build_landing_sensor(ctx, d) for d in landing_sources(ctx))]
     return dg.Definitions(
         assets=assets,
         sensors=sensors,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from project.build.context import BuildContext
+from project.build.orphans import PID_TAG, fail_orphaned_runs
 from project.build.sources import loan_stream
 from project.cli.session import Session, landing_spec
 from project.data.landing import landed_files
@@ -19,7 +20,6 @@ from project.errors import AssetbookError
 from project.runners.simulator import land_days
 from project.spec.models import TuneAssetSpec
 
-PID_TAG = "assetbook/pid"
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
@@ -117,28 +117,6 @@ def materialize_assets(session: Session, selection: list[str], tags: dict[str, s
         checks = [f"check {c.asset_key.to_user_string()}/{c.check_name} failed: {c.description}"
                   for c in result.get_asset_check_evaluations() if not c.passed]
         raise AssetbookError("the pipeline run failed:\n" + "\n".join(failures + checks))
-
-
-def fail_orphaned_runs(instance: dg.DagsterInstance) -> None:
-    """Mark as failed the runs whose `assetbook` process was killed: they would stay STARTED
-    forever, and automation, seeing their assets in progress, would never request them."""
-    records = instance.get_run_records(dg.RunsFilter(
-        statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]))
-    for record in records:
-        pid = record.dagster_run.tags.get(PID_TAG)
-        if pid and not _process_alive(int(pid)):
-            instance.report_run_failed(record.dagster_run,
-                                       f"its assetbook process (pid {pid}) is gone")
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _models_to_run(session: Session, ctx: BuildContext, new_data: bool) -> list[str]:

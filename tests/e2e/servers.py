@@ -40,8 +40,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def dagster_dev(project: Path, home: Path, port: int) -> Iterator[str]:
-    """`dagster dev` on the project's workspace.yaml; yields the base URL once it answers."""
+def dagster_dev(project: Path, home: Path, port: int,
+                stop: signal.Signals = signal.SIGTERM) -> Iterator[str]:
+    """`dagster dev` on the project's workspace.yaml; yields the base URL once it answers.
+    Leaving sends `stop` to it and everything it started (SIGKILL: a crash, or a reboot)."""
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "DAGSTER_HOME": str(home), "ASSETBOOK_PROJECT": str(project)}
     log = (home / "dev.log").open("w")
@@ -55,7 +57,7 @@ def dagster_dev(project: Path, home: Path, port: int) -> Iterator[str]:
         wait_until_up(f"{url}/server_info", process, home / "dev.log")
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, stop)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -163,13 +165,14 @@ def served_project(project: Path, days: int) -> Iterator[Path]:
 
 
 @contextmanager
-def automated(project: Path) -> Iterator[tuple[str, dg.DagsterInstance]]:
+def automated(project: Path, stop: signal.Signals = signal.SIGTERM,
+              ) -> Iterator[tuple[str, dg.DagsterInstance]]:
     """`dagster dev` on the project's own Dagster home (the one `assetbook run` wrote to) and
     that instance, once the automation sensor has ticked: its first evaluation only seeds its
     cursor, so a day landing before it would never be picked up below the source."""
     home = StateFolder.for_project(project).dagster_home
     started = time.time()
-    with (dagster_dev(project, home, free_port()) as url,
+    with (dagster_dev(project, home, free_port(), stop) as url,
           dg.DagsterInstance.from_config(str(home)) as instance):
         wait_for_ticks(url, started, 1)
         yield url, instance

@@ -1,6 +1,9 @@
 """Restart: stopping `dagster dev` (webserver, daemon and code server together) while the runs
 of newly landed days are in flight, then starting it again, loses no landed day: within a
 bounded wait each has its raw, validated and features partition, from the sensors alone.
+Stopped two ways: SIGTERM (an operator's stop), and SIGKILL of every process, run workers
+included (a crash): those runs stay STARTED until the orphaned-runs sensor fails them and the
+run retries of dagster.yaml launch them again.
 
 The project is cut to its data assets (no models), so the runs are the ones that matter here.
 It takes two `dagster dev` starts and a few minutes; run it with
@@ -10,6 +13,7 @@ It takes two `dagster dev` starts and a few minutes; run it with
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -54,10 +58,12 @@ def in_flight(instance: dg.DagsterInstance) -> list[str] | None:
     return [record.dagster_run.run_id for record in records] or None
 
 
-def test_restarted_dagster_loses_no_landed_day(project_dir: Path, ledger: Ledger) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
+def test_restarted_dagster_loses_no_landed_day(project_dir: Path, ledger: Ledger,
+                                               stop: signal.Signals) -> None:
     data_only(project_dir)
     StateFolder.for_project(project_dir).prepare_dagster_home()
-    with automated(project_dir) as (_, instance):
+    with automated(project_dir, stop) as (_, instance):
         landing = land_days(project_dir, DAYS)
         wait_for(lambda: in_flight(instance), 120, lambda: "no run of the landed days started",
                  interval_s=0.5)
@@ -80,5 +86,5 @@ def test_restarted_dagster_loses_no_landed_day(project_dir: Path, ledger: Ledger
                      SETTLE_TIMEOUT_S, progress)
         finally:
             lost = {key for keys in missing(instance, landing.keys).values() for key in keys}
-            ledger.record("restart", cases=len(landing.keys), faults=len(interrupted),
-                          data_lost=len(lost))
+            ledger.record(f"restart ({stop.name})", cases=len(landing.keys),
+                          faults=len(interrupted), data_lost=len(lost))

@@ -9,13 +9,16 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from project.errors import AssetbookError
 from project.resources.state import atomic_path
 from project.runners.training.data import Preprocessing
+
+# torch is imported where a model is saved or loaded: every Dagster run process imports this
+# module and most never touch a model (importing torch takes ~3 s).
+if TYPE_CHECKING:
+    import torch
 
 FORMAT = "assetbook-model/1"
 
@@ -57,12 +60,16 @@ class ModelFile:
             "metrics": self.metrics,
             "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
         }
+        import torch
+
         with atomic_path(path) as tmp:
             torch.save(payload, tmp)
 
     @classmethod
     def load(cls, path: Path) -> tuple[ModelFile, torch.nn.Module]:
         """The config and the module in eval mode; refuses anything but tensors and data."""
+        import torch
+
         payload = torch.load(path, map_location="cpu", weights_only=True)
         if payload.get("format") != FORMAT:
             raise AssetbookError(f"{path} is not an Assetbook model file")
