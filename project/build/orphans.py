@@ -1,4 +1,4 @@
-"""Runs whose process is gone: failed, so that they are retried instead of blocking forever.
+"""Runs whose process is gone: failed, and launched again, instead of blocking forever.
 
 Dagster's default run launcher cannot check a run worker's health. When the process of a run
 dies with it (`kill -9` of `dagster dev`, of `assetbook run`, or of the run worker), the run
@@ -6,19 +6,38 @@ stays STARTED for good, and automation, which sees its assets as in progress, ne
 them again. The run's process is known: `assetbook run` tags its runs with its pid, and a run
 worker records its pid in the run's "Started process for run" engine event. A run whose
 process no longer exists is marked failed as its worker having died, which the run retries
-configured in dagster.yaml launch again.
+configured in dagster.yaml launch again. (A run killed before its process started has no pid:
+Dagster's run monitoring fails it after the start timeout set in dagster.yaml.)
+
+The retry itself can be missed: the daemon's event consumer may read a failure event before
+the run's status has changed (two SQLite files, written one after the other), decide that the
+run is not failed, and move on for good. So a failed run that Dagster marked as one it will
+retry, and that has no retry after RETRY_GRACE_S, is launched again by this sensor.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 from dagster._core.events import JobFailureData, RunFailureReason
 from dagster._core.launcher import DefaultRunLauncher
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    AUTO_RETRY_RUN_ID_TAG,
+    PARENT_RUN_ID_TAG,
+    PARTITION_NAME_TAG,
+    WILL_RETRY_TAG,
+)
 
 PID_TAG = "assetbook/pid"
+RELAUNCH_OF_TAG = "assetbook/relaunch_of"
 SWEEP_INTERVAL_S = 30
+RETRY_GRACE_S = 60  # the daemon retries within seconds; after this it has missed the run
+LOOKBACK = timedelta(days=1)  # failed runs older than this are left to a person
 
 
 def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
@@ -50,19 +69,47 @@ def run_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
     return None
 
 
+def missed_retries(instance: dg.DagsterInstance, now: float) -> list[dg.RunRequest]:
+    """The same assets and partitions again, for each failed run that Dagster will retry and
+    has not after RETRY_GRACE_S. The run key makes each relaunch happen once."""
+    records = instance.get_run_records(dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.FAILURE], tags={WILL_RETRY_TAG: "true"},
+        updated_after=datetime.fromtimestamp(now, UTC) - LOOKBACK))
+    requests = []
+    for record in records:
+        run = record.dagster_run
+        if (AUTO_RETRY_RUN_ID_TAG in run.tags or run.asset_selection is None
+                or record.update_timestamp.timestamp() > now - RETRY_GRACE_S
+                or instance.get_run_records(dg.RunsFilter(tags={PARENT_RUN_ID_TAG: run.run_id}),
+                                            limit=1)):
+            continue
+        partition = {tag: run.tags[tag] for tag in (ASSET_PARTITION_RANGE_START_TAG,
+                                                    ASSET_PARTITION_RANGE_END_TAG)
+                     if tag in run.tags}
+        requests.append(dg.RunRequest(
+            run_key=f"relaunch-{run.run_id}", asset_selection=list(run.asset_selection),
+            partition_key=run.tags.get(PARTITION_NAME_TAG),
+            tags={**partition, RELAUNCH_OF_TAG: run.run_id}))
+    return requests
+
+
 def build_orphaned_runs_sensor() -> dg.SensorDefinition:
     """The sweep, every SWEEP_INTERVAL_S while the daemon runs. Pids name processes of this
-    machine only: under a run launcher that runs workers elsewhere it does nothing."""
+    machine only: under a run launcher that runs workers elsewhere it only relaunches."""
 
     @dg.sensor(name="orphaned_runs", minimum_interval_seconds=SWEEP_INTERVAL_S,
-               default_status=dg.DefaultSensorStatus.RUNNING,
-               description="Fails runs whose process was killed, so that they are retried.")
-    def orphaned_runs(context: dg.SensorEvaluationContext) -> dg.SkipReason:
-        if not isinstance(context.instance.run_launcher, DefaultRunLauncher):
-            return dg.SkipReason("run workers are not local processes: nothing to check")
-        failed = fail_orphaned_runs(context.instance)
-        return dg.SkipReason(f"failed {len(failed)} runs whose process is gone: {failed}"
-                             if failed else "every in-progress run has its process")
+               target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Fails runs whose process was killed, and launches again failed "
+                           "runs whose retry was missed.")
+    def orphaned_runs(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        failed = (fail_orphaned_runs(context.instance)
+                  if isinstance(context.instance.run_launcher, DefaultRunLauncher) else [])
+        relaunched = missed_retries(context.instance, time.time())
+        return dg.SensorResult(
+            run_requests=relaunched,
+            skip_reason=None if relaunched else (
+                f"failed {len(failed)} runs whose process is gone: {failed}" if failed
+                else "every in-progress run has its process, every failed run its retry"))
 
     return orphaned_runs
 

@@ -17,12 +17,19 @@ from pathlib import Path
 from project.errors import ArtifactError
 
 STATE_ENV = "ASSETBOOK_STATE"
+# Runs interrupted by a dead process are retried; failed assets and checks are not. A run
+# that never got a process (its launcher was killed while starting it) is failed after
+# start_timeout_seconds; one whose process died is failed by the orphaned_runs sensor.
 DAGSTER_YAML = """telemetry:
   enabled: false
 run_retries:
   enabled: true
   max_retries: 2
   retry_on_asset_or_op_failure: false
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 120
+  poll_interval_seconds: 30
 """
 PROJECT_ENV = "ASSETBOOK_PROJECT"
 _SAFE_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")

@@ -30,6 +30,7 @@ from tests.e2e.servers import (
     wait_for_ticks,
     wait_until_settled,
 )
+from tests.specs import speed_up
 
 MODEL = ("candidate_model", "champion", "bento", "deployment")
 DELIVERY_TIMEOUT_S = 420  # 260 s measured on the 2-core machine, loaded (11 runs for 3 days)
@@ -37,6 +38,9 @@ DELIVERY_TIMEOUT_S = 420  # 260 s measured on the 2-core machine, loaded (11 run
 
 @pytest.fixture
 def served(project_dir: Path) -> Iterator[Path]:
+    """The whole pipeline, search included, with cheap fits and a gate every candidate
+    passes: this test is about what launches the runs, not about the model."""
+    speed_up(project_dir, search=True)
     with served_project(project_dir, days=3) as project:
         yield project
 

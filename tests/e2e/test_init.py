@@ -127,7 +127,7 @@ def test_a_second_run_skips_what_is_done_and_a_new_day_computes_only_that_day(
     assert landed.stdout.strip() == "landed 1 day(s): 2024-01-04"
     landing = root / ".assetbook" / "landing" / "raw_applications"
     (landing / "2024-01-05.csv").write_bytes(b"")  # a broken day beside the good one
-    more = assetbook(root, env, "run", "--days", "5")
+    more = assetbook(root, env, "run", "--days", "5", "--no-serve")  # serving: tested above
     assert "for 1 day(s)" in more.stdout  # only the new good day is computed
     assert "materialized candidate_model, evaluation_report" in more.stdout  # not the tuning
     assert more.returncode == 1  # ... and the broken day is reported, by name

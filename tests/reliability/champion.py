@@ -14,20 +14,7 @@ from pathlib import Path
 import yaml
 
 from tests.conftest import BIN, REPO
-
-SEARCH = "hyperparameters"
-FIXED = {"hidden": 32, "lr": 0.01, "dropout": 0.1}
-
-
-def without_search(spec: dict) -> dict:
-    """The pipeline file with the tune asset removed and its result fixed in the trainer."""
-    assets = spec["assets"]
-    assets.pop(SEARCH)
-    model = assets["candidate_model"]
-    model["inputs"].pop(SEARCH)
-    model["hyperparameters"] = FIXED
-    model["trainer"].update(batch_size=32)
-    return spec
+from tests.specs import without_search
 
 
 def champion_project(root: Path, days: int = 3, rows: int = 600) -> Path:

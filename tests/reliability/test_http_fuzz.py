@@ -29,15 +29,14 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import REPO
 from tests.e2e.servers import free_port
 from tests.e2e.test_delivery import GOOD, Project
-from tests.reliability.champion import without_search
 from tests.reliability.ledger import Ledger
+from tests.specs import speed_up
 
 pytestmark = pytest.mark.slow
 
@@ -45,33 +44,19 @@ REQUESTS = int(os.environ.get("ASSETBOOK_FUZZ_REQUESTS", "2000"))
 CONCURRENCY = 8  # requests in flight at once: the fuzz also runs concurrently
 MAX_GROWTH_MB = 200
 BODY_LIMIT = 2**20  # nginx's client_max_body_size
-# These tests need a model that is served, not a good one: the smallest search and fit,
-# and a gate that every candidate passes.
-FAST = {"trainer: {max_epochs: 6, batch_size: 256}": "trainer: {max_epochs: 1, batch_size: 256}",
-        "num_samples: 4": "num_samples: 2",
-        "max_epochs: 10": "max_epochs: 2",
-        "min: {accuracy: 0.75, roc_auc: 0.80}": "min: {accuracy: 0.0, roc_auc: 0.0}",
-        "margin: 0.01": "margin: 1.0"}
 
 
 # -- a served project, and what it serves with (test_killed_work uses these too) -------------
 
 
 def fast_project(parent: Path, search: bool) -> Project:
-    """A copy of the default project whose runs take seconds (see FAST), with or without
-    its Ray Tune search."""
+    """A copy of the default project whose runs take seconds, with or without its search:
+    these tests need a model that is served, not a good one."""
     root = parent / "proj"
     for folder in ("assets", "notebooks", "bentos"):
         shutil.copytree(REPO / folder, root / folder)
     shutil.copy(REPO / "workspace.yaml", root / "workspace.yaml")
-    spec = root / "assets" / "loans.yaml"
-    text = spec.read_text()
-    for old, new in FAST.items():
-        assert old in text, f"the default spec changed ('{old}' is gone): update FAST"
-        text = text.replace(old, new)
-    if not search:
-        text = yaml.safe_dump(without_search(yaml.safe_load(text)), sort_keys=False)
-    spec.write_text(text)
+    speed_up(root, search)
     return Project(root, free_port())
 
 
