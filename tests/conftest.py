@@ -142,6 +142,22 @@ def session_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+# pytest-xdist (`--dist loadfile --no-loadscope-reorder`) hands whole files to the workers in
+# collection order, so the longest files go first and the short ones fill in at the end: in plain order one
+# worker idled for minutes while the other finished a long file (whole suite 15m20s; xdist's
+# own reorder, by number of tests, put the one-test loop file last).
+LONGEST_FIRST = ("tests/e2e/test_delivery.py", "tests/e2e/test_automation_loop.py",
+                 "tests/e2e/test_init.py", "tests/reliability/test_killed_work.py",
+                 "tests/reliability/test_http_fuzz.py", "tests/e2e/test_ci.py",
+                 "tests/runners/test_tuning.py", "tests/runners/test_training.py",
+                 "tests/build/test_model_assets.py", "tests/reliability/test_bad_data.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: position for position, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if log := os.environ.get("ASSETBOOK_TEST_SESSION_LOG"):
         with open(log, "a") as handle:

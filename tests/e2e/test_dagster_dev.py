@@ -45,7 +45,8 @@ def test_ui_lists_assets_dependencies_checks_and_running_sensors(
     assert by_name["validated_applications"]["hasAssetChecks"]
     assert by_name["features"]["automationCondition"]["label"] == "eager or code changed"
     states = {s["name"]: s["sensorState"]["status"] for s in sensors}
-    assert states == {"assetbook_automation": "RUNNING", "raw_applications_landing": "RUNNING"}
+    assert states == {"assetbook_automation": "RUNNING", "raw_applications_landing": "RUNNING",
+                      "orphaned_runs": "RUNNING"}
 
 
 def _wait_for_nodes(url: str) -> list[dict]:
