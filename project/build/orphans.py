@@ -12,7 +12,8 @@ Dagster's run monitoring fails it after the start timeout set in dagster.yaml.)
 The retry itself can be missed: the daemon's event consumer may read a failure event before
 the run's status has changed (two SQLite files, written one after the other), decide that the
 run is not failed, and move on for good. So a failed run that Dagster marked as one it will
-retry, and that has no retry after RETRY_GRACE_S, is launched again by this sensor.
+retry, that has no retry after RETRY_GRACE_S, and whose assets no later run has materialized
+(`assetbook run` may have redone the work since), is launched again by this sensor.
 """
 
 from __future__ import annotations
@@ -78,10 +79,12 @@ def missed_retries(instance: dg.DagsterInstance, now: float) -> list[dg.RunReque
     requests = []
     for record in records:
         run = record.dagster_run
+        failed_at = record.update_timestamp.timestamp()
         if (AUTO_RETRY_RUN_ID_TAG in run.tags or run.asset_selection is None
-                or record.update_timestamp.timestamp() > now - RETRY_GRACE_S
+                or failed_at > now - RETRY_GRACE_S
                 or instance.get_run_records(dg.RunsFilter(tags={PARENT_RUN_ID_TAG: run.run_id}),
-                                            limit=1)):
+                                            limit=1)
+                or _redone(instance, run, failed_at)):
             continue
         partition = {tag: run.tags[tag] for tag in (ASSET_PARTITION_RANGE_START_TAG,
                                                     ASSET_PARTITION_RANGE_END_TAG)
@@ -91,6 +94,14 @@ def missed_retries(instance: dg.DagsterInstance, now: float) -> list[dg.RunReque
             partition_key=run.tags.get(PARTITION_NAME_TAG),
             tags={**partition, RELAUNCH_OF_TAG: run.run_id}))
     return requests
+
+
+def _redone(instance: dg.DagsterInstance, run: dg.DagsterRun, since: float) -> bool:
+    """Every asset of the run (of its partition, if it has one) materialized since."""
+    partition = run.tags.get(PARTITION_NAME_TAG)
+    return all(instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=key, asset_partitions=[partition] if partition else None,
+        after_timestamp=since), limit=1).records for key in run.asset_selection or ())
 
 
 def build_orphaned_runs_sensor() -> dg.SensorDefinition:

@@ -78,12 +78,17 @@ def test_a_retry_the_daemon_missed_is_launched_again_once(state: StateFolder) ->
     fail_orphaned_runs(instance)
     instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", tags={"dagster/parent_run_id":
                                                                  retried}))
+    in_progress(instance, dg.DagsterRunStatus.STARTED, worker_pid=dead_pid(),
+                tags={"dagster/partition": "2024-01-03"})
+    fail_orphaned_runs(instance)
+    instance.report_runless_asset_event(  # `assetbook run` redid that day's work meanwhile
+        dg.AssetMaterialization("raw_applications", partition="2024-01-03"))
     step_failure = in_progress(instance, dg.DagsterRunStatus.STARTED)
     instance.report_run_failed(instance.get_run_by_id(step_failure), "a check failed",
                                JobFailureData(None, RunFailureReason.STEP_FAILURE))
 
     assert missed_retries(instance, time.time()) == []  # the daemon has its grace time
-    (request,) = missed_retries(instance, time.time() + RETRY_GRACE_S + 1)
+    (request,) = missed_retries(instance, time.time() + RETRY_GRACE_S + 1)  # not 2024-01-03
     assert request.run_key == f"relaunch-{orphan}"
     assert request.asset_selection == [dg.AssetKey("raw_applications")]
     assert request.partition_key == "2024-01-02"
