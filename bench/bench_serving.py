@@ -49,27 +49,39 @@ def load(url: str, body: dict, concurrency: int, seconds: float) -> dict:
     return json.loads(out.stdout)
 
 
+def trained_bento(tmp: Path) -> tuple[str, Path, dict[str, str]]:
+    """A model fitted on one generated day, packaged as the loans bento under `tmp`: the
+    bento tag, the model file and the environment that finds the bento."""
+    data, model = tmp / "day.parquet", tmp / "model.pt"
+    LoanStream(rows_per_partition=5000).generate("2024-01-01").to_parquet(data)
+    fit(TrainingJob("project.models.loans:LoanClassifier", "label", (str(data),),
+                    TrainerSpec(max_epochs=2), {}, str(model)))
+    home = tmp / "bentoml"
+    bento = package(model, HERE.parent / "bentos" / "loans", "loans_classifier",
+                    {"model_version": "bench"}, home).bento
+    return bento, model, {**os.environ, "BENTOML_HOME": str(home),
+                          "BENTOML_DO_NOT_TRACK": "true"}
+
+
+def serve_bento(bento: str, env: dict[str, str], port: int) -> tuple[subprocess.Popen, float]:
+    """`bentoml serve` on loopback; the process and its cold start to the first answer."""
+    return start([sys.executable, "-m", "bentoml", "serve", bento, "--host", "127.0.0.1",
+                  "--port", str(port)], env, f"http://127.0.0.1:{port}/predict",
+                 {"application": APPLICATION})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        data, model = Path(tmp, "day.parquet"), Path(tmp, "model.pt")
-        LoanStream(rows_per_partition=5000).generate("2024-01-01").to_parquet(data)
-        fit(TrainingJob("project.models.loans:LoanClassifier", "label", (str(data),),
-                        TrainerSpec(max_epochs=2), {}, str(model)))
-        home = Path(tmp, "bentoml")
-        bento = package(model, HERE.parent / "bentos" / "loans", "loans_classifier",
-                        {"model_version": "bench"}, home).bento
-        env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
+        bento, model, env = trained_bento(Path(tmp))
         bento_port, plain_port = free_port(), free_port()
         bento_url, plain_url = f"http://127.0.0.1:{bento_port}", f"http://127.0.0.1:{plain_port}"
         single, batch = {"application": APPLICATION}, {"applications": [APPLICATION] * 32}
         servers = []
         try:
-            server, cold = start([sys.executable, "-m", "bentoml", "serve", bento, "--host",
-                                  "127.0.0.1", "--port", str(bento_port)], env,
-                                 f"{bento_url}/predict", single)
+            server, cold = serve_bento(bento, env, bento_port)
             servers.append(server)
             server, plain_cold = start([sys.executable, str(HERE / "plain_endpoint.py"),
                                         str(model), str(plain_port)], env,

@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 from tests.conftest import REPO
 from tests.e2e.servers import free_port
 from tests.e2e.test_delivery import GOOD, Project
+from tests.processes import resident_mb
 from tests.reliability.ledger import Ledger
 from tests.specs import speed_up
 
@@ -114,34 +115,11 @@ class Traffic:
         return {detail for status, detail in self.answers if status == 200}
 
 
-def processes() -> dict[int, tuple[int, int]]:
-    """Every process now: pid -> (parent pid, resident bytes)."""
-    table = {}
-    page = os.sysconf("SC_PAGE_SIZE")
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        table[int(stat.parent.name)] = (int(fields[1]), int(fields[21]) * page)
-    return table
-
-
-def tree(roots: set[int], table: dict[int, tuple[int, int]]) -> set[int]:
-    """The roots that are alive and all their descendants."""
-    found = roots & table.keys()
-    while grown := {pid for pid, (parent, _) in table.items() if parent in found} - found:
-        found |= grown
-    return found
-
-
 def serving_rss_mb(project: Project) -> float:
     """Resident memory of what serves: the bento server with its workers, and nginx."""
     serving = project.state / "serving"
-    roots = {json.loads((serving / "deployment.json").read_text())["active"]["pid"],
-             int((serving / "nginx" / "nginx.pid").read_text())}
-    table = processes()
-    return sum(table[pid][1] for pid in tree(roots, table)) / 2**20
+    return resident_mb({json.loads((serving / "deployment.json").read_text())["active"]["pid"],
+                        int((serving / "nginx" / "nginx.pid").read_text())})
 
 
 # -- requests, drawn from the OpenAPI document ------------------------------------------------

@@ -40,8 +40,9 @@ from project.resources.artifacts import ArtifactIOManager
 from project.resources.tracking import CANDIDATE, CHAMPION, PREVIOUS, MlflowTracking
 from tests.conftest import BIN
 from tests.e2e.test_delivery import Project
+from tests.processes import processes, tree
 from tests.reliability.ledger import Ledger
-from tests.reliability.test_http_fuzz import Traffic, processes, served, tree
+from tests.reliability.test_http_fuzz import Traffic, served
 
 pytestmark = pytest.mark.slow
 

@@ -63,11 +63,12 @@ def test_transient_failures_and_a_stuck_call_are_retried(
         service: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(service, "ATTEMPT_S", 0.5)
     model = ModelService(aiohttp.ServerDisconnectedError(),
-                         service.ServiceUnavailable("overloaded"), "stuck")
+                         service.ServiceUnavailable("overloaded"), "stuck",
+                         RuntimeError("Connection closed."))  # aiohttp, while reading
     features = np.array([[0.25, 1.0], [0.75, 2.0]], dtype=np.float32)
     scores = asyncio.run(classifier(service, model)._score(features))
     assert scores.tolist() == [0.25, 0.75]
-    assert model.calls == 4
+    assert model.calls == 5
 
 
 def test_a_model_service_that_never_answers_gets_a_prompt_503(
@@ -83,7 +84,7 @@ def test_a_model_service_that_never_answers_gets_a_prompt_503(
 
 
 def test_a_bad_answer_is_not_retried(service: ModuleType) -> None:
-    model = ModelService(ValueError("a bug, not a transient failure"))
-    with pytest.raises(ValueError, match="a bug"):
+    model = ModelService(RuntimeError("a bug, not a transient failure"))
+    with pytest.raises(RuntimeError, match="a bug"):
         asyncio.run(classifier(service, model)._score(np.zeros((1, 2), dtype=np.float32)))
     assert model.calls == 1
