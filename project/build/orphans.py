@@ -18,7 +18,6 @@ retry, that has no retry after RETRY_GRACE_S, and whose assets no later run has 
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -33,6 +32,8 @@ from dagster._core.storage.tags import (
     PARTITION_NAME_TAG,
     WILL_RETRY_TAG,
 )
+
+from project.runners.serving.deployment import alive
 
 PID_TAG = "assetbook/pid"
 RELAUNCH_OF_TAG = "assetbook/relaunch_of"
@@ -49,7 +50,7 @@ def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
     for record in records:
         run = record.dagster_run
         pid = run_pid(instance, run)
-        if pid is not None and not _process_alive(pid):
+        if pid is not None and not alive(pid):
             instance.report_run_failed(
                 run, f"the run's process (pid {pid}) is gone: it was killed with its worker",
                 JobFailureData(error=None, failure_reason=RunFailureReason.RUN_WORKER_RESTART))
@@ -124,12 +125,3 @@ def build_orphaned_runs_sensor() -> dg.SensorDefinition:
 
     return orphaned_runs
 
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user
-        return True
-    return True

@@ -70,6 +70,8 @@ def alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
+    except PermissionError:  # alive, owned by another user
+        return True
     return True
 
 
