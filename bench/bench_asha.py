@@ -6,10 +6,10 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from project.data.loans import LoanStream
-from project.runners.training.fit import TrainingJob
-from project.runners.tuning import TuneJob, search
-from project.spec.models import AshaSpec, SearchSpec, TrainerSpec
+from assetbook.runners.training.fit import TrainingJob
+from assetbook.runners.tuning import TuneJob, search
+from assetbook.spec.models import AshaSpec, SearchSpec, TrainerSpec
+from project.stream import LoanStream
 
 SPACE = {"lr": {"type": "loguniform", "low": 1e-4, "high": 3e-2},
          "hidden": {"type": "choice", "values": [16, 32, 64]},
@@ -26,7 +26,7 @@ def main() -> None:
         for day in ("2024-01-01", "2024-01-02"):
             paths.append(str(Path(tmp, f"{day}.parquet")))
             LoanStream(rows_per_partition=3000).generate(day).to_parquet(paths[-1])
-        training = TrainingJob("project.models.loans:LoanClassifier", "label", tuple(paths),
+        training = TrainingJob("project.models:LoanClassifier", "label", tuple(paths),
                                TrainerSpec(max_epochs=args.epochs))
         outcome = {}
         for name, scheduler in (("asha", AshaSpec()), ("full budget", None)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from project.data.loans import LoanStream
+from project.stream import LoanStream
 
 
 def main(rows: int = 1_000_000, repeats: int = 3) -> None:

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from project.build import definitions_for
-from project.cli.pipeline import run_pipeline, simulate
-from project.cli.session import Session
-from project.resources.state import STATE_ENV, StateFolder
+from assetbook.cli.pipeline import run_pipeline, simulate
+from assetbook.cli.session import Session
+from assetbook.graph import definitions_for
+from assetbook.resources.state import STATE_ENV, StateFolder
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the helpers the end-to-end tests drive `dagster dev` with

@@ -1,5 +1,5 @@
 """Notebook overhead: the features asset through Assetbook vs. the same transform
-(`project.features.loans.make_features`, which the notebook calls) as a plain script, for N
+(`project.features.make_features`, which the notebook calls) as a plain script, for N
 days: one partition per run, and one ranged backfill in one kernel."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from project.features.loans import make_features
+from project.features import make_features
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,7 @@ def by_hand(inputs: list[Path], out: Path) -> float:
 
 
 def through_assetbook(root: Path, keys: list[str], ranged: bool) -> float:
-    from project.build import definitions_for
+    from assetbook.graph import definitions_for
 
     defs = definitions_for(root)
     with dg.instance_for_test() as instance:
@@ -53,8 +53,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=5)
     parser.add_argument("--rows", type=int, default=20_000)
     args = parser.parse_args()
-    from project.data.loans import LoanStream
-    from project.runners.simulator import land_days
+    from assetbook.runners.simulator import land_days
+    from project.stream import LoanStream
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -62,7 +62,7 @@ def main() -> None:
             shutil.copytree(REPO / folder, root / folder)
         os.environ["ASSETBOOK_STATE"] = str(root / ".assetbook")
         landing = root / ".assetbook" / "landing" / "raw_applications"
-        files = land_days(landing, LoanStream(args.rows), pd.Timestamp("2024-01-01").date(),
+        files = land_days(landing, LoanStream(args.rows).generate, pd.Timestamp("2024-01-01").date(),
                           args.days)
         keys = [p.stem for p in files]
         (root / "hand").mkdir()

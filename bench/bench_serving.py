@@ -16,11 +16,11 @@ from pathlib import Path
 
 import httpx
 
-from project.data.loans import LoanStream
-from project.runners.serving.deployment import free_port
-from project.runners.serving.packaging import package
-from project.runners.training.fit import TrainingJob, fit
-from project.spec.models import TrainerSpec
+from assetbook.runners.serving.deployment import free_port
+from assetbook.runners.serving.packaging import package
+from assetbook.runners.training.fit import TrainingJob, fit
+from assetbook.spec.models import TrainerSpec
+from project.stream import LoanStream
 
 HERE = Path(__file__).resolve().parent
 APPLICATION = {"salary": 85000.0, "commission": 0.0, "age": 45, "elevel": 2, "car": 4,
@@ -54,7 +54,7 @@ def trained_bento(tmp: Path) -> tuple[str, Path, dict[str, str]]:
     bento tag, the model file and the environment that finds the bento."""
     data, model = tmp / "day.parquet", tmp / "model.pt"
     LoanStream(rows_per_partition=5000).generate("2024-01-01").to_parquet(data)
-    fit(TrainingJob("project.models.loans:LoanClassifier", "label", (str(data),),
+    fit(TrainingJob("project.models:LoanClassifier", "label", (str(data),),
                     TrainerSpec(max_epochs=2), {}, str(model)))
     home = tmp / "bentoml"
     bento = package(model, HERE.parent / "bentos" / "loans", "loans_classifier",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench_serving import APPLICATION, load, serve_bento, trained_bento
 
-from project.runners.serving.deployment import free_port
+from assetbook.runners.serving.deployment import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.processes import resident_mb  # noqa: E402

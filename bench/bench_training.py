@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from project.data.loans import LoanStream
-from project.runners.training.fit import TrainingJob, build_module, fit, load_dataset
-from project.spec.models import TrainerSpec
+from assetbook.runners.training.fit import TrainingJob, build_module, fit, load_dataset
+from assetbook.spec.models import TrainerSpec
+from project.stream import LoanStream
 
 
 def plain_loop(job: TrainingJob) -> float:
@@ -48,7 +48,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "day.parquet")
         LoanStream(rows_per_partition=args.rows).generate("2024-01-01").to_parquet(path)
-        job = TrainingJob("project.models.loans:LoanClassifier", "label", (str(path),),
+        job = TrainingJob("project.models:LoanClassifier", "label", (str(path),),
                           TrainerSpec(max_epochs=args.epochs, batch_size=args.batch_size))
         plain = plain_loop(job)
         lightning = fit(job).samples_per_second

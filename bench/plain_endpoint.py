@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from project.features.loans import make_features
-from project.runners.training.model_file import ModelFile
+from assetbook.runners.training.model_file import ModelFile
+from project.features import make_features
 
 
 def app_for(model_file: Path) -> Starlette:

@@ -14,8 +14,8 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from project.resources.state import STATE_ENV, StateFolder
-from project.spec import ProjectSpec, load_project
+from assetbook.resources.state import STATE_ENV, StateFolder
+from assetbook.spec import ProjectSpec, load_project
 
 REPO = Path(__file__).resolve().parent.parent
 # Commands of the environment under test, called by absolute path: the tests see what a user
@@ -32,12 +32,22 @@ def _own_mlflow_store(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The default project (specs, notebooks) copied into tmp, with state under tmp."""
-    root = tmp_path / "proj"
-    for folder in ("assets", "notebooks", "bentos"):
-        shutil.copytree(REPO / folder, root / folder)
-    shutil.copy(REPO / "workspace.yaml", root / "workspace.yaml")
+    root = copy_example(tmp_path / "proj")
     monkeypatch.setenv(STATE_ENV, str(root / ".assetbook"))
     monkeypatch.setenv("ASSETBOOK_SERVE_PORT", str(_free_port()))
+    return root
+
+
+EXAMPLE = ("assets", "notebooks", "bentos", "project")
+
+
+def copy_example(root: Path) -> Path:
+    """This repository's own project (the loans example) copied into `root`, as `assetbook
+    init` would lay it out."""
+    for folder in EXAMPLE:
+        shutil.copytree(REPO / folder, root / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    shutil.copy(REPO / "workspace.yaml", root / "workspace.yaml")
     return root
 
 
@@ -72,7 +82,7 @@ def write_spec(root: Path, text: str, name: str = "loans.yaml") -> Path:
 
 
 def build_defs(root: Path) -> dg.Definitions:
-    from project.build import build_definitions
+    from assetbook.graph import build_definitions
 
     return build_definitions(load_project(root), StateFolder.for_project(root))
 
@@ -81,12 +91,12 @@ def land(root: Path, days: int, rows: int = 400) -> list[str]:
     """Land `days` simulated days into the default landing folder; returns their keys."""
     from datetime import date
 
-    from project.data.loans import LoanStream
-    from project.runners.simulator import land_days
+    from assetbook.runners.simulator import land_days
+    from project.stream import LoanStream
 
     folder = StateFolder.for_project(root).landing("raw_applications")
     stream = LoanStream(rows_per_partition=rows, seed=7)
-    return [p.stem for p in land_days(folder, stream, date(2024, 1, 1), days)]
+    return [p.stem for p in land_days(folder, stream.generate, date(2024, 1, 1), days)]
 
 
 def materialize(
@@ -122,7 +132,7 @@ DATA = ["raw_applications", "validated_applications", "features"]
 
 def write_days(folder: Path, days: int, rows: int = 1000, **stream: object) -> list[str]:
     """Parquet files of generated days (feature-like frames) for training tests."""
-    from project.data.loans import LoanStream
+    from project.stream import LoanStream
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

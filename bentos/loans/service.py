@@ -24,10 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from project.features.loans import make_features
-from project.runners.serving.schema import request_model
-from project.runners.training.model_file import ModelFile
-from project.schemas.loans import LoanApplications
+from project.features import make_features
+from assetbook.runners.serving.schema import request_model
+from assetbook.runners.training.model_file import ModelFile
+from project.schemas import LoanApplications
 
 # Assetbook's packager writes the exact model tag beside this file in the bento it builds.
 PINNED = Path(__file__).with_name("model_tag.txt")

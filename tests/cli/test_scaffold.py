@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 import project
-from project.cli import scaffold as scaffold_module
-from project.cli.scaffold import TEMPLATES, assetbook_requirement, project_name, scaffold
+from assetbook.cli import scaffold as scaffold_module
+from assetbook.cli.scaffold import TEMPLATES, assetbook_requirement, project_name, scaffold
+from assetbook.errors import AssetbookError
+from assetbook.resources.state import PROJECT_ENV
 from project.definitions import project_root
-from project.errors import AssetbookError
-from project.resources.state import PROJECT_ENV
 from tests.conftest import REPO
 
 

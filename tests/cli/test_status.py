@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from project.cli.status import (
+from assetbook.cli.status import (
     AssetStatus,
     ModelStatus,
     Partitions,

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from project.data.loans import FEATURES, LoanStream, label
-from project.schemas.loans import LoanApplications
+from project.schemas import LoanApplications
+from project.stream import FEATURES, LoanStream, label
 
 # Hand-checked against the definitions in Agrawal et al. (1993); 0 is Group A.
 ROWS = pd.DataFrame(

@@ -20,7 +20,7 @@ from typing import TypeVar
 import dagster as dg
 import httpx
 
-from project.resources.state import StateFolder
+from assetbook.resources.state import StateFolder
 
 # Commands of the environment under test, called by absolute path (what `make run` users see).
 BIN = Path(sys.executable).parent

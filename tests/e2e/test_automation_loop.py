@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from project.resources.state import StateFolder
+from assetbook.resources.state import StateFolder
 from tests.e2e.servers import (
     AUTOMATION_SENSOR,
     AUTOMATION_TAG,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -19,8 +18,8 @@ import httpx
 import pytest
 from mlflow.tracking import MlflowClient
 
-from project.runners.serving.deployment import Deployer, DeploymentError, Probe
-from tests.conftest import BIN, REPO
+from assetbook.runners.serving.deployment import Deployer, DeploymentError, Probe
+from tests.conftest import BIN, copy_example
 from tests.e2e.servers import free_port
 
 pytestmark = pytest.mark.slow
@@ -60,9 +59,7 @@ class Project:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    root = tmp_path_factory.mktemp("delivery") / "proj"
-    for folder in ("assets", "notebooks", "bentos"):
-        shutil.copytree(REPO / folder, root / folder)
+    root = copy_example(tmp_path_factory.mktemp("delivery") / "proj")
     spec = root / "assets" / "loans.yaml"
     spec.write_text(spec.read_text().replace("max_epochs: 6", "max_epochs: 3"))
     project = Project(root, free_port())

@@ -7,22 +7,19 @@ MLflow aliases) stays real, and it costs about a minute instead of several.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import yaml
 
-from tests.conftest import BIN, REPO
+from tests.conftest import BIN, copy_example
 from tests.specs import without_search
 
 
 def champion_project(root: Path, days: int = 3, rows: int = 600) -> Path:
     """Copy the project into `root` and run it up to its champion (no serving); the state
     folder is wherever `ASSETBOOK_STATE` points."""
-    for folder in ("assets", "notebooks", "bentos"):
-        shutil.copytree(REPO / folder, root / folder)
-    shutil.copy(REPO / "workspace.yaml", root / "workspace.yaml")
+    copy_example(root)
     spec_file = root / "assets" / "loans.yaml"
     spec_file.write_text(yaml.safe_dump(without_search(yaml.safe_load(spec_file.read_text())),
                                         sort_keys=False))

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from project.data.loans import LoanStream
+from project.stream import LoanStream
 
 ROWS = 60
 Writer = Callable[[pd.DataFrame, Path], None]

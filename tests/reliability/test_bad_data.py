@@ -12,9 +12,9 @@ from datetime import date, timedelta
 import dagster as dg
 import pytest
 
-from project.data.loans import LoanStream
-from project.resources.state import STATE_ENV, StateFolder
-from project.resources.tracking import CANDIDATE, CHAMPION, MlflowTracking
+from assetbook.resources.state import STATE_ENV, StateFolder
+from assetbook.resources.tracking import CANDIDATE, CHAMPION, MlflowTracking
+from project.stream import LoanStream
 from tests.conftest import DATA, build_defs, failure_messages, materialize
 from tests.reliability.champion import champion_project
 from tests.reliability.corpus import CORPUS, ROWS, BrokenDay, LandedCorpus, land_corpus

@@ -10,11 +10,11 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from project.build.context import BuildContext
-from project.data.loans import LoanStream
-from project.resources.artifacts import ArtifactIOManager
-from project.resources.state import StateFolder
-from project.spec import ProjectSpec
+from assetbook.graph.context import BuildContext
+from assetbook.resources.artifacts import ArtifactIOManager
+from assetbook.resources.state import StateFolder
+from assetbook.spec import ProjectSpec
+from project.stream import LoanStream
 from tests.conftest import build_defs, land
 from tests.reliability.ledger import Ledger
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +31,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import REPO
+from tests.conftest import copy_example
 from tests.e2e.servers import free_port
 from tests.e2e.test_delivery import GOOD, Project
 from tests.processes import resident_mb
@@ -53,10 +52,7 @@ BODY_LIMIT = 2**20  # nginx's client_max_body_size
 def fast_project(parent: Path, search: bool) -> Project:
     """A copy of the default project whose runs take seconds, with or without its search:
     these tests need a model that is served, not a good one."""
-    root = parent / "proj"
-    for folder in ("assets", "notebooks", "bentos"):
-        shutil.copytree(REPO / folder, root / folder)
-    shutil.copy(REPO / "workspace.yaml", root / "workspace.yaml")
+    root = copy_example(parent / "proj")
     speed_up(root, search)
     return Project(root, free_port())
 

@@ -36,8 +36,8 @@ import pandas as pd
 import pytest
 import torch
 
-from project.resources.artifacts import ArtifactIOManager
-from project.resources.tracking import CANDIDATE, CHAMPION, PREVIOUS, MlflowTracking
+from assetbook.resources.artifacts import ArtifactIOManager
+from assetbook.resources.tracking import CANDIDATE, CHAMPION, PREVIOUS, MlflowTracking
 from tests.conftest import BIN
 from tests.e2e.test_delivery import Project
 from tests.processes import processes, tree
@@ -56,14 +56,14 @@ BENTO_SERVER = re.compile(r"-m (bentoml serve|_bentoml_impl\.worker\.service) ")
 # Run one asset selection of the project, as `assetbook run` does (same instance, same tags).
 MATERIALIZE = """import sys
 from pathlib import Path
-from project.cli.pipeline import materialize_assets
-from project.cli.session import Session
+from assetbook.cli.pipeline import materialize_assets
+from assetbook.cli.session import Session
 materialize_assets(Session(Path(sys.argv[1])), sys.argv[2:], {})
 """
 # Write a product as every step does, and die by SIGKILL halfway through.
 KILLED_WRITE = """import os, signal, sys
 from pathlib import Path
-from project.resources.state import atomic_path
+from assetbook.resources.state import atomic_path
 with atomic_path(Path(sys.argv[1])) as tmp:
     tmp.write_bytes(b"PAR1 half a parquet file")
     os.kill(os.getpid(), signal.SIGKILL)
@@ -312,7 +312,7 @@ def test_killed_notebook(project: Project, kill: Killer) -> None:
 def test_killed_training(project: Project, kill: Killer) -> None:
     """`assetbook run` again: it completes the day, then is killed while the training
     subprocess fits."""
-    outcome = kill(assetbook_run(project), running("project.runners.training.script"))
+    outcome = kill(assetbook_run(project), running("assetbook.runners.training.script"))
     check(project, outcome, "1")
     assert DAY in materialized(project, "features")
     assert outcome.after.aliases == outcome.before.aliases
@@ -322,7 +322,7 @@ def test_killed_bento_build(project: Project, kill: Killer) -> None:
     """The model steps again: v2 is trained, scored and promoted, then the run is killed
     while BentoML packages it."""
     outcome = kill(materialize(project, *MODEL_STEPS, "bento"),
-                   running("project.runners.serving.packaging"))
+                   running("assetbook.runners.serving.packaging"))
     check(project, outcome, "1")
     assert outcome.after.aliases[CHAMPION] == "2"  # promoted by the gate before the kill
     assert stored(project, "bento")["model_version"] == "1"

@@ -21,7 +21,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from project.resources.state import StateFolder
+from assetbook.resources.state import StateFolder
 from tests.e2e.servers import DATA, automated, land_days, wait_for
 from tests.reliability.ledger import Ledger
 

@@ -21,18 +21,18 @@ import pytest
 import torch
 import yaml
 
-from project.build.context import BuildContext
-from project.build.serving import deployer
-from project.cli.main import main
-from project.data.landing import landed_files, read_landed_file
-from project.errors import ArtifactError, SourceError
-from project.resources.artifacts import ArtifactIOManager
-from project.resources.state import StateFolder, safe_part
-from project.runners.notebook import NotebookRunner
-from project.runners.serving.deployment import _nginx_config
-from project.runners.training.model_file import ModelFile
-from project.spec import ProjectSpec
-from project.spec.models import DeployAssetSpec
+from assetbook.cli.main import main
+from assetbook.data.landing import landed_files, read_landed_file
+from assetbook.errors import ArtifactError, SourceError
+from assetbook.graph.context import BuildContext
+from assetbook.graph.serving import deployer
+from assetbook.resources.artifacts import ArtifactIOManager
+from assetbook.resources.state import StateFolder, safe_part
+from assetbook.runners.notebook import NotebookRunner
+from assetbook.runners.serving.deployment import _nginx_config
+from assetbook.runners.training.model_file import ModelFile
+from assetbook.spec import ProjectSpec
+from assetbook.spec.models import DeployAssetSpec
 from tests.conftest import REPO, build_defs, failure_messages, materialize
 from tests.reliability.ledger import Ledger
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from project.runners.gate import decide
-from project.spec.models import GateSpec
+from assetbook.runners.gate import decide
+from assetbook.spec.models import GateSpec
 
 GATE = GateSpec(min={"accuracy": 0.8}, max={"log_loss": 0.5}, compare="roc_auc", margin=0.01)
 GOOD = {"accuracy": 0.9, "log_loss": 0.3, "roc_auc": 0.93}

@@ -7,8 +7,8 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from project.runners.serving.schema import request_model
-from project.schemas.loans import LoanApplications
+from assetbook.runners.serving.schema import request_model
+from project.schemas import LoanApplications
 
 Application = request_model(LoanApplications.to_schema(), "LoanApplication", {"label"})
 GOOD = {"salary": 85000.0, "commission": 0.0, "age": 45, "elevel": 2, "car": 4, "zipcode": 3,

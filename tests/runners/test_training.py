@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 import torch
 
-from project.runners.training.data import TrainingDataError, prepare
-from project.runners.training.fit import TrainingJob
-from project.runners.training.launch import TrainingError, train
-from project.runners.training.model_file import ModelFile, ModelImportError, import_model_class
-from project.spec.models import TrainerSpec
+from assetbook.runners.training.data import TrainingDataError, prepare
+from assetbook.runners.training.fit import TrainingJob
+from assetbook.runners.training.launch import TrainingError, train
+from assetbook.runners.training.model_file import ModelFile, ModelImportError, import_model_class
+from assetbook.spec.models import TrainerSpec
 from tests.conftest import write_days
 
-MODEL = "project.models.loans:LoanClassifier"
+MODEL = "project.models:LoanClassifier"
 
 
 def job(paths: list[str], output: Path | None, **trainer: object) -> TrainingJob:
@@ -107,7 +107,7 @@ def test_preprocessing_is_fitted_on_training_rows_only() -> None:
 
 
 def test_model_reference_errors() -> None:
-    with pytest.raises(ModelImportError, match="module 'project.models.loans' has no 'Nope'"):
-        import_model_class("project.models.loans:Nope")
+    with pytest.raises(ModelImportError, match="module 'project.models' has no 'Nope'"):
+        import_model_class("project.models:Nope")
     with pytest.raises(ModelImportError, match="is not a pytorch_lightning.LightningModule"):
-        import_model_class("project.data.loans:LoanStream")
+        import_model_class("project.stream:LoanStream")

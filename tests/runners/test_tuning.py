@@ -14,10 +14,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from project.errors import AssetbookError
-from project.runners.training.fit import TrainingJob
-from project.runners.tuning import TuneJob, search
-from project.spec.models import SearchSpec, TrainerSpec
+from assetbook.errors import AssetbookError
+from assetbook.runners.training.fit import TrainingJob
+from assetbook.runners.tuning import TuneJob, search
+from assetbook.spec.models import SearchSpec, TrainerSpec
 from tests.conftest import BIN, REPO, write_days
 from tests.e2e.servers import free_port
 
@@ -27,7 +27,7 @@ SPACE = {"lr": {"type": "loguniform", "low": 1e-4, "high": 3e-2},
 
 def tune_job(tmp_path: Path, space: dict = SPACE, address: str | None = None) -> TuneJob:
     paths = write_days(tmp_path / "data", 2, rows=800)
-    training = TrainingJob("project.models.loans:LoanClassifier", "label", tuple(paths),
+    training = TrainingJob("project.models:LoanClassifier", "label", tuple(paths),
                            TrainerSpec(max_epochs=4, batch_size=128))
     search_spec = SearchSpec(space=space, num_samples=4, max_concurrent_trials=2, seed=3)
     return TuneJob(training, search_spec, "test", tmp_path / "ray_results", ray_address=address)
@@ -56,7 +56,7 @@ def test_space_the_model_rejects_fails_before_any_trial(tmp_path: Path) -> None:
 DRIVER = """
 import json, sys
 from pathlib import Path
-from project.runners.tuning import search
+from assetbook.runners.tuning import search
 from tests.runners.test_tuning import tune_job
 result = search(tune_job(Path(sys.argv[1]), address=sys.argv[2]))
 print(json.dumps({"cluster": result.cluster, "trials": result.trials}))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from project.errors import SpecError
-from project.spec import load_project
-from project.spec.models import NotebookAssetSpec, SameInputSpec, WindowInputSpec
+from assetbook.errors import SpecError
+from assetbook.spec import load_project
+from assetbook.spec.models import NotebookAssetSpec, SameInputSpec, WindowInputSpec
 from tests.conftest import write_spec
 
 HEADER = """
@@ -19,7 +19,7 @@ assets:
   raw:
     kind: source
     partitions: days
-    source: {type: loans_stream}
+    source: {type: generator, generator: project.stream:loan_day}
 """
 
 
@@ -126,14 +126,14 @@ ERRORS = {
   hp:
     kind: tune
     inputs: {raw: {mapping: window, size: 3}}
-    model: project.models.loans:LoanClassifier
+    model: project.models:LoanClassifier
     search:
       space: {lr: {type: loguniform, low: 0.0, high: 0.1}}
 """, ["asset 'hp', field 'search.space.lr'", "loguniform needs low > 0 (got 0.0)"]),
     "train without data": ("""
   model:
     kind: train
-    model: project.models.loans:LoanClassifier
+    model: project.models:LoanClassifier
 """, ["asset 'model', field 'inputs': a train asset reads one data input and at most one "
       "tune asset"]),
     "drift over a window": ("""
@@ -146,7 +146,7 @@ ERRORS = {
     "window after a non-drift asset": ("""
   model:
     kind: train
-    model: project.models.loans:LoanClassifier
+    model: project.models:LoanClassifier
     inputs: {raw: {mapping: window, size: 3, after_drift: raw}}
 """, ["asset 'model', field 'inputs.raw.after_drift': 'raw' is not a drift asset"]),
     "unknown trigger": ("""

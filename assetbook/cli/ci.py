@@ -1,0 +1,173 @@
+"""`assetbook ci`: what a pull request does to the model, judged before it is merged.
+
+The base branch is built once on a small sample (its champion is the yardstick) in a state
+folder kept per base commit, so a second pull request on the same base reuses it. The pull
+request's code then re-materializes only the stale part of the graph on the same data:
+assets whose code version changed, and everything below them. The package and deploy assets
+are left out, and the champion is not moved: the gate is applied to the new evaluation report
+here, and its verdict is the exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from assetbook.cli.pipeline import (
+    RANGE_END,
+    RANGE_START,
+    SERVING_KINDS,
+    materialize_assets,
+    simulate,
+)
+from assetbook.cli.session import Session, landing_spec
+from assetbook.data.landing import landed_files
+from assetbook.errors import AssetbookError
+from assetbook.resources.state import STATE_ENV, StateFolder, atomic_path
+from assetbook.runners.gate import Decision, decide
+from assetbook.spec.models import PromoteAssetSpec
+
+CODE_VERSION_TAG = "dagster/code_version"
+
+
+@dataclass(frozen=True)
+class Sample:
+    days: int = 6
+    rows: int = 500
+
+
+@dataclass
+class CiOutcome:
+    base: str                       # what the champion was built from
+    recomputed: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    report: dict[str, Any] | None = None  # the evaluation report of the new candidate
+    decision: Decision | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures and (self.decision is None or self.decision.passed)
+
+
+def run_ci(root: Path, base_ref: str | None, sample: Sample) -> tuple[CiOutcome, Session]:
+    """Build the base (or reuse it), then the stale part of this branch; judge the result.
+    Returns the outcome and the session on the CI state folder (for the report)."""
+    base_sha = _git(root, "rev-parse", "--verify", f"{base_ref}^{{commit}}") if base_ref else None
+    state = StateFolder.for_project(root).root / "ci" / (base_sha[:12] if base_sha else "none")
+    outcome = CiOutcome(base=f"{base_ref} ({base_sha[:12]})" if base_sha else "no base")
+    if base_sha:
+        try:
+            _build_base(root, base_sha, state, sample)
+        except AssetbookError as exc:
+            outcome.failures.append(f"the base {base_ref} could not be built: {exc}")
+    os.environ[STATE_ENV] = str(state)
+    session = Session(root)
+    if outcome.failures:
+        return outcome, session
+    stale = stale_assets(session)
+    outcome.recomputed = stale
+    try:
+        _materialize_stale(session, stale, sample)
+    except AssetbookError as exc:
+        outcome.failures.append(str(exc))
+        return outcome, session
+    _judge(session, stale, outcome)
+    return outcome, session
+
+
+def _git(root: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+    if done.returncode:
+        raise AssetbookError(f"git {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def _build_base(root: Path, sha: str, state: Path, sample: Sample) -> None:
+    """The base commit's pipeline, on the sample, up to its champion; once per base commit."""
+    marker = state / "base.json"
+    wanted = {"sha": sha, "days": sample.days, "rows": sample.rows}
+    if marker.exists() and json.loads(marker.read_text()) == wanted:
+        return
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir(parents=True)
+    top = Path(_git(root, "rev-parse", "--show-toplevel"))
+    with tempfile.TemporaryDirectory(prefix="assetbook-base-") as tmp:
+        worktree = Path(tmp) / "base"
+        _git(root, "worktree", "add", "--detach", str(worktree), sha)
+        try:
+            base_project = worktree / root.resolve().relative_to(top.resolve())
+            command = [sys.executable, "-m", "assetbook.cli.main", "--project", str(base_project),
+                       "run", "--days", str(sample.days), "--rows", str(sample.rows),
+                       "--no-serve"]
+            env = {**os.environ, STATE_ENV: str(state)}
+            done = subprocess.run(command, cwd=worktree, env=env, capture_output=True, text=True)
+        finally:
+            _git(root, "worktree", "remove", "--force", str(worktree))
+    if done.returncode:
+        raise AssetbookError((done.stderr or done.stdout).strip()[-3000:])
+    with atomic_path(marker) as tmp_marker:
+        tmp_marker.write_text(json.dumps(wanted))
+
+
+def stale_assets(session: Session) -> list[str]:
+    """Assets whose code version differs from their last materialization's (or that were
+    never materialized), and everything below them; serving assets are left out."""
+    graph = session.defs.resolve_asset_graph()
+    changed = set()
+    for key in graph.get_all_asset_keys():
+        event = session.instance.get_latest_materialization_event(key)
+        stored = event.asset_materialization.tags.get(CODE_VERSION_TAG) if (
+            event and event.asset_materialization) else None
+        if stored is None or stored != graph.get(key).code_version:
+            changed.add(key)
+    below = dg.AssetSelection.assets(*changed).downstream().resolve(graph) if changed else set()
+    names = {key.to_user_string() for key in below}
+    return [n for n in session.project.assets if n in names and
+            session.project.assets[n].spec.kind not in (*SERVING_KINDS, "promote")]
+
+
+def _materialize_stale(session: Session, stale: list[str], sample: Sample) -> None:
+    declared, folder = session.landing_source()
+    keys = sorted(landed_files(folder, landing_spec(declared).formats))
+    if not keys:  # no base: this branch lands the sample itself
+        keys = simulate(session, sample.days, declared.name, sample.rows)
+    partitions_def = session.defs.resolve_asset_graph().get(
+        dg.AssetKey(declared.name)).partitions_def
+    if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
+        session.instance.add_dynamic_partitions(partitions_def.name, [
+            k for k in keys if not session.instance.has_dynamic_partition(partitions_def.name,
+                                                                          k)])
+    graph = session.defs.resolve_asset_graph()
+    partitioned = [n for n in stale if graph.get(dg.AssetKey(n)).is_partitioned]
+    if partitioned:
+        materialize_assets(session, partitioned, {RANGE_START: keys[0], RANGE_END: keys[-1]})
+    models = [n for n in stale if n not in partitioned]
+    if models:
+        materialize_assets(session, models, {})
+
+
+def _judge(session: Session, stale: Iterable[str], outcome: CiOutcome) -> None:
+    """The gate of each promote asset whose evaluation report was recomputed."""
+    for name, declared in session.project.assets.items():
+        spec = declared.spec
+        if not isinstance(spec, PromoteAssetSpec):
+            continue
+        (evaluation,) = [n for n in spec.inputs if session.project.assets[n].spec.kind
+                         == "evaluate"]
+        if evaluation not in stale:
+            continue
+        path = session.state.artifacts / evaluation / "all.json"
+        outcome.report = json.loads(path.read_text())
+        outcome.decision = decide(outcome.report["candidate"], outcome.report["champion"],
+                                  spec.gate)
+        outcome.report["promote_asset"] = name

@@ -1,0 +1,70 @@
+"""A project opened from the command line: its specs, state folder, Dagster home and instance."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import dagster as dg
+
+from assetbook.errors import AssetbookError
+from assetbook.graph import build_definitions
+from assetbook.graph.context import BuildContext
+from assetbook.graph.sensors import landing_sources
+from assetbook.graph.sources import landing_folder
+from assetbook.resources.importable import make_importable
+from assetbook.resources.state import StateFolder
+from assetbook.spec import DeclaredAsset, ProjectSpec, load_project
+from assetbook.spec.models import LandingSourceSpec, SourceAssetSpec
+
+
+@dataclass
+class Session:
+    root: Path
+
+    @cached_property
+    def project(self) -> ProjectSpec:
+        make_importable(self.root)
+        return load_project(self.root)
+
+    @cached_property
+    def state(self) -> StateFolder:
+        return StateFolder.for_project(self.root)
+
+    @cached_property
+    def defs(self) -> dg.Definitions:
+        return build_definitions(self.project, self.state)
+
+    def environ(self) -> dict[str, str]:
+        """Variables that point Dagster at this project's home."""
+        home = self.state.prepare_dagster_home()
+        return {"DAGSTER_HOME": str(home)}
+
+    @cached_property
+    def instance(self) -> dg.DagsterInstance:
+        os.environ.update(self.environ())
+        return dg.DagsterInstance.get()
+
+    def landing_source(self, name: str | None = None, simulated: bool = False
+                       ) -> tuple[DeclaredAsset, Path]:
+        """A landing source and its folder: the one named, or the only one (with a
+        `simulator` when `simulated`)."""
+        ctx = BuildContext(self.project, self.state)
+        sources = landing_sources(ctx)
+        candidates = [d for d in sources if name in (None, d.name)
+                      and (not simulated or landing_spec(d).simulator is not None)]
+        if len(candidates) != 1:
+            names = ", ".join(d.name for d in sources) or "none"
+            wanted = "landing source with a `simulator`" if simulated else "landing source"
+            raise AssetbookError(f"name one {wanted} (found: {names})")
+        declared = candidates[0]
+        return declared, landing_folder(ctx, declared.name, landing_spec(declared))
+
+
+def landing_spec(declared: DeclaredAsset) -> LandingSourceSpec:
+    """The landing settings of a source asset known to be a landing source."""
+    assert isinstance(declared.spec, SourceAssetSpec)
+    assert isinstance(declared.spec.source, LandingSourceSpec)
+    return declared.spec.source

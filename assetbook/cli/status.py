@@ -1,0 +1,208 @@
+"""`assetbook status`: per asset, what is materialized, stale or late; the champion of each
+registered model; what each deployment serves.
+
+It only reads the project's Dagster instance, MLflow registry and deployment records, so it
+answers the same whether or not `assetbook dev` is running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import dagster as dg
+from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView
+from dagster._core.definitions.data_version import (
+    CachingStaleStatusResolver,
+    StaleCause,
+    StaleStatus,
+)
+from dagster._core.definitions.freshness_evaluator import FRESHNESS_EVALUATORS_BY_POLICY_TYPE
+from dagster._core.definitions.temporal_context import TemporalContext
+from dagster._core.storage.partition_status_cache import AssetPartitionStatus
+
+from assetbook.cli.session import Session
+from assetbook.graph.context import BuildContext
+from assetbook.graph.delivery import registered_name
+from assetbook.graph.serving import deployer
+from assetbook.resources.tracking import CHAMPION, MlflowTracking
+from assetbook.runners.serving.deployment import alive
+from assetbook.spec.models import DeployAssetSpec
+
+DataState = Literal["fresh", "stale", "missing"]
+Freshness = Literal["PASS", "WARN", "FAIL", "UNKNOWN"]
+
+
+@dataclass(frozen=True)
+class Partitions:
+    materialized: int
+    total: int
+    failed: tuple[str, ...]
+    stale: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AssetStatus:
+    name: str
+    last_materialized: datetime | None
+    partitions: Partitions | None  # None: not partitioned
+    data: DataState  # Dagster's stale status; a partitioned asset is stale if a partition is
+    causes: tuple[str, ...]  # why it is stale, in Dagster's words
+    freshness: Freshness | None  # None: no freshness policy
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    name: str  # the registered model
+    champion: str | None  # the version with the alias `champion`
+
+
+@dataclass(frozen=True)
+class ServedStatus:
+    asset: str
+    url: str
+    model_version: str | None  # None: nothing active (never deployed, or stopped)
+    bento: str | None
+    running: bool
+
+
+@dataclass(frozen=True)
+class ProjectStatus:
+    assets: tuple[AssetStatus, ...]
+    models: tuple[ModelStatus, ...]
+    served: tuple[ServedStatus, ...]
+
+
+def project_status(session: Session) -> ProjectStatus:
+    return ProjectStatus(asset_statuses(session), model_statuses(session),
+                         served_statuses(session))
+
+
+def asset_statuses(session: Session) -> tuple[AssetStatus, ...]:
+    instance = session.instance
+    view = AssetGraphView(temporal_context=TemporalContext(effective_dt=datetime.now(UTC),
+                                                           last_event_id=None),
+                          instance=instance, asset_graph=session.defs.resolve_asset_graph())
+    resolver = CachingStaleStatusResolver(instance, view.asset_graph, view)
+    freshness = asyncio.run(_freshness(view, list(session.project.assets)))
+    return tuple(_asset_status(view, resolver, name, freshness[name])
+                 for name in session.project.assets)
+
+
+def _asset_status(view: AssetGraphView, resolver: CachingStaleStatusResolver, name: str,
+                  freshness: Freshness | None) -> AssetStatus:
+    key = dg.AssetKey(name)
+    latest = view.instance.get_latest_materialization_event(key)
+    last = datetime.fromtimestamp(latest.timestamp, UTC) if latest else None
+    partitions_def = view.asset_graph.get(key).partitions_def
+    if partitions_def is None:
+        status = resolver.get_status(key)
+        causes = resolver.get_stale_causes(key)
+        return AssetStatus(name, last, None, _DATA_STATE[status], _reasons(causes), freshness)
+    keys = partitions_def.get_partition_keys(dynamic_partitions_store=view.instance)
+    by_key = view.instance.get_status_by_partition(key, keys, partitions_def) or {}
+    done = [k for k in keys if by_key.get(k) == AssetPartitionStatus.MATERIALIZED]
+    stale = [k for k in done if resolver.get_status(key, k) == StaleStatus.STALE]
+    partitions = Partitions(len(done), len(keys), tuple(
+        k for k in keys if by_key.get(k) == AssetPartitionStatus.FAILED), tuple(stale))
+    data: DataState = "stale" if stale else "fresh" if done else "missing"
+    causes = [c for k in stale for c in resolver.get_stale_causes(key, k)]
+    return AssetStatus(name, last, partitions, data, _reasons(causes), freshness)
+
+
+_DATA_STATE: dict[StaleStatus, DataState] = {
+    StaleStatus.FRESH: "fresh", StaleStatus.STALE: "stale", StaleStatus.MISSING: "missing"}
+
+
+def _reasons(causes: Sequence[StaleCause]) -> tuple[str, ...]:
+    """One line per distinct reason: "has a new code version", "has a new dependency
+    materialization (features)"."""
+    lines = [_reason(cause) for cause in causes]
+    return tuple(dict.fromkeys(lines))
+
+
+def _reason(cause: StaleCause) -> str:
+    dependency = cause.dependency_asset_key
+    name = dependency.to_user_string() if dependency else None
+    return f"{cause.reason} ({name})" if name and name not in cause.reason else cause.reason
+
+
+async def _freshness(view: AssetGraphView, names: list[str]) -> dict[str, Freshness | None]:
+    """The state of each freshness policy now. The instance stores only the states that the
+    freshness daemon wrote (it runs under `assetbook dev`, and its last state may be old), so
+    this evaluates each policy with the daemon's own evaluators against the latest
+    materialization: PASS, WARN past `warn_after`, FAIL past `fail_after`, UNKNOWN if never
+    materialized."""
+
+    async def evaluate(name: str) -> Freshness | None:
+        node = view.asset_graph.get(dg.AssetKey(name))
+        policy = node.freshness_policy
+        if policy is None:
+            return None
+        evaluator = FRESHNESS_EVALUATORS_BY_POLICY_TYPE[type(policy)]()
+        return (await evaluator.evaluate_freshness(view, node)).value
+
+    states = await asyncio.gather(*(evaluate(name) for name in names))
+    return dict(zip(names, states, strict=True))
+
+
+def model_statuses(session: Session) -> tuple[ModelStatus, ...]:
+    """The champion of each model a `train` asset registers."""
+    ctx = BuildContext(session.project, session.state)
+    registry = MlflowTracking.local(session.state.root)
+    names = dict.fromkeys(registered_name(ctx, d.name) for d in session.project.assets.values()
+                          if d.spec.kind == "train")
+    return tuple(ModelStatus(name, registry.alias_version(name, CHAMPION)) for name in names)
+
+
+def served_statuses(session: Session) -> tuple[ServedStatus, ...]:
+    """What each `deploy` asset's deployment record says is serving, and if it still runs."""
+    served = []
+    for declared in session.project.assets.values():
+        if not isinstance(declared.spec, DeployAssetSpec):
+            continue
+        target = deployer(session.state, declared.spec)
+        active = target.active()
+        served.append(ServedStatus(
+            declared.name, target.url, active.model_version if active else None,
+            active.bento if active else None, bool(active and alive(active.pid))))
+    return tuple(served)
+
+
+def to_json(status: ProjectStatus) -> str:
+    return json.dumps(asdict(status), indent=2, default=lambda v: v.isoformat())
+
+
+def render(status: ProjectStatus) -> str:
+    """An aligned table of the assets, then one line per model and per deployment."""
+    rows = [("asset", "last materialized", "partitions", "freshness", "data")]
+    rows += [(a.name, _when(a.last_materialized), _partitions(a.partitions), a.freshness or "-",
+              a.data + (f": {'; '.join(a.causes)}" if a.causes else "")) for a in status.assets]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)),
+                        row[-1]]).rstrip() for row in rows]
+    lines.append("")
+    lines += [f"model {m.name}: champion " + (f"v{m.champion}" if m.champion else "none yet")
+              for m in status.models]
+    lines += [f"{s.asset}: " + (f"v{s.model_version} ({s.bento}) on {s.url}"
+                                + ("" if s.running else ", not running: `assetbook serve`")
+                                if s.model_version else "nothing served")
+              for s in status.served]
+    return "\n".join(lines)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "never"
+
+
+def _partitions(partitions: Partitions | None) -> str:
+    if partitions is None:
+        return "-"
+    text = f"{partitions.materialized}/{partitions.total}"
+    if partitions.failed:
+        text += f", {len(partitions.failed)} failed: {', '.join(partitions.failed)}"
+    return text

@@ -1,0 +1,74 @@
+"""Read one landed daily file; its name (without suffix) is its partition key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from assetbook.errors import SourceError
+
+SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+DELIMITER = ","
+OTHER_DELIMITERS = (";", "\t", "|")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """UTF-8 (with or without the byte-order mark spreadsheets write), comma-delimited."""
+    return pd.read_csv(path, sep=DELIMITER, encoding="utf-8-sig")
+
+
+READERS = {".parquet": pd.read_parquet, ".csv": _read_csv}
+
+
+def partition_key_of(path: Path) -> str | None:
+    """The key a landed file stands for, or None if its name could escape the state folder."""
+    key = path.stem
+    return key if SAFE_KEY.fullmatch(key) and ".." not in key else None
+
+
+def landed_files(folder: Path, formats: tuple[str, ...]) -> dict[str, Path]:
+    """Partition key -> file for every finished file in the folder (dotfiles are in flight);
+    a link is followed only if it leads to a file inside the folder."""
+    if not folder.is_dir():
+        return {}
+    suffixes = {f".{fmt}" for fmt in formats}
+    inside = folder.resolve()
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and p.suffix in suffixes and not p.name.startswith(".")
+                   and p.resolve().is_relative_to(inside))
+    return {key: p for p in files if (key := partition_key_of(p))}
+
+
+def read_landed_file(folder: Path, key: str, formats: tuple[str, ...]) -> pd.DataFrame:
+    """The frame of one partition; any failure names the file and the reason."""
+    matches = [p for k, p in landed_files(folder, formats).items() if k == key]
+    if not matches:
+        raise SourceError(f"no landed file for partition '{key}' in {folder} "
+                          f"(looked for {key}.{{{','.join(formats)}}})")
+    path = matches[0]
+    if path.stat().st_size == 0:
+        raise SourceError(f"cannot read landed file {path}: it is empty (0 bytes)")
+    try:
+        frame = READERS[path.suffix](path)
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"cannot read landed file {path}: it is not UTF-8 text "
+                          f"({exc.reason} at byte {exc.start}); save it as UTF-8") from exc
+    except Exception as exc:  # every reader error is the same fact for the user: unreadable
+        raise SourceError(f"cannot read landed file {path}: {type(exc).__name__}: {exc}") from exc
+    _refuse_wrong_delimiter(path, frame)
+    if frame.empty:
+        raise SourceError(f"landed file {path} holds no rows (columns: "
+                          f"{', '.join(map(str, frame.columns)) or 'none'})")
+    return frame
+
+
+def _refuse_wrong_delimiter(path: Path, frame: pd.DataFrame) -> None:
+    """A CSV read as one column whose name holds another delimiter was written with it."""
+    if path.suffix != ".csv" or len(frame.columns) != 1:
+        return
+    header = str(frame.columns[0])
+    if found := next((d for d in OTHER_DELIMITERS if d in header), None):
+        raise SourceError(f"landed file {path} is delimited by {found!r}, not {DELIMITER!r}: "
+                          f"its header reads as one column {header[:80]!r}")

@@ -1,0 +1,90 @@
+"""Automation conditions and freshness policies from their specs.
+
+Every automated asset also reacts to a new code version of itself, so an edited notebook or
+spec re-materializes exactly that asset and, as it updates, everything below it. An asset with
+a freshness policy is also refreshed when the policy turns WARN (about to fail) or FAIL, and
+`on_failed_checks` adds a run when a check of a named upstream asset (a drift report) fails
+on a partition that was just materialized.
+"""
+
+from __future__ import annotations
+
+import operator
+from functools import reduce
+
+import dagster as dg
+
+from assetbook.spec.models import (
+    AutomationSpec,
+    CronAutomationSpec,
+    EagerAutomationSpec,
+    FreshnessSpec,
+)
+
+AC = dg.AutomationCondition
+
+
+def build_automation_condition(
+    spec: AutomationSpec, fed_by_sensor: bool = False, refresh_when_stale: bool = False,
+    gaps_allowed_in: tuple[str, ...] = (), updated_by: tuple[str, ...] = (),
+) -> dg.AutomationCondition | None:
+    """`fed_by_sensor`: a landing source, whose new partitions the landing sensor requests;
+    eager would request them a second time, so only a code change triggers it.
+    `refresh_when_stale`: an unpartitioned asset with a freshness policy (re-running a
+    partitioned one would not bring newer data, only recompute every partition).
+    `gaps_allowed_in`: partitioned dependencies of an unpartitioned asset, which reads the
+    partitions that exist: a day withheld by its checks must not stop it for good.
+    `updated_by`: the only dependencies whose updates trigger it (an evaluation follows its
+    model, not each new day of its data, or it would re-score the old model first)."""
+    parts = [part for part in (
+        _base_condition(spec, fed_by_sensor, _deps_missing(gaps_allowed_in), updated_by),
+        _failed_checks_upstream(spec.on_failed_checks) if spec.on_failed_checks else None,
+        _freshness_at_risk() if refresh_when_stale else None) if part is not None]
+    if len(parts) < 2:
+        return parts[0] if parts else None
+    return reduce(operator.or_, parts).with_label(" or ".join(p.get_label() or ""
+                                                              for p in parts))
+
+
+def _failed_checks_upstream(assets: tuple[str, ...]) -> dg.AutomationCondition:
+    just_failed = AC.newly_updated() & AC.any_checks_match(AC.check_failed())
+    return (AC.any_deps_match(just_failed).allow(dg.AssetSelection.assets(*assets))
+            & ~AC.in_progress()).with_label(f"a check of {', '.join(assets)} failed")
+
+
+def _freshness_at_risk() -> dg.AutomationCondition:
+    at_risk = (AC.freshness_warned() | AC.freshness_failed()).newly_true()
+    return (at_risk & ~AC.in_progress() & ~AC.any_deps_in_progress()).with_label(
+        "freshness at risk")
+
+
+def _deps_missing(gaps_allowed_in: tuple[str, ...]) -> dg.AutomationCondition:
+    missing = AC.any_deps_missing()
+    if gaps_allowed_in:
+        missing = missing.ignore(dg.AssetSelection.assets(*gaps_allowed_in))
+    return missing.with_label("any_deps_missing")
+
+
+def _base_condition(spec: AutomationSpec, fed_by_sensor: bool,
+                    deps_missing: dg.AutomationCondition,
+                    updated_by: tuple[str, ...]) -> dg.AutomationCondition | None:
+    if isinstance(spec, EagerAutomationSpec) and fed_by_sensor:
+        return (AC.code_version_changed() & ~AC.in_progress()).with_label("code changed")
+    if isinstance(spec, EagerAutomationSpec):
+        updated = AC.any_deps_updated()
+        if updated_by:
+            updated = updated.allow(dg.AssetSelection.assets(*updated_by))
+        return AC.eager().replace(
+            "any_deps_updated", updated | AC.code_version_changed()
+        ).replace("any_deps_missing", deps_missing).with_label("eager or code changed")
+    if isinstance(spec, CronAutomationSpec):
+        code_changed = AC.code_version_changed() & ~AC.in_progress() & ~deps_missing
+        return (AC.on_cron(spec.cron) | code_changed).with_label(f"on cron {spec.cron} or "
+                                                                 "code changed")
+    return None
+
+
+def build_freshness_policy(spec: FreshnessSpec | None) -> dg.FreshnessPolicy | None:
+    if spec is None:
+        return None
+    return dg.FreshnessPolicy.time_window(fail_window=spec.fail_after, warn_window=spec.warn_after)

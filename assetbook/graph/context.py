@@ -1,0 +1,214 @@
+"""What every asset builder shares: the project, the state folder, partition definitions, and
+the parts of `@asset` that come from any spec (inputs, code version, automation, checks)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+import pyarrow.parquet as pq
+
+from assetbook.errors import SpecError
+from assetbook.graph.automation import build_automation_condition, build_freshness_policy
+from assetbook.graph.checks import CheckOutcome, run_schema_check
+from assetbook.graph.code_version import ModuleSourceError, code_version
+from assetbook.graph.partitions import build_partition_mapping, build_partitions_def, window_keys
+from assetbook.resources.artifacts import ArtifactIOManager
+from assetbook.resources.state import UNPARTITIONED, StateFolder, safe_part
+from assetbook.spec import DeclaredAsset, ProjectSpec
+from assetbook.spec.models import (
+    AllInputSpec,
+    AssetSpec,
+    LandingSourceSpec,
+    SameInputSpec,
+    SourceAssetSpec,
+)
+
+IO_MANAGER_KEY = "artifacts"
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    project: ProjectSpec
+    state: StateFolder
+
+    @cached_property
+    def partitions_defs(self) -> dict[str, dg.PartitionsDefinition]:
+        return {name: build_partitions_def(name, spec)
+                for name, spec in self.project.partitions.items()}
+
+    def partitions_def(self, asset: str) -> dg.PartitionsDefinition | None:
+        name = self.project.assets[asset].spec.partitions
+        return self.partitions_defs[name] if name else None
+
+    def asset_kwargs(
+        self, declared: DeclaredAsset, notebook: Path | None, modules: Iterable[str]
+    ) -> dict[str, Any]:
+        """Keyword arguments of `@dg.asset` that every kind of asset derives the same way."""
+        spec = declared.spec
+        partitions_def = self.partitions_def(declared.name)
+        modules = [*modules, *spec.modules, *(c.schema_.split(":")[0] for c in spec.checks)]
+        try:
+            version = code_version(spec.model_dump(mode="json", by_alias=True), notebook, modules)
+        except ModuleSourceError as exc:
+            raise SpecError(str(declared.file.relative_to(self.project.root)),
+                            f"{exc}; check the module paths it names", asset=declared.name
+                            ) from exc
+        return {
+            "name": declared.name,
+            "description": spec.description,
+            "group_name": spec.group or declared.pipeline,
+            "partitions_def": partitions_def,
+            "ins": {
+                upstream: dg.AssetIn(
+                    upstream,
+                    partition_mapping=build_partition_mapping(
+                        mapping, partitions_def is not None, self.partitions_def(upstream)
+                    ),
+                )
+                for upstream, mapping in spec.inputs.items()
+            },
+            "code_version": version,
+            "deps": [dg.AssetDep(name, partition_mapping=build_partition_mapping(
+                AllInputSpec(mapping="all"), partitions_def is not None,
+                self.partitions_def(name))) for name in spec.dependencies
+                if name not in spec.inputs],
+            "automation_condition": build_automation_condition(
+                spec.automation, fed_by_sensor=is_landing_source(spec),
+                refresh_when_stale=spec.freshness is not None and partitions_def is None,
+                gaps_allowed_in=tuple(d for d in spec.dependencies if partitions_def is None
+                                      and self.partitions_def(d) is not None),
+                updated_by=tuple(n for n in spec.inputs if spec.kind == "evaluate"
+                                 and self.project.assets[n].spec.kind == "train"),
+            ),
+            "freshness_policy": build_freshness_policy(spec.freshness),
+            "check_specs": [
+                dg.AssetCheckSpec(check.check_name, asset=declared.name, blocking=check.blocking,
+                                  description=f"pandera schema {check.schema_}")
+                for check in spec.checks
+            ],
+            "output_required": not spec.checks,  # a failed check withholds the output
+            "io_manager_key": IO_MANAGER_KEY,
+            "metadata": {"spec_file": str(declared.file.relative_to(self.project.root))},
+        }
+
+    def staging_path(self, asset: str, run_id: str, partition: str, suffix: str) -> Path:
+        """Where a step writes a product before the IO manager renames it into place."""
+        folder = self.state.root / "staging" / safe_part(asset)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{safe_part(run_id[:8])}-{safe_part(partition)}{suffix}"
+
+    def inputs_by_partition(
+        self,
+        declared: DeclaredAsset,
+        keys: list[str],
+        loaded: Mapping[str, Mapping[str, Path]],
+        instance: dg.DagsterInstance,
+    ) -> dict[str, dict[str, list[Path]]]:
+        """For each partition being computed, the upstream files it reads, per input."""
+        result: dict[str, dict[str, list[Path]]] = {key: {} for key in keys}
+        for upstream, mapping in declared.spec.inputs.items():
+            paths = loaded[upstream]
+            for key in keys:
+                if isinstance(mapping, SameInputSpec):
+                    chosen = [key] if key in paths else []
+                elif isinstance(mapping, AllInputSpec) or self.partitions_def(upstream) is None:
+                    chosen = list(paths)
+                else:
+                    ordered = self._ordered_keys(upstream, paths, instance)
+                    current = None if key == UNPARTITIONED else key
+                    chosen = [k for k in window_keys(ordered, current, mapping.size, mapping.lag)
+                              if k in paths]
+                    if mapping.after_drift:
+                        chosen = since_drift_onset(chosen, self._drift_flags(mapping.after_drift))
+                result[key][upstream] = [paths[k] for k in chosen]
+        return result
+
+    def _drift_flags(self, drift_asset: str) -> dict[str, bool]:
+        """Per stored partition of a drift asset: whether any column drifted."""
+        stored = ArtifactIOManager(root=str(self.state.artifacts)).stored(dg.AssetKey(drift_asset))
+        return {key: bool(pd.read_parquet(path, columns=["drifted"])["drifted"].any())
+                for key, path in stored.items()}
+
+    def _ordered_keys(
+        self, upstream: str, paths: Mapping[str, Path], instance: dg.DagsterInstance
+    ) -> list[str]:
+        """Upstream keys in partition order; only materialized keys count for dynamic ones."""
+        partitions_def = self.partitions_def(upstream)
+        if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
+            return sorted(paths)
+        assert partitions_def is not None
+        return list(partitions_def.get_partition_keys(dynamic_partitions_store=instance))
+
+
+def since_drift_onset(window: list[str], flags: dict[str, bool]) -> list[str]:
+    """The window's keys from the first day of the latest run of drifted days on; the whole
+    window when there was no drift or when no day of the window is that recent."""
+    days = sorted(flags)
+    flagged = [i for i, key in enumerate(days) if flags[key]]
+    if not flagged:
+        return window
+    onset = flagged[-1]
+    while onset > 0 and flags[days[onset - 1]]:
+        onset -= 1
+    recent = [key for key in window if key >= days[onset]]
+    return recent or window
+
+
+def is_landing_source(spec: AssetSpec) -> bool:
+    return isinstance(spec, SourceAssetSpec) and isinstance(spec.source, LandingSourceSpec)
+
+
+def partition_keys(context: dg.AssetExecutionContext) -> list[str]:
+    return list(context.partition_keys) if context.has_partition_key_range or (
+        context.has_partition_key) else [UNPARTITIONED]
+
+
+def emit(
+    declared: DeclaredAsset,
+    artifacts: Mapping[str, pd.DataFrame | Path],
+    metadata: Mapping[str, Any],
+    store_validated: bool = False,
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    """Run the asset's checks on its product; store it only if no blocking check failed.
+
+    With `store_validated`, the frames coerced by the first schema are stored instead.
+    """
+    frames = {key: value if isinstance(value, pd.DataFrame) else pd.read_parquet(value)
+              for key, value in artifacts.items()} if declared.spec.checks else {}
+    outcomes: list[CheckOutcome] = [run_schema_check(c, frames) for c in declared.spec.checks]
+    if not any(outcome.blocks for outcome in outcomes):
+        stored = outcomes[0].frames if store_validated else dict(artifacts)
+        yield dg.Output(stored, metadata={**metadata, **table_metadata(stored)})
+    else:  # withheld: drop what the step staged, so nothing half-accepted is left behind
+        for value in artifacts.values():
+            if isinstance(value, Path):
+                value.unlink(missing_ok=True)
+    for outcome in outcomes:
+        yield outcome.result
+
+
+def table_metadata(artifacts: Mapping[str, pd.DataFrame | Path]) -> dict[str, Any]:
+    """Row count and columns of stored frames, read from Parquet footers when staged."""
+    rows, schema = 0, None
+    for value in artifacts.values():
+        if isinstance(value, pd.DataFrame):
+            rows += len(value)
+            schema = schema or {c: str(t) for c, t in value.dtypes.items()}
+        elif value.suffix == ".parquet":
+            parquet = pq.read_schema(value)
+            rows += pq.read_metadata(value).num_rows
+            schema = schema or {f.name: str(f.type) for f in parquet}
+    if schema is None:
+        return {}
+    return {
+        "dagster/row_count": rows,
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name, kind) for name, kind in schema.items()]
+        ),
+    }

@@ -1,0 +1,127 @@
+"""Runs whose process is gone: failed, and launched again, instead of blocking forever.
+
+Dagster's default run launcher cannot check a run worker's health. When the process of a run
+dies with it (`kill -9` of `dagster dev`, of `assetbook run`, or of the run worker), the run
+stays STARTED for good, and automation, which sees its assets as in progress, never requests
+them again. The run's process is known: `assetbook run` tags its runs with its pid, and a run
+worker records its pid in the run's "Started process for run" engine event. A run whose
+process no longer exists is marked failed as its worker having died, which the run retries
+configured in dagster.yaml launch again. (A run killed before its process started has no pid:
+Dagster's run monitoring fails it after the start timeout set in dagster.yaml.)
+
+The retry itself can be missed: the daemon's event consumer may read a failure event before
+the run's status has changed (two SQLite files, written one after the other), decide that the
+run is not failed, and move on for good. So a failed run that Dagster marked as one it will
+retry, that has no retry after RETRY_GRACE_S, and whose assets no later run has materialized
+(`assetbook run` may have redone the work since), is launched again by this sensor.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+from dagster._core.events import JobFailureData, RunFailureReason
+from dagster._core.launcher import DefaultRunLauncher
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    AUTO_RETRY_RUN_ID_TAG,
+    PARENT_RUN_ID_TAG,
+    PARTITION_NAME_TAG,
+    WILL_RETRY_TAG,
+)
+
+from assetbook.runners.serving.deployment import alive
+
+PID_TAG = "assetbook/pid"
+RELAUNCH_OF_TAG = "assetbook/relaunch_of"
+SWEEP_INTERVAL_S = 30
+RETRY_GRACE_S = 60  # the daemon retries within seconds; after this it has missed the run
+LOOKBACK = timedelta(days=1)  # failed runs older than this are left to a person
+
+
+def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the in-progress runs whose process is gone; their ids."""
+    failed = []
+    records = instance.get_run_records(dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]))
+    for record in records:
+        run = record.dagster_run
+        pid = run_pid(instance, run)
+        if pid is not None and not alive(pid):
+            instance.report_run_failed(
+                run, f"the run's process (pid {pid}) is gone: it was killed with its worker",
+                JobFailureData(error=None, failure_reason=RunFailureReason.RUN_WORKER_RESTART))
+            failed.append(run.run_id)
+    return failed
+
+
+def run_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
+    """The process that executes the run, if it has told: None while it is starting."""
+    if PID_TAG in run.tags:
+        return int(run.tags[PID_TAG])
+    for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        event = entry.dagster_event
+        data = event.engine_event_data if event else None
+        if data and "pid" in data.metadata and "Started process for run" in (
+                event.message or ""):
+            return int(str(data.metadata["pid"].value))
+    return None
+
+
+def missed_retries(instance: dg.DagsterInstance, now: float) -> list[dg.RunRequest]:
+    """The same assets and partitions again, for each failed run that Dagster will retry and
+    has not after RETRY_GRACE_S. The run key makes each relaunch happen once."""
+    records = instance.get_run_records(dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.FAILURE], tags={WILL_RETRY_TAG: "true"},
+        updated_after=datetime.fromtimestamp(now, UTC) - LOOKBACK))
+    requests = []
+    for record in records:
+        run = record.dagster_run
+        failed_at = record.update_timestamp.timestamp()
+        if (AUTO_RETRY_RUN_ID_TAG in run.tags or run.asset_selection is None
+                or failed_at > now - RETRY_GRACE_S
+                or instance.get_run_records(dg.RunsFilter(tags={PARENT_RUN_ID_TAG: run.run_id}),
+                                            limit=1)
+                or _redone(instance, run, failed_at)):
+            continue
+        partition = {tag: run.tags[tag] for tag in (ASSET_PARTITION_RANGE_START_TAG,
+                                                    ASSET_PARTITION_RANGE_END_TAG)
+                     if tag in run.tags}
+        requests.append(dg.RunRequest(
+            run_key=f"relaunch-{run.run_id}", asset_selection=list(run.asset_selection),
+            partition_key=run.tags.get(PARTITION_NAME_TAG),
+            tags={**partition, RELAUNCH_OF_TAG: run.run_id}))
+    return requests
+
+
+def _redone(instance: dg.DagsterInstance, run: dg.DagsterRun, since: float) -> bool:
+    """Every asset of the run (of its partition, if it has one) materialized since."""
+    partition = run.tags.get(PARTITION_NAME_TAG)
+    return all(instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=key, asset_partitions=[partition] if partition else None,
+        after_timestamp=since), limit=1).records for key in run.asset_selection or ())
+
+
+def build_orphaned_runs_sensor() -> dg.SensorDefinition:
+    """The sweep, every SWEEP_INTERVAL_S while the daemon runs. Pids name processes of this
+    machine only: under a run launcher that runs workers elsewhere it only relaunches."""
+
+    @dg.sensor(name="orphaned_runs", minimum_interval_seconds=SWEEP_INTERVAL_S,
+               target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Fails runs whose process was killed, and launches again failed "
+                           "runs whose retry was missed.")
+    def orphaned_runs(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        failed = (fail_orphaned_runs(context.instance)
+                  if isinstance(context.instance.run_launcher, DefaultRunLauncher) else [])
+        relaunched = missed_retries(context.instance, time.time())
+        return dg.SensorResult(
+            run_requests=relaunched,
+            skip_reason=None if relaunched else (
+                f"failed {len(failed)} runs whose process is gone: {failed}" if failed
+                else "every in-progress run has its process, every failed run its retry"))
+
+    return orphaned_runs
+

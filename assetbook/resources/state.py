@@ -1,0 +1,98 @@
+"""The one git-ignored folder that holds all local state, and atomic writes into it.
+
+Everything a run produces is first written under a temporary name in the same folder and
+then renamed into place, so a run killed midway leaves nothing that looks finished.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from assetbook.errors import ArtifactError
+
+STATE_ENV = "ASSETBOOK_STATE"
+# Runs interrupted by a dead process are retried; failed assets and checks are not. A run
+# that never got a process (its launcher was killed while starting it) is failed after
+# start_timeout_seconds; one whose process died is failed by the orphaned_runs sensor.
+DAGSTER_YAML = """telemetry:
+  enabled: false
+run_retries:
+  enabled: true
+  max_retries: 2
+  retry_on_asset_or_op_failure: false
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 120
+  poll_interval_seconds: 30
+"""
+_SAFE_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+UNPARTITIONED = "all"
+
+
+def safe_part(value: str) -> str:
+    """A path component from a key or name; refuses anything that could leave its folder."""
+    if not _SAFE_PART.fullmatch(value) or ".." in value:
+        raise ArtifactError(f"'{value}' cannot be used in a path: only letters, digits and "
+                            "'_', '.', '-' are allowed, and no '..'")
+    return value
+
+
+@dataclass(frozen=True)
+class StateFolder:
+    root: Path
+
+    @classmethod
+    def for_project(cls, project_root: Path) -> StateFolder:
+        """`$ASSETBOOK_STATE` if set, else `<project>/.assetbook`."""
+        return cls(Path(os.environ.get(STATE_ENV) or project_root / ".assetbook").resolve())
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.root / "dagster"
+
+    def prepare_dagster_home(self) -> Path:
+        """Create the Dagster home: telemetry off (nothing leaves the machine), and runs
+        interrupted by a stopped daemon retried (a run whose code failed is not: a bad day
+        would only fail again)."""
+        self.dagster_home.mkdir(parents=True, exist_ok=True)
+        config = self.dagster_home / "dagster.yaml"
+        if not config.exists() or config.read_text() != DAGSTER_YAML:
+            config.write_text(DAGSTER_YAML)
+        return self.dagster_home
+
+    @property
+    def artifacts(self) -> Path:
+        return self.root / "artifacts"
+
+    @property
+    def promotions(self) -> Path:
+        """Every gate decision and rollback, one JSON object a line."""
+        return self.root / "promotions.jsonl"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    def landing(self, asset: str) -> Path:
+        return self.root / "landing" / safe_part(asset)
+
+    def report_path(self, asset: str, label: str, suffix: str) -> Path:
+        return self.reports / safe_part(asset) / f"{safe_part(label)}{suffix}"
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of `final`; rename it into place only if the block succeeds."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.tmp{final.suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, final)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -1,0 +1,334 @@
+"""Blue/green deployment of bentos behind nginx on 127.0.0.1.
+
+A new bento is started on a free port beside the one serving, checked on `/readyz` and with
+a known request, and only then does nginx switch to it (`nginx -s reload` lets in-flight
+requests finish on the old upstream); the old server stops after a drain period. If the new
+one fails a check it is stopped, and the old one never stopped serving.
+
+From its start to the switch the new server is recorded as `pending`, with the deployer's
+pid: a deployer killed midway leaves a record, and the next one settles it (`recover`)
+before doing anything else, so no server is left running unrecorded and deployment.json
+always ends up naming what answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from assetbook.errors import AssetbookError
+from assetbook.resources.state import atomic_path
+
+DRAIN_S = 3.0
+
+
+class DeploymentError(AssetbookError):
+    """A new bento failed its checks (the old one keeps serving) or nginx is missing."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    bento: str
+    model_version: str
+    port: int
+    pid: int
+    started: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The known request a new server must answer before it takes traffic."""
+
+    path: str
+    body: dict[str, Any]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
+
+
+class Deployer:
+    """Owns `<folder>`: deployment.json (what serves, and the history), nginx, server logs."""
+
+    def __init__(self, folder: Path, front_port: int, bentoml_home: Path, probe: Probe,
+                 ready_timeout_s: float = 180.0) -> None:
+        self.folder, self.front_port, self.bentoml_home = folder, front_port, bentoml_home
+        self.probe, self.ready_timeout_s = probe, ready_timeout_s
+        self.nginx_prefix = folder / "nginx"
+        self._started: dict[int, subprocess.Popen] = {}  # children of this process: reapable
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.front_port}"
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _read(self) -> dict[str, Any]:
+        path = self.folder / "deployment.json"
+        return json.loads(path.read_text()) if path.exists() else {"active": None, "history": []}
+
+    def _write(self, state: dict[str, Any]) -> None:
+        with atomic_path(self.folder / "deployment.json") as tmp:
+            tmp.write_text(json.dumps(state, indent=2))
+
+    def _update(self, **fields: Any) -> None:
+        state = self._read()
+        state.update(fields)
+        self._write(state)
+
+    def _commit(self, new: Endpoint) -> None:
+        """Record `new` as what serves: the switch is done."""
+        state = self._read()
+        state.update(front_port=self.front_port, active=asdict(new), pending=None)
+        state["history"].append(asdict(new))
+        self._write(state)
+
+    def active(self) -> Endpoint | None:
+        active = self._read()["active"]
+        return Endpoint(**active) if active else None
+
+    def history(self) -> list[Endpoint]:
+        return [Endpoint(**entry) for entry in self._read()["history"]]
+
+    # -- deploy ------------------------------------------------------------------------------
+
+    def deploy(self, bento: str, model_version: str) -> Endpoint:
+        """Start `bento` beside the current server, check it, switch nginx, stop the old."""
+        nginx = _nginx()
+        self.recover()
+        new = self._start(bento, model_version)
+        self._update(pending={"endpoint": asdict(new), "deployer": os.getpid()})
+        try:
+            self._check(new)
+        except DeploymentError:
+            self._stop(new.pid)
+            self._update(pending=None)
+            raise
+        old = self.active()
+        self._route(nginx, new.port)
+        self._commit(new)
+        if old and old.pid != new.pid:
+            time.sleep(DRAIN_S)  # in-flight requests finish on the old upstream
+            self._stop(old.pid)
+        return new
+
+    def _start(self, bento: str, model_version: str) -> Endpoint:
+        port = free_port()
+        logs = self.folder / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "BENTOML_HOME": str(self.bentoml_home),
+               "BENTOML_DO_NOT_TRACK": "true"}
+        with (logs / f"bento-{port}.log").open("w") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "bentoml", "serve", bento, "--host", "127.0.0.1",
+                 "--port", str(port)],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=self.folder,
+            )
+        self._started[process.pid] = process
+        return Endpoint(bento, model_version, port, process.pid,
+                        datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def _running(self, pid: int) -> bool:
+        """A child that exited is a zombie until reaped, which `kill(pid, 0)` cannot tell."""
+        process = self._started.get(pid)
+        return process.poll() is None if process else alive(pid)
+
+    def _serves(self, endpoint: Endpoint) -> bool:
+        """Whether the endpoint's server still runs: its pid is alive and still that server's
+        (a pid recorded long ago may belong to another process by now)."""
+        try:
+            command = Path(f"/proc/{endpoint.pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        return self._running(endpoint.pid) and f"--port\0{endpoint.port}\0".encode() in command
+
+    def recover(self) -> None:
+        """Settle what a killed deployer left: its `pending` server is the active one if
+        nginx already routes to it, else it is stopped (and nginx routed to the active one
+        again, in case the config was rewritten but not yet loaded); a former server that
+        outlived its drain is stopped."""
+        pending = self._read().get("pending")
+        if pending and not alive(pending["deployer"]):
+            new = Endpoint(**pending["endpoint"])
+            if self._serves(new) and self._routed_port() == new.port:
+                self._commit(new)
+            else:
+                if self._serves(new):
+                    self._stop(new.pid)
+                self._update(pending=None)
+                active = self.active()
+                if active and self._nginx_running():
+                    self._route(_nginx(), active.port)
+        active = self.active()
+        for former in self.history():
+            if active and former.pid != active.pid and self._serves(former):
+                self._stop(former.pid)
+
+    def _check(self, endpoint: Endpoint) -> None:
+        deadline = time.monotonic() + self.ready_timeout_s
+        while time.monotonic() < deadline:
+            if not self._running(endpoint.pid):
+                raise DeploymentError(f"bento {endpoint.bento} exited while starting; log:\n"
+                                      f"{self._log_tail(endpoint)}")
+            try:
+                if httpx.get(f"{endpoint.url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        else:
+            raise DeploymentError(f"bento {endpoint.bento} not ready on {endpoint.url}/readyz "
+                                  f"after {self.ready_timeout_s:.0f}s; log:\n"
+                                  f"{self._log_tail(endpoint)}")
+        response = httpx.post(f"{endpoint.url}{self.probe.path}", json=self.probe.body,
+                              timeout=30)
+        answered = response.json() if response.status_code == 200 else {}
+        if answered.get("model_version") != endpoint.model_version:
+            raise DeploymentError(
+                f"bento {endpoint.bento} failed the known request {self.probe.path}: HTTP "
+                f"{response.status_code} {response.text[:300]} (expected model version "
+                f"{endpoint.model_version})")
+
+    def _log_tail(self, endpoint: Endpoint) -> str:
+        return (self.folder / "logs" / f"bento-{endpoint.port}.log").read_text()[-3000:]
+
+    # -- nginx -------------------------------------------------------------------------------
+
+    def _route(self, nginx: str, upstream_port: int) -> None:
+        """Point nginx at the upstream: start it, or reload it gracefully."""
+        prefix = self.nginx_prefix
+        (prefix / "logs").mkdir(parents=True, exist_ok=True)
+        config = prefix / "nginx.conf"
+        with atomic_path(config) as tmp:
+            tmp.write_text(_nginx_config(prefix, self.front_port, upstream_port))
+        base = [nginx, "-p", str(prefix), "-c", str(config)]
+        result = subprocess.run(base + (["-s", "reload"] if self._nginx_running() else []),
+                                capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise DeploymentError(f"nginx failed: {result.stderr.strip()}")
+        self._wait_for_front(upstream_port)
+
+    def _nginx_running(self) -> bool:
+        pid_file = self.nginx_prefix / "nginx.pid"
+        return pid_file.exists() and alive(int(pid_file.read_text().strip() or 0))
+
+    def _routed_port(self) -> int | None:
+        """The upstream port the front answers from now (None: it does not answer)."""
+        try:
+            upstream = httpx.get(f"{self.url}/readyz", timeout=2).headers.get("x-upstream", "")
+        except httpx.HTTPError:
+            return None
+        port = upstream.rpartition(":")[2]
+        return int(port) if port.isdigit() else None
+
+    def _wait_for_front(self, upstream_port: int, timeout_s: float = 15.0) -> None:
+        """Reload is asynchronous: wait until the front answers from the new upstream."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(f"{self.url}/readyz", timeout=2)
+                if response.headers.get("x-upstream") == f"127.0.0.1:{upstream_port}":
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise DeploymentError(f"nginx on {self.url} did not switch to port {upstream_port}")
+
+    # -- stop --------------------------------------------------------------------------------
+
+    def _stop(self, pid: int) -> None:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        for _ in range(50):
+            if not self._running(pid):
+                return
+            time.sleep(0.2)
+        os.killpg(pid, signal.SIGKILL)
+
+    def stop_all(self) -> None:
+        """Stop nginx and every bento server this folder started, a pending one included."""
+        pid_file = self.nginx_prefix / "nginx.pid"
+        if pid_file.exists():
+            subprocess.run([_nginx(), "-p", str(self.nginx_prefix), "-c",
+                            str(self.nginx_prefix / "nginx.conf"), "-s", "quit"],
+                           capture_output=True, check=False)
+        pending = self._read().get("pending")
+        started = [*self.history(), *([Endpoint(**pending["endpoint"])] if pending else [])]
+        for endpoint in started:
+            if self._serves(endpoint):
+                self._stop(endpoint.pid)
+        self._update(active=None, pending=None)
+
+
+def _nginx() -> str:
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        raise DeploymentError("nginx is not installed: `apt-get install nginx-light` "
+                              "(the Makefile's install step does it when run as root)")
+    return nginx
+
+
+def _nginx_config(prefix: Path, front_port: int, upstream_port: int) -> str:
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    return f"""{user}worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/logs/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_max_body_size 1m;
+  client_body_buffer_size 1m;
+  client_body_temp_path {prefix}/client_body;
+  proxy_temp_path {prefix}/proxy;
+  fastcgi_temp_path {prefix}/fastcgi;
+  uwsgi_temp_path {prefix}/uwsgi;
+  scgi_temp_path {prefix}/scgi;
+  upstream bento {{ server 127.0.0.1:{upstream_port}; keepalive 16; }}
+  server {{
+    listen 127.0.0.1:{front_port};
+    error_page 413 @too_large;
+    location @too_large {{
+      default_type application/json;
+      return 413 '{{"error": "request body larger than 1 MiB"}}';
+    }}
+    location / {{
+      proxy_pass http://bento;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_read_timeout 60s;
+      add_header X-Upstream $upstream_addr always;
+    }}
+  }}
+}}
+"""

@@ -1,0 +1,113 @@
+"""One Lightning fit, in the current process: the code path of every rank and every trial."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assetbook.errors import AssetbookError
+from assetbook.runners.training.data import Dataset, prepare, read_frames
+from assetbook.runners.training.model_file import ModelFile, import_model_class
+from assetbook.spec.models import TrainerSpec
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """Everything a fit needs, as JSON-able data (it crosses into a subprocess)."""
+
+    model: str
+    target: str
+    data: tuple[str, ...]
+    trainer: TrainerSpec
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    output: str | None = None  # where rank 0 writes the model file
+    mlflow_tracking_uri: str | None = None
+    mlflow_run_id: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "trainer": self.trainer.model_dump(),
+                           "data": list(self.data)})
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainingJob:
+        raw = json.loads(text)
+        return cls(**{**raw, "trainer": TrainerSpec(**raw["trainer"]),
+                      "data": tuple(raw["data"])})
+
+    @property
+    def world_size(self) -> int:
+        return self.trainer.devices * self.trainer.num_nodes
+
+
+@dataclass(frozen=True)
+class FitResult:
+    metrics: dict[str, float]
+    epochs: int
+    seconds: float
+    world_size: int
+    train_rows: int
+    samples_per_second: float
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def load_dataset(job: TrainingJob) -> Dataset:
+    return prepare(read_frames(job.data), job.target, job.trainer.validation_fraction,
+                   job.trainer.seed)
+
+
+def build_module(job: TrainingJob, n_features: int) -> Any:
+    model_class = import_model_class(job.model)
+    try:
+        return model_class(n_features=n_features, **job.hyperparameters)
+    except TypeError as exc:
+        raise AssetbookError(f"model '{job.model}' rejects hyperparameters "
+                             f"{sorted(job.hyperparameters)}: {exc}") from exc
+
+
+def fit(job: TrainingJob, dataset: Dataset | None = None, callbacks: tuple = ()) -> FitResult:
+    import pytorch_lightning as pl
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    pl.seed_everything(job.trainer.seed, workers=True, verbose=False)
+    dataset = dataset or load_dataset(job)
+    module = build_module(job, dataset.n_features)
+    batch = max(1, job.trainer.batch_size // job.world_size)  # same global batch on N devices
+
+    def loader(x, y, shuffle: bool) -> DataLoader:
+        return DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
+                          batch_size=batch, shuffle=shuffle)
+
+    strategy = job.trainer.strategy
+    if strategy == "auto" and job.world_size > 1:
+        strategy = "ddp"
+    loggers = []
+    if job.mlflow_run_id:
+        loggers.append(pl.loggers.MLFlowLogger(tracking_uri=job.mlflow_tracking_uri,
+                                               run_id=job.mlflow_run_id))
+    with tempfile.TemporaryDirectory() as scratch:
+        trainer = pl.Trainer(
+            max_epochs=job.trainer.max_epochs, accelerator=job.trainer.accelerator,
+            devices=job.trainer.devices, num_nodes=job.trainer.num_nodes, strategy=strategy,
+            precision=job.trainer.precision, logger=loggers or False, callbacks=list(callbacks),
+            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+            deterministic=True, default_root_dir=scratch,
+        )
+        started = time.perf_counter()
+        trainer.fit(module, loader(dataset.x_train, dataset.y_train, True),
+                    loader(dataset.x_val, dataset.y_val, False))
+        seconds = time.perf_counter() - started
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if job.output and trainer.is_global_zero:
+        ModelFile(job.model, job.hyperparameters, dataset.preprocessing, job.target,
+                  metrics).save(Path(job.output), module.state_dict())
+    epochs = trainer.current_epoch
+    rows = len(dataset.x_train)
+    return FitResult(metrics, epochs, seconds, trainer.world_size, rows,
+                     rows * epochs / seconds if seconds else 0.0)

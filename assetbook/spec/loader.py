@@ -1,0 +1,268 @@
+"""Load `assets/*.yaml` into one validated `ProjectSpec`.
+
+Relative paths in specs (notebooks, landing folders) resolve from the project root, the folder
+that holds `assets/`. All files share one namespace of asset and partition names, so an asset
+may read an input declared in another file.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, get_args
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from assetbook.errors import SpecError
+from assetbook.spec import models
+from assetbook.spec.models import (
+    AssetSpec,
+    DeployAssetSpec,
+    DriftAssetSpec,
+    DynamicPartitionsSpec,
+    EvaluateAssetSpec,
+    NotebookAssetSpec,
+    PackageAssetSpec,
+    PartitionsSpec,
+    PipelineFileSpec,
+    PromoteAssetSpec,
+    SameInputSpec,
+    TrainAssetSpec,
+    TuneAssetSpec,
+    ValidateAssetSpec,
+    WindowInputSpec,
+)
+
+
+@dataclass(frozen=True)
+class DeclaredAsset:
+    name: str
+    spec: AssetSpec
+    file: Path
+    pipeline: str
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    root: Path
+    assets: dict[str, DeclaredAsset]
+    partitions: dict[str, PartitionsSpec]
+
+    def partitions_of(self, asset: str) -> PartitionsSpec | None:
+        name = self.assets[asset].spec.partitions
+        return self.partitions[name] if name else None
+
+    def downstream_of(self, asset: str) -> list[str]:
+        return [n for n, a in self.assets.items() if asset in a.spec.inputs]
+
+
+def load_project(root: Path | str) -> ProjectSpec:
+    """Read every `assets/*.yaml` under `root` and check the graph they declare."""
+    root = Path(root).resolve()
+    files = sorted((root / "assets").glob("*.y*ml"))
+    if not files:
+        raise SpecError(str(root / "assets"), "no *.yaml spec files found")
+    assets: dict[str, DeclaredAsset] = {}
+    partitions: dict[str, tuple[PartitionsSpec, Path]] = {}
+    for path in files:
+        parsed = _parse_file(path, root)
+        for name, spec in parsed.partitions.items():
+            if name in partitions:
+                raise SpecError(_rel(path, root), f"partitions '{name}' already declared in "
+                                f"{_rel(partitions[name][1], root)}", field="partitions")
+            partitions[name] = (spec, path)
+        for name, spec in parsed.assets.items():
+            if name in assets:
+                raise SpecError(_rel(path, root), f"already declared in "
+                                f"{_rel(assets[name].file, root)}", asset=name)
+            assets[name] = DeclaredAsset(name, spec, path, parsed.pipeline)
+    project = ProjectSpec(root, assets, {k: v for k, (v, _) in partitions.items()})
+    for declared in assets.values():
+        _check_asset(project, declared)
+    _check_acyclic(project)
+    return project
+
+
+def _rel(path: Path, root: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def _parse_file(path: Path, root: Path) -> PipelineFileSpec:
+    where = _rel(path, root)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(where, f"not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(where, "expected a mapping with `pipeline` and `assets`")
+    try:
+        return PipelineFileSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise _spec_error(where, raw, exc) from exc
+
+
+def _spec_error(where: str, raw: dict[str, Any], exc: ValidationError) -> SpecError:
+    """Turn pydantic's first error into one that names the asset, the field and the fix."""
+    # An unknown key is usually the typo behind a "missing" one: report it first.
+    error = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")[0]
+    loc = [str(part) for part in error["loc"]]
+    asset = loc[1] if len(loc) > 1 and loc[0] == "assets" else None
+    # Walk the raw YAML along pydantic's path, skipping the union tags pydantic inserts.
+    node: Any = raw
+    parent: Any = None
+    field_parts: list[str] = []
+    entered = True  # just moved into `node`: the next part may be a union tag pydantic adds
+    for part in loc:
+        if entered and isinstance(node, dict) and any(node.get(t) == part for t in _TAGS):
+            entered = False
+            continue
+        entered = True
+        if isinstance(node, dict) and part in node:
+            parent, node = node, node[part]
+            field_parts.append(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            parent, node = node, node[int(part)]
+            field_parts.append(part)
+        elif part == loc[-1] and error["type"] in ("missing", "extra_forbidden"):
+            field_parts.append(part)
+    field = ".".join(field_parts[2:] if asset else field_parts) or None
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_fields(parent if isinstance(parent, dict) else {}, loc[-1])
+        hint = difflib.get_close_matches(loc[-1], allowed, n=1)
+        message = f"unknown field '{loc[-1]}'" + (f"; did you mean '{hint[0]}'?" if hint else "")
+        if allowed:
+            message += f" Allowed: {', '.join(allowed)}."
+    elif error["type"] == "missing":
+        message = "required field is missing"
+    elif error["type"].startswith("union_tag"):
+        message = error["msg"]
+    else:
+        message = f"{error['msg']} (got {error.get('input')!r})"
+    return SpecError(where, message, asset=asset, field=field)
+
+
+_TAGS = ("kind", "type", "mapping")
+
+
+def _allowed_fields(parent: dict[str, Any], unknown: str) -> list[str]:
+    """The fields of the spec model that matches the mapping holding an unknown key."""
+    known = set(parent) - {unknown}
+    tags = [tag for tag in _TAGS if tag in parent]
+    for model in _spec_models():
+        fields = model.model_fields
+        names = {field.alias or name for name, field in fields.items()}
+        if not known <= names or any(tag in names and tag not in tags for tag in _TAGS):
+            continue
+        if all(tag in fields and parent[tag] in get_args(fields[tag].annotation) for tag in tags):
+            return sorted(names)
+    return []
+
+
+def _spec_models() -> list[type[BaseModel]]:
+    return [m for m in vars(models).values()
+            if isinstance(m, type) and issubclass(m, models.Strict) and m is not models.Strict]
+
+
+def _check_asset(project: ProjectSpec, declared: DeclaredAsset) -> None:
+    spec, where = declared.spec, _rel(declared.file, project.root)
+
+    def fail(message: str, field: str) -> SpecError:
+        return SpecError(where, message, asset=declared.name, field=field)
+
+    if spec.partitions and spec.partitions not in project.partitions:
+        raise fail(f"unknown partitions '{spec.partitions}'; declared: "
+                   f"{', '.join(sorted(project.partitions)) or 'none'}", "partitions")
+    for upstream, mapping in spec.inputs.items():
+        if upstream not in project.assets:
+            hint = difflib.get_close_matches(upstream, list(project.assets), n=1)
+            raise fail(f"unknown input '{upstream}'"
+                       + (f"; did you mean '{hint[0]}'?" if hint else "")
+                       + f" Declared assets: {', '.join(sorted(project.assets))}.",
+                       f"inputs.{upstream}")
+        _check_mapping(project, declared.name, upstream, mapping, fail)
+    if isinstance(spec, NotebookAssetSpec | EvaluateAssetSpec):
+        notebook = project.root / spec.notebook
+        if notebook.suffix != ".ipynb" or not notebook.is_file():
+            raise fail(f"notebook '{spec.notebook}' not found (looked for {notebook})",
+                       "notebook")
+    if isinstance(spec, TrainAssetSpec):
+        tuned = [n for n in spec.inputs if isinstance(project.assets[n].spec, TuneAssetSpec)]
+        data = [n for n in spec.inputs if n not in tuned]
+        if len(tuned) > 1 or len(data) != 1:
+            raise fail("a train asset reads one data input and at most one tune asset "
+                       f"(got data: {data or 'none'}, tune: {tuned or 'none'})", "inputs")
+    if isinstance(spec, EvaluateAssetSpec | PromoteAssetSpec):
+        kinds = sorted(project.assets[n].spec.kind for n in spec.inputs)
+        other = "evaluate" if isinstance(spec, PromoteAssetSpec) else "data"
+        if len(kinds) != 2 or kinds.count("train") != 1 or (
+                other == "evaluate" and "evaluate" not in kinds):
+            raise fail(f"reads one train input and one {other} input (got kinds: "
+                       f"{', '.join(kinds) or 'none'})", "inputs")
+    if isinstance(spec, PackageAssetSpec | DeployAssetSpec) and len(spec.inputs) != 1:
+        raise fail("reads exactly one input (the champion, or the bento)", "inputs")
+    if isinstance(spec, PackageAssetSpec) and not (project.root / spec.bento / "bentofile.yaml"
+                                                   ).is_file():
+        raise fail(f"no bentofile.yaml in '{spec.bento}'", "bento")
+    if isinstance(spec, TuneAssetSpec) and len(spec.inputs) != 1:
+        raise fail("a tune asset reads exactly one data input", "inputs")
+    if isinstance(spec, DriftAssetSpec) and (
+            len(spec.inputs) != 1 or not isinstance(next(iter(spec.inputs.values())),
+                                                    SameInputSpec)):
+        raise fail("a drift asset reads exactly one input, with mapping 'same' (the "
+                   "reference is the partitions stored before it)", "inputs")
+    for trigger in spec.automation.on_failed_checks:
+        if trigger not in project.assets:
+            raise fail(f"unknown asset '{trigger}'; declared assets: "
+                       f"{', '.join(sorted(project.assets))}", "automation.on_failed_checks")
+    drift_assets = [n for n, d in project.assets.items() if d.spec.kind == "drift"]
+    for upstream, mapping in spec.inputs.items():
+        drift = getattr(mapping, "after_drift", None)
+        if drift and drift not in drift_assets:
+            raise fail(f"'{drift}' is not a drift asset; declared drift assets: "
+                       f"{', '.join(drift_assets) or 'none'}", f"inputs.{upstream}.after_drift")
+    if isinstance(spec, ValidateAssetSpec):
+        if len(spec.inputs) != 1:
+            raise fail("a validate asset reads exactly one input", "inputs")
+        if not spec.checks:
+            raise fail("a validate asset needs at least one schema check", "checks")
+
+
+def _check_mapping(project: ProjectSpec, asset: str, upstream: str, mapping: Any, fail) -> None:
+    field = f"inputs.{upstream}.mapping"
+    mine, theirs = project.assets[asset].spec.partitions, project.assets[upstream].spec.partitions
+    if isinstance(mapping, SameInputSpec) and mine != theirs:
+        raise fail(f"'same' needs both assets on the same partitions; '{asset}' has "
+                   f"{mine or 'none'}, '{upstream}' has {theirs or 'none'}. Use 'all' or "
+                   "'window' to read many partitions.", field)
+    if isinstance(mapping, WindowInputSpec):
+        if theirs is None:
+            raise fail(f"'window' needs a partitioned input; '{upstream}' is unpartitioned", field)
+        if mine is not None and isinstance(project.partitions[theirs], DynamicPartitionsSpec):
+            raise fail("a 'window' over dynamic partitions is only allowed for an "
+                       "unpartitioned asset (it reads the last N keys)", field)
+        if mine is not None and mine != theirs:
+            raise fail(f"'window' between different partitions ('{mine}' and '{theirs}') "
+                       "is not supported", field)
+
+
+def _check_acyclic(project: ProjectSpec) -> None:
+    state: dict[str, str] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "visiting":
+            cycle = path[path.index(name):] + [name]
+            declared = project.assets[name]
+            raise SpecError(_rel(declared.file, project.root),
+                            f"inputs form a cycle: {' -> '.join(cycle)}", asset=name,
+                            field="inputs")
+        state[name] = "visiting"
+        for upstream in project.assets[name].spec.dependencies:
+            visit(upstream, path + [name])
+        state[name] = "done"
+
+    for name in project.assets:
+        visit(name, [])

@@ -1,5 +1,0 @@
-"""Build layer: specs -> Dagster definitions. The only layer that knows all others."""
-
-from project.build.definitions import build_definitions, definitions_for
-
-__all__ = ["build_definitions", "definitions_for"]

@@ -1,1 +1,0 @@
-"""Pandera schemas that validate data, referenced from specs as `module:Name`."""

@@ -1,0 +1,129 @@
+"""Declarative automation, evaluated for real against the instance (no daemon needed)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import dagster as dg
+import nbformat
+
+from assetbook.resources.state import StateFolder
+from tests.conftest import DATA, build_defs, land, materialize
+
+SUMMARY_SPEC = """
+  summary:
+    kind: notebook
+    description: One row per day, below features, to see automation reach the next level.
+    notebook: notebooks/summary.ipynb
+    inputs: {features: all}
+"""
+SUMMARY_CODE = """
+import pandas as pd
+pd.DataFrame({"days": [len(p["inputs"]["features"]) for p in partitions]}).to_parquet(
+    partitions[0]["output"])
+"""
+
+
+def requested(result) -> dict[str, set[str]]:
+    return {key.to_user_string(): set(result.get_requested_partitions(key))
+            for key in (dg.AssetKey(a) for a in (*DATA, "summary"))
+            if result.get_num_requested(key)}
+
+
+def add_summary(root: Path) -> None:
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("partitions = []\nconfig = {}",
+                                  metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(SUMMARY_CODE),
+    ])
+    nbformat.write(notebook, root / "notebooks" / "summary.ipynb")
+    spec = root / "assets" / "loans.yaml"
+    spec.write_text(spec.read_text() + SUMMARY_SPEC)
+
+
+def materialized(root: Path, instance: dg.DagsterInstance, days: int):
+    """The pipeline with a summary asset, all materialized, and a first evaluation done."""
+    add_summary(root)
+    defs = build_defs(root)
+    keys = land(root, days)
+    assert materialize(defs, instance, DATA, keys).success
+    assert materialize(defs, instance, ["summary"]).success
+    return defs, keys, dg.evaluate_automation_conditions(defs=defs, instance=instance)
+
+
+def test_new_partition_requests_exactly_that_partition_downstream(
+    project_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    defs, _, seed = materialized(project_dir, instance, 1)
+    quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+    assert quiet.total_requested == 0  # nothing changed, nothing requested
+
+    second = land(project_dir, 1)  # what the landing sensor's run does:
+    assert materialize(defs, instance, ["raw_applications"], second).success
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
+    assert requested(result) == {"validated_applications": set(second), "features": set(second)}
+
+    # Partitioned and unpartitioned assets never share a run: the summary follows next tick.
+    assert materialize(defs, instance, DATA[1:], second).success
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+    assert requested(after) == {"summary": {None}}
+    assert after.get_num_requested(dg.AssetKey("summary")) == 1
+
+
+def test_edited_notebook_requests_its_asset_and_below_only(
+    project_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    _, keys, seed = materialized(project_dir, instance, 2)
+
+    path = project_dir / "notebooks" / "features.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells[4].source += "\n# a reviewer asked for a comment"
+    nbformat.write(notebook, path)
+    edited = build_defs(project_dir)
+    result = dg.evaluate_automation_conditions(defs=edited, instance=instance, cursor=seed.cursor)
+    assert requested(result) == {"features": set(keys)}
+
+    assert materialize(edited, instance, ["features"], keys).success
+    after = dg.evaluate_automation_conditions(defs=edited, instance=instance, cursor=result.cursor)
+    assert requested(after) == {"summary": {None}}  # and then the asset below it
+    assert materialize(edited, instance, ["summary"]).success
+    done = dg.evaluate_automation_conditions(defs=edited, instance=instance, cursor=after.cursor)
+    assert done.total_requested == 0  # fires once per change
+
+
+def test_freshness_at_risk_refreshes_the_unpartitioned_asset_once(
+    project_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
+
+    defs = build_defs(project_dir)
+    report = dg.AssetKey("evaluation_report")
+    seed = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert seed.total_requested == 0
+    # What Dagster's freshness daemon records when the report's warn window has passed:
+    instance._report_runless_asset_event(FreshnessStateChange(  # noqa: SLF001
+        key=report, previous_state=FreshnessState.PASS, new_state=FreshnessState.WARN,
+        state_change_timestamp=time.time()))
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+    assert result.total_requested == 1 and result.get_num_requested(report) == 1
+    again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+    assert again.total_requested == 0  # once per state change, not on every tick
+    features = defs.resolve_asset_graph().get(dg.AssetKey("features"))
+    assert "freshness" not in features.automation_condition.get_label()  # partitioned: no
+
+
+def test_a_withheld_day_does_not_stop_the_assets_that_read_all_days(
+    project_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    defs, _, seed = materialized(project_dir, instance, 2)
+    folder = StateFolder.for_project(project_dir).landing("raw_applications")
+    (folder / "2024-01-03.csv").write_text("salary,age\n1,2\n")  # fails its schema check
+    assert not materialize(defs, instance, DATA, ["2024-01-03"]).success
+    bad = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+    assert "summary" not in requested(bad)  # nothing new to read yet
+
+    good = land(project_dir, 1)  # 2024-01-04
+    assert materialize(defs, instance, DATA, good).success
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=bad.cursor)
+    assert requested(after) == {"summary": {None}}  # 01-03's missing features do not block it
