@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from assetbook.runners.training.fit import TrainingJob, build_module, fit, load_dataset
+from assetbook.runners.training.fit import TrainingJob, fit, job_module, load_dataset
 from assetbook.spec.models import TrainerSpec
 from project.stream import LoanStream
 
@@ -20,7 +20,7 @@ def plain_loop(job: TrainingJob) -> float:
     """The same module trained by hand: forward, loss, backward, step; returns samples/s."""
     torch.manual_seed(job.trainer.seed)
     dataset = load_dataset(job)
-    module = build_module(job, dataset.n_features)
+    module = job_module(job, dataset)
     optimizer = module.configure_optimizers()
     loader = DataLoader(TensorDataset(torch.from_numpy(dataset.x_train),
                                       torch.from_numpy(dataset.y_train)),

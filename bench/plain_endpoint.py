@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from assetbook.runners.training.model_file import ModelFile
+from assetbook.serving.model_file import ModelFile
 from project.features import make_features
 
 

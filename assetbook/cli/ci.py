@@ -23,6 +23,7 @@ from typing import Any
 
 import dagster as dg
 
+from assetbook.atomic import atomic_path
 from assetbook.cli.pipeline import (
     RANGE_END,
     RANGE_START,
@@ -33,7 +34,7 @@ from assetbook.cli.pipeline import (
 from assetbook.cli.session import Session, landing_spec
 from assetbook.data.landing import landed_files
 from assetbook.errors import AssetbookError
-from assetbook.resources.state import STATE_ENV, StateFolder, atomic_path
+from assetbook.resources.state import STATE_ENV, StateFolder
 from assetbook.runners.gate import Decision, decide
 from assetbook.spec.models import PromoteAssetSpec
 

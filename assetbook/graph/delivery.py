@@ -15,8 +15,9 @@ from typing import Any
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from assetbook.atomic import atomic_path
 from assetbook.graph.context import BuildContext
-from assetbook.resources.state import UNPARTITIONED, atomic_path
+from assetbook.resources.state import UNPARTITIONED
 from assetbook.resources.tracking import CHAMPION, MlflowTracking
 from assetbook.runners.gate import decide
 from assetbook.runners.notebook import NotebookRunner

@@ -44,7 +44,7 @@ def _window(ctx: BuildContext, declared: DeclaredAsset, data_input: str,
 
 def _job(spec: ModelAssetSpec, data: list[Path], **extra: Any) -> TrainingJob:
     return TrainingJob(model=spec.model, target=spec.target, data=tuple(map(str, data)),
-                       trainer=spec.trainer, **extra)
+                       task=spec.task, trainer=spec.trainer, **extra)
 
 
 def _trainer_params(spec: ModelAssetSpec, window: list[str]) -> dict[str, Any]:

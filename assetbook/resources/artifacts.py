@@ -16,8 +16,9 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from assetbook.atomic import atomic_path
 from assetbook.errors import ArtifactError
-from assetbook.resources.state import UNPARTITIONED, atomic_path, safe_part
+from assetbook.resources.state import UNPARTITIONED, safe_part
 
 Artifacts = Mapping[str, "pd.DataFrame | Path | dict"]
 SUFFIXES = (".parquet", ".json", ".pt")

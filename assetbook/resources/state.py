@@ -1,4 +1,4 @@
-"""The one git-ignored folder that holds all local state, and atomic writes into it.
+"""The one git-ignored folder that holds all local state, and the names of what lies in it.
 
 Everything a run produces is first written under a temporary name in the same folder and
 then renamed into place, so a run killed midway leaves nothing that looks finished.
@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,15 +81,3 @@ class StateFolder:
 
     def report_path(self, asset: str, label: str, suffix: str) -> Path:
         return self.reports / safe_part(asset) / f"{safe_part(label)}{suffix}"
-
-
-@contextmanager
-def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of `final`; rename it into place only if the block succeeds."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    temporary = final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.tmp{final.suffix}")
-    try:
-        yield temporary
-        os.replace(temporary, final)
-    finally:
-        temporary.unlink(missing_ok=True)

@@ -18,8 +18,8 @@ import nbformat
 import papermill
 from nbconvert import HTMLExporter
 
+from assetbook.atomic import atomic_path
 from assetbook.errors import NotebookError
-from assetbook.resources.state import atomic_path
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from assetbook.atomic import atomic_path
 from assetbook.data.landing import landed_files
 from assetbook.errors import SpecError
-from assetbook.resources.state import atomic_path
 from assetbook.spec.models import GeneratorSpec
 
 Generator = Callable[[str], pd.DataFrame]

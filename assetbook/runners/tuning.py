@@ -17,7 +17,7 @@ from typing import Any
 
 from assetbook.errors import AssetbookError
 from assetbook.runners.training.data import Dataset
-from assetbook.runners.training.fit import TrainingJob, build_module, fit, load_dataset
+from assetbook.runners.training.fit import TrainingJob, fit, job_module, load_dataset
 from assetbook.spec.models import ChoiceSpec, DimensionSpec, IntegerSpec, SearchSpec
 
 
@@ -72,8 +72,8 @@ def check_space(job: TuneJob, dataset: Dataset) -> None:
         sample = {name: d.sample() for name, d in sample_space(job.search.space).items()}
     except Exception as exc:  # Ray raises assorted errors for unsampleable domains
         raise SearchSpaceError(f"search space cannot be sampled: {exc}") from exc
-    build_module(replace(job.training, hyperparameters={**job.training.hyperparameters,
-                                                        **sample}), dataset.n_features)
+    job_module(replace(job.training, hyperparameters={**job.training.hyperparameters,
+                                                      **sample}), dataset)
 
 
 @contextmanager

@@ -286,6 +286,9 @@ class ModelAssetSpec(AssetSpecBase):
                        "its source is part of the code version.")
     target: str = Field("label", description="Column to predict; every other numeric column "
                         "is a feature.")
+    task: Literal["auto", "binary", "multiclass", "regression"] = Field(
+        "auto", description="What the target is; auto: two values are binary, a few labels "
+        "multiclass, other numbers regression.")
     trainer: TrainerSpec = TrainerSpec()
 
 

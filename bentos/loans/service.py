@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from project.features import make_features
 from assetbook.runners.serving.schema import request_model
-from assetbook.runners.training.model_file import ModelFile
+from assetbook.serving.model_file import ModelFile
 from project.schemas import LoanApplications
 
 # Assetbook's packager writes the exact model tag beside this file in the bento it builds.

@@ -63,7 +63,7 @@ materialize_assets(Session(Path(sys.argv[1])), sys.argv[2:], {})
 # Write a product as every step does, and die by SIGKILL halfway through.
 KILLED_WRITE = """import os, signal, sys
 from pathlib import Path
-from assetbook.resources.state import atomic_path
+from assetbook.atomic import atomic_path
 with atomic_path(Path(sys.argv[1])) as tmp:
     tmp.write_bytes(b"PAR1 half a parquet file")
     os.kill(os.getpid(), signal.SIGKILL)

@@ -30,7 +30,7 @@ from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.state import StateFolder, safe_part
 from assetbook.runners.notebook import NotebookRunner
 from assetbook.runners.serving.deployment import _nginx_config
-from assetbook.runners.training.model_file import ModelFile
+from assetbook.serving.model_file import ModelFile
 from assetbook.spec import ProjectSpec
 from assetbook.spec.models import DeployAssetSpec
 from tests.conftest import REPO, build_defs, failure_messages, materialize

@@ -12,7 +12,7 @@ import torch
 from assetbook.runners.training.data import TrainingDataError, prepare
 from assetbook.runners.training.fit import TrainingJob
 from assetbook.runners.training.launch import TrainingError, train
-from assetbook.runners.training.model_file import ModelFile, ModelImportError, import_model_class
+from assetbook.serving.model_file import ModelFile, ModelImportError, import_model_class
 from assetbook.spec.models import TrainerSpec
 from tests.conftest import write_days
 
@@ -39,7 +39,8 @@ def test_two_process_ddp_matches_one_process(tmp_path: Path, session_log: Path) 
     assert not session_log.exists()  # DDP re-ran the training script, never pytest
 
     info, module = ModelFile.load(tmp_path / "two.pt")
-    assert info.hyperparameters == {"hidden": 32} and info.target == "label"
+    assert info.hyperparameters == {"hidden": 32} and info.target.name == "label"
+    assert (info.target.task, info.target.classes) == ("binary", (0, 1))
     frame = pd.read_parquet(paths[0])
     with torch.no_grad():
         logits = module(torch.from_numpy(info.preprocessing.transform(frame)))
@@ -109,5 +110,5 @@ def test_preprocessing_is_fitted_on_training_rows_only() -> None:
 def test_model_reference_errors() -> None:
     with pytest.raises(ModelImportError, match="module 'project.models' has no 'Nope'"):
         import_model_class("project.models:Nope")
-    with pytest.raises(ModelImportError, match="is not a pytorch_lightning.LightningModule"):
+    with pytest.raises(ModelImportError, match="is not a torch module class"):
         import_model_class("project.stream:LoanStream")

@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 
+from assetbook.atomic import atomic_path
 from assetbook.errors import AssetbookError
-from assetbook.resources.state import atomic_path
 
 DRAIN_S = 3.0
 

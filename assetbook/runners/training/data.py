@@ -1,7 +1,8 @@
 """Frames -> tensors, with preprocessing fitted on the training rows only.
 
-The standardisation (mean and scale per feature) is saved with the weights, so serving
-applies exactly what training saw and nothing is refitted on held-out data.
+The standardisation (mean and scale per feature) and the target's encoding are saved with
+the weights, so serving applies exactly what training saw and nothing is refitted on
+held-out data.
 """
 
 from __future__ import annotations
@@ -13,30 +14,12 @@ import numpy as np
 import pandas as pd
 
 from assetbook.errors import AssetbookError
+from assetbook.serving.model_file import Preprocessing
+from assetbook.serving.target import Target, infer_task
 
 
 class TrainingDataError(AssetbookError):
-    """The training window cannot train a classifier (no rows, one class, NaNs, ...)."""
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    features: tuple[str, ...]
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-
-    def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        values = frame[list(self.features)].to_numpy(dtype=np.float32)
-        return ((values - np.asarray(self.mean, np.float32))
-                / np.asarray(self.scale, np.float32)).astype(np.float32)
-
-    def to_dict(self) -> dict:
-        return {"features": list(self.features), "mean": list(self.mean),
-                "scale": list(self.scale)}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Preprocessing:
-        return cls(tuple(data["features"]), tuple(data["mean"]), tuple(data["scale"]))
+    """The training window cannot train the model (no rows, one class, NaNs, ...)."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +29,7 @@ class Dataset:
     x_val: np.ndarray
     y_val: np.ndarray
     preprocessing: Preprocessing
+    target: Target
 
     @property
     def n_features(self) -> int:
@@ -59,8 +43,10 @@ def read_frames(paths: Sequence[str]) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
 
 
-def prepare(frame: pd.DataFrame, target: str, validation_fraction: float, seed: int) -> Dataset:
-    """Split rows at random (seeded), fit the preprocessing on the training part."""
+def prepare(frame: pd.DataFrame, target: str, validation_fraction: float, seed: int,
+            task: str = "auto") -> Dataset:
+    """Split rows at random (seeded), fit the preprocessing and the target's encoding on the
+    training part. `task` "auto" infers it from the target column."""
     if frame.empty:
         raise TrainingDataError("the training window has no rows")
     if target not in frame.columns:
@@ -71,8 +57,9 @@ def prepare(frame: pd.DataFrame, target: str, validation_fraction: float, seed: 
     nan_columns = [c for c in [*features, target] if frame[c].isna().any()]
     if nan_columns:
         raise TrainingDataError(f"the training window has NaNs in {', '.join(nan_columns)}")
-    classes = sorted(frame[target].unique().tolist())
-    if len(classes) < 2:
+    kind = infer_task(frame[target]) if task == "auto" else task
+    classes = sorted(frame[target].unique().tolist(), key=str)
+    if kind != "regression" and len(classes) < 2:
         raise TrainingDataError(f"the training window has a single class ({target} = "
                                 f"{classes[0]}): a classifier cannot learn from it")
     order = np.random.default_rng(seed).permutation(len(frame))
@@ -82,7 +69,10 @@ def prepare(frame: pd.DataFrame, target: str, validation_fraction: float, seed: 
     scale = values.std(axis=0)
     preprocessing = Preprocessing(tuple(features), tuple(values.mean(axis=0).tolist()),
                                   tuple(np.where(scale > 0, scale, 1.0).tolist()))
+    # Classes from the whole window: a rare class missing from the training split is still
+    # a label the model must be able to answer.
+    encoding = Target.fit(target, kind, frame[target])  # type: ignore[arg-type]
     return Dataset(
-        preprocessing.transform(train), train[target].to_numpy(np.float32),
-        preprocessing.transform(val), val[target].to_numpy(np.float32), preprocessing,
+        preprocessing.transform(train), encoding.encode(train[target]),
+        preprocessing.transform(val), encoding.encode(val[target]), preprocessing, encoding,
     )

@@ -9,9 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assetbook.errors import AssetbookError
 from assetbook.runners.training.data import Dataset, prepare, read_frames
-from assetbook.runners.training.model_file import ModelFile, import_model_class
+from assetbook.serving.model_file import ModelFile, build_module
 from assetbook.spec.models import TrainerSpec
 
 
@@ -27,6 +26,7 @@ class TrainingJob:
     output: str | None = None  # where rank 0 writes the model file
     mlflow_tracking_uri: str | None = None
     mlflow_run_id: str | None = None
+    task: str = "auto"  # binary, multiclass, regression, or inferred from the target
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "trainer": self.trainer.model_dump(),
@@ -58,16 +58,12 @@ class FitResult:
 
 def load_dataset(job: TrainingJob) -> Dataset:
     return prepare(read_frames(job.data), job.target, job.trainer.validation_fraction,
-                   job.trainer.seed)
+                   job.trainer.seed, job.task)
 
 
-def build_module(job: TrainingJob, n_features: int) -> Any:
-    model_class = import_model_class(job.model)
-    try:
-        return model_class(n_features=n_features, **job.hyperparameters)
-    except TypeError as exc:
-        raise AssetbookError(f"model '{job.model}' rejects hyperparameters "
-                             f"{sorted(job.hyperparameters)}: {exc}") from exc
+def job_module(job: TrainingJob, dataset: Dataset) -> Any:
+    """The job's model, shaped for the dataset's features and target."""
+    return build_module(job.model, dataset.n_features, dataset.target, job.hyperparameters)
 
 
 def fit(job: TrainingJob, dataset: Dataset | None = None, callbacks: tuple = ()) -> FitResult:
@@ -77,7 +73,7 @@ def fit(job: TrainingJob, dataset: Dataset | None = None, callbacks: tuple = ())
 
     pl.seed_everything(job.trainer.seed, workers=True, verbose=False)
     dataset = dataset or load_dataset(job)
-    module = build_module(job, dataset.n_features)
+    module = job_module(job, dataset)
     batch = max(1, job.trainer.batch_size // job.world_size)  # same global batch on N devices
 
     def loader(x, y, shuffle: bool) -> DataLoader:
@@ -105,7 +101,7 @@ def fit(job: TrainingJob, dataset: Dataset | None = None, callbacks: tuple = ())
         seconds = time.perf_counter() - started
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if job.output and trainer.is_global_zero:
-        ModelFile(job.model, job.hyperparameters, dataset.preprocessing, job.target,
+        ModelFile(job.model, job.hyperparameters, dataset.preprocessing, dataset.target,
                   metrics).save(Path(job.output), module.state_dict())
     epochs = trainer.current_epoch
     rows = len(dataset.x_train)

@@ -12,8 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from assetbook.atomic import atomic_path
 from assetbook.errors import AssetbookError
-from assetbook.resources.state import atomic_path
 from assetbook.runners.training.fit import TrainingJob, fit
 
 

@@ -1,0 +1,59 @@
+"""The default model of a new project: an MLP on standardised tabular features, for binary,
+multiclass and regression targets alike.
+
+The contract Assetbook expects of any model, this one included: `__init__(n_features,
+**hyperparameters)`, plus `n_outputs` and `task` when it accepts them; batches of `(x, y)`
+tensors (y: 0/1 floats for binary, class indices for multiclass, standardised floats for
+regression); `forward(x)` returning one output per class (one logit or value per row when
+`n_outputs` is 1); a logged `val_loss`. Everything else is ordinary Lightning.
+"""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+LOSSES = {"binary": nn.BCEWithLogitsLoss, "multiclass": nn.CrossEntropyLoss,
+          "regression": nn.MSELoss}
+
+
+class TabularNet(pl.LightningModule):
+    def __init__(self, n_features: int, n_outputs: int = 1, task: str = "binary",
+                 hidden: int = 64, layers: int = 2, dropout: float = 0.1, lr: float = 3e-3,
+                 weight_decay: float = 1e-4) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        blocks: list[nn.Module] = []
+        width = n_features
+        for _ in range(layers):
+            blocks += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
+            width = hidden
+        self.net = nn.Sequential(*blocks, nn.Linear(width, n_outputs))
+        self.loss = LOSSES[task]()
+        self.task = task
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        return out if self.task == "multiclass" else out.squeeze(-1)
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        x, y = batch
+        outputs = self(x)
+        loss = self.loss(outputs, y)
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, sync_dist=True)
+        if self.task != "regression":
+            predicted = outputs.argmax(-1) if self.task == "multiclass" else (outputs > 0).float()
+            self.log(f"{stage}_accuracy", (predicted == y).float().mean(), on_step=False,
+                     on_epoch=True, sync_dist=True)
+        return loss
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> None:
+        self._step(batch, "val")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr,
+                                 weight_decay=self.hparams.weight_decay)

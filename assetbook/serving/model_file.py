@@ -1,0 +1,160 @@
+"""A trained model on disk: weights plus a small config, loadable with `weights_only=True`.
+
+No pickled code: the config names the model class (a torch module, usually a
+LightningModule) and its constructor arguments; loading imports that class and fills it with
+the tensors. The preprocessing fitted on the training rows and the target's encoding travel
+with the weights, so every reader (evaluation, serving, `load`) predicts exactly alike.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from assetbook.atomic import atomic_path
+from assetbook.errors import AssetbookError
+from assetbook.serving.target import Target
+
+# torch is imported where a model is saved or loaded: most processes that import this module
+# never touch a model (importing torch takes ~2 s).
+if TYPE_CHECKING:
+    import torch
+
+FORMAT = "assetbook-model/2"
+
+
+class ModelImportError(AssetbookError):
+    """The model reference does not name an importable torch module class."""
+
+
+def import_model_class(reference: str) -> type:
+    """`module:Class` -> the class, with an error that says which part failed."""
+    from torch import nn
+
+    module_name, _, name = reference.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ModelImportError(f"model '{reference}': module '{module_name}' does not import: "
+                               f"{exc}") from exc
+    model_class = getattr(module, name, None)
+    if model_class is None:
+        raise ModelImportError(f"model '{reference}': module '{module_name}' has no '{name}'")
+    if not (isinstance(model_class, type) and issubclass(model_class, nn.Module)):
+        raise ModelImportError(f"model '{reference}' is not a torch module class (a "
+                               "pytorch_lightning.LightningModule)")
+    return model_class
+
+
+def build_module(reference: str, n_features: int, target: Target,
+                 hyperparameters: dict[str, Any]) -> Any:
+    """The model, given `n_features`, plus `n_outputs` and `task` where it accepts them."""
+    model_class = import_model_class(reference)
+    parameters = inspect.signature(model_class.__init__).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    shape = {k: v for k, v in (("n_outputs", target.n_outputs), ("task", target.task))
+             if takes_any or k in parameters}
+    if target.n_outputs > 1 and "n_outputs" not in shape:
+        raise AssetbookError(f"model '{reference}' takes no `n_outputs`, but the target "
+                             f"'{target.name}' has {target.n_outputs} classes")
+    try:
+        return model_class(n_features=n_features, **shape, **hyperparameters)
+    except TypeError as exc:
+        raise AssetbookError(f"model '{reference}' rejects hyperparameters "
+                             f"{sorted(hyperparameters)}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Standardisation per feature column, fitted on the training rows only."""
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        values = frame[list(self.features)].to_numpy(dtype=np.float32)
+        return ((values - np.asarray(self.mean, np.float32))
+                / np.asarray(self.scale, np.float32)).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"features": list(self.features), "mean": list(self.mean),
+                "scale": list(self.scale)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
+        return cls(tuple(data["features"]), tuple(data["mean"]), tuple(data["scale"]))
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    model: str
+    hyperparameters: dict[str, Any]
+    preprocessing: Preprocessing
+    target: Target
+    metrics: dict[str, float]
+
+    def save(self, path: Path, state_dict: dict[str, torch.Tensor]) -> None:
+        import torch
+
+        payload = {
+            "format": FORMAT, "model": self.model, "hyperparameters": self.hyperparameters,
+            "preprocessing": self.preprocessing.to_dict(), "target": self.target.to_dict(),
+            "metrics": self.metrics,
+            "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
+        }
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+
+    @classmethod
+    def load(cls, path: Path) -> tuple[ModelFile, torch.nn.Module]:
+        """The config and the module in eval mode; refuses anything but tensors and data."""
+        import torch
+
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if payload.get("format") != FORMAT:
+            raise AssetbookError(f"{path} is not an Assetbook model file ({FORMAT})")
+        info = cls(payload["model"], payload["hyperparameters"],
+                   Preprocessing.from_dict(payload["preprocessing"]),
+                   Target.from_dict(payload["target"]), payload["metrics"])
+        module = build_module(info.model, len(info.preprocessing.features), info.target,
+                              info.hyperparameters)
+        module.load_state_dict(payload["state_dict"])
+        return info, module.eval()
+
+
+class Predictor:
+    """A loaded model that answers in the target's terms: class probabilities (rows x
+    classes, in `target.classes` order) or values."""
+
+    def __init__(self, info: ModelFile, module: torch.nn.Module) -> None:
+        self.info, self.module = info, module
+
+    @classmethod
+    def load(cls, path: Path | str) -> Predictor:
+        return cls(*ModelFile.load(Path(path)))
+
+    @property
+    def target(self) -> Target:
+        return self.info.target
+
+    def features(self, frame: pd.DataFrame) -> np.ndarray:
+        """The network's input for rows of features (the frame may hold more columns)."""
+        return self.info.preprocessing.transform(frame)
+
+    def outputs(self, features: np.ndarray) -> np.ndarray:
+        """Decoded answers for already preprocessed rows (the batching service's step)."""
+        import torch
+
+        with torch.inference_mode():
+            raw = self.module(torch.from_numpy(np.ascontiguousarray(features))).numpy()
+        return self.target.decode(raw)
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.outputs(self.features(frame))
