@@ -20,11 +20,11 @@ nginx:              ## the front that switches served models without dropping re
 	else echo "Assetbook serves models behind nginx: run 'sudo apt-get install nginx-light'"; \
 	  exit 1; fi
 
-chromium:           ## the headless browser of the UI test (which is skipped without it)
+chromium:           ## the headless browser of the UI test
 	@if [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	else echo "The UI test drives a headless browser: run 'sudo apt-get install chromium'" \
-	  "(without it, that test is skipped)"; fi
+	else echo "The UI test drives a headless browser: run 'sudo apt-get install chromium'"; \
+	  exit 1; fi
 
 run: install        ## land the default data and run the whole pipeline
 	$(BIN)/assetbook run

@@ -1,8 +1,9 @@
-"""The process table from /proc: which processes a server or a step left, and their memory
-(the reliability tests and the serving soak benchmark read it)."""
+"""The process table from /proc: which processes a server or a step left, their memory, and
+the sockets they listen on (the reliability tests and the serving soak benchmark read it)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -32,3 +33,32 @@ def resident_mb(roots: set[int]) -> float:
     """Resident memory of the roots and all their descendants."""
     table = processes()
     return sum(table[pid][1] for pid in tree(roots, table)) / 2**20
+
+
+def listening(roots: set[int]) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket in LISTEN state that the roots or their
+    descendants hold open, read from /proc/net/tcp{,6} and each process's open files."""
+    inodes = set()
+    for pid in tree(roots, processes()):
+        try:
+            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        except OSError:  # gone meanwhile
+            continue
+        inodes |= {link[8:-1] for link in links if link.startswith("socket:[")}
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                address, port = fields[1].split(":")
+                found.add((_ip(address), int(port, 16)))
+    return found
+
+
+def _ip(hex_address: str) -> str:
+    """/proc/net/tcp's little-endian hex address as text (IPv4, or IPv6 as 32 hex digits)."""
+    raw = bytes.fromhex(hex_address)
+    if len(raw) == 4:
+        return ".".join(str(b) for b in reversed(raw))
+    words = [raw[i:i + 4][::-1] for i in range(0, 16, 4)]
+    return str(ipaddress.IPv6Address(b"".join(words)))

@@ -45,17 +45,34 @@ def dagster_dev(project: Path, home: Path, port: int,
     """`dagster dev` on the project's workspace.yaml; yields the base URL once it answers.
     Leaving sends `stop` to it and everything it started (SIGKILL: a crash, or a reboot)."""
     home.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DAGSTER_HOME": str(home), "ASSETBOOK_PROJECT": str(project)}
-    log = (home / "dev.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
-         "-p", str(port)],
-        cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h",
+               "127.0.0.1", "-p", str(port)]
+    with _server(command, project, {**os.environ, "DAGSTER_HOME": str(home)}, home / "dev.log",
+                 port, stop) as (url, _):
+        yield url
+
+
+@contextmanager
+def assetbook_dev(project: Path, port: int) -> Iterator[tuple[str, int]]:
+    """`assetbook dev`, as a user starts it (it becomes `dagster dev` with the project's own
+    Dagster home); yields the base URL and the process id once it answers."""
+    log = StateFolder.for_project(project).root / "dev.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = [str(BIN / "assetbook"), "dev", "--port", str(port)]
+    with _server(command, project, dict(os.environ), log, port, signal.SIGTERM) as server:
+        yield server
+
+
+@contextmanager
+def _server(command: list[str], cwd: Path, env: Mapping[str, str], log_path: Path, port: int,
+            stop: signal.Signals) -> Iterator[tuple[str, int]]:
+    log = log_path.open("w")
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(f"{url}/server_info", process, home / "dev.log")
-        yield url
+        wait_until_up(f"{url}/server_info", process, log_path)
+        yield url, process.pid
     finally:
         os.killpg(process.pid, stop)
         try:

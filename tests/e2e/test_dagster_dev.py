@@ -1,4 +1,5 @@
-"""`dagster dev` through workspace.yaml serves the default pipeline's graph to the UI."""
+"""`assetbook dev` (`dagster dev` through workspace.yaml) serves the default pipeline's graph
+to the UI, listening on the loopback only."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.servers import dagster_dev, free_port, graphql
+from tests.e2e.servers import assetbook_dev, free_port, graphql
+from tests.processes import listening
 
 ASSET_NODES = """{ assetNodes { assetKey { path } dependencyKeys { path } isPartitioned
   opVersion automationCondition { label } hasAssetChecks } }"""
@@ -16,12 +18,15 @@ SENSORS = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
 
 
 @pytest.mark.slow
-def test_ui_lists_assets_dependencies_checks_and_running_sensors(
-    project_dir: Path, tmp_path: Path
-) -> None:
-    with dagster_dev(project_dir, tmp_path / "home", free_port()) as url:
+def test_ui_lists_assets_dependencies_checks_and_running_sensors(project_dir: Path) -> None:
+    port = free_port()
+    with assetbook_dev(project_dir, port) as (url, pid):
         nodes = _wait_for_nodes(url)
         (repository,) = graphql(url, SENSORS)["repositoriesOrError"]["nodes"]
+        sockets = listening({pid})
+    # the UI, and the gRPC code server the daemon and UI talk to, on the loopback only
+    assert ("127.0.0.1", port) in sockets
+    assert {address for address, _ in sockets} == {"127.0.0.1"}, sockets
     assert repository["location"]["name"] == "assetbook"
     sensors = repository["sensors"]
     by_name = {node["assetKey"]["path"][0]: node for node in nodes}

@@ -1,10 +1,11 @@
 """Bad data never reaches a model: a corpus of broken daily files lands beside good days in a
 project that has a champion; each broken day fails alone with a message naming the file or
-the column and rule, nothing below it runs, the good days flow, and the model side (the
-MLflow aliases, the champion and the candidate) stays exactly as it was."""
+the column and rule, nothing below it runs, the good days flow, and the retrain that follows
+learns and is judged on good days only."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -24,6 +25,7 @@ AREA = "bad data"
 PER_DAY = [*DATA, "drift_report"]  # everything a landed day flows through
 BELOW_SOURCE = PER_DAY[1:]
 MODEL = "loans_classifier"
+MODEL_ASSETS = ["candidate_model", "evaluation_report", "champion"]
 SENSOR = "raw_applications_landing"
 START, DAYS = date(2024, 1, 1), 3  # the simulator's first day; days up to the champion
 
@@ -45,7 +47,8 @@ class Landing:
     requested: list[str]  # partition keys of the landing sensor's run requests
     results: dict[str, dg.ExecuteInProcessResult]
     before: ModelSide
-    after: ModelSide
+    after_days: ModelSide  # after the days' runs, before the retrain
+    retrain: dg.ExecuteInProcessResult
     instance: dg.DagsterInstance
     state: StateFolder
 
@@ -70,8 +73,8 @@ def sensor_requests(defs: dg.Definitions, instance: dg.DagsterInstance,
 
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Landing]:
-    """Build a champion, land the corpus with two good days, and run every day the landing
-    sensor asks for on its own, as the daemon would (the data assets only)."""
+    """Build a champion, land the corpus with two good days, run every day the landing
+    sensor asks for on its own, as the daemon would, then the retrain that new days bring."""
     root = tmp_path_factory.mktemp("bad_data") / "proj"
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -88,8 +91,10 @@ def landing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Landing]:
             requested = [r.partition_key for r in sensor_requests(defs, instance, seen)
                          .run_requests if r.partition_key]
             results = {key: materialize(defs, instance, PER_DAY, [key]) for key in requested}
-            yield Landing(corpus, requested, results, before, model_side(instance, state),
-                          instance, state)
+            after_days = model_side(instance, state)
+            retrain = materialize(defs, instance, MODEL_ASSETS)
+            yield Landing(corpus, requested, results, before, after_days, retrain, instance,
+                          state)
 
 
 def materialized(landing: Landing, asset: str) -> set[str]:
@@ -135,6 +140,7 @@ def test_good_days_landed_alongside_flow_to_the_models_inputs(
     good = set(landing.corpus.good)
     lost = {key for key in good for asset in PER_DAY if key not in materialized(landing, asset)}
     ledger.record(AREA, cases=0, data_lost=len(lost))
+    assert landing.after_days == landing.before  # the days' runs touched no model
     assert not lost
     assert all(landing.results[key].success for key in good)
     features = {p.stem for p in (landing.state.artifacts / "features").glob("*.parquet")}
@@ -142,8 +148,24 @@ def test_good_days_landed_alongside_flow_to_the_models_inputs(
     assert features == earlier | good  # what the next training window can read
 
 
-def test_the_model_side_is_untouched(landing: Landing, ledger: Ledger) -> None:
-    promoted = landing.after.champion != landing.before.champion
-    ledger.record(AREA, cases=0, bad_promoted=int(promoted))
-    assert landing.before.champion is not None
-    assert landing.after == landing.before
+def metadata(landing: Landing, asset: str) -> dict[str, object]:
+    event = landing.instance.get_latest_materialization_event(dg.AssetKey(asset))
+    assert event and event.asset_materialization
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def test_the_retrain_learns_and_is_judged_on_good_days_only(
+    landing: Landing, ledger: Ledger
+) -> None:
+    broken = set(landing.corpus.broken)
+    window = set(str(metadata(landing, "candidate_model")["window"]).split(", "))
+    held_out = set(str(metadata(landing, "evaluation_report")["held_out_days"]).split(", "))
+    decision = [json.loads(line) for line in landing.state.promotions.read_text().splitlines()
+                ][-1]
+    promoted_bad = decision["passed"] and bool(broken & (window | held_out))
+    ledger.record(AREA, cases=0, bad_promoted=int(promoted_bad))
+    assert landing.retrain.success or not decision["passed"], failure_messages(landing.retrain)
+    assert set(landing.corpus.good) <= window | held_out  # the retrain did see the new days
+    assert not broken & window, broken & window
+    assert not broken & held_out, broken & held_out
+    assert not broken & set(decision["days"])

@@ -4,25 +4,22 @@ or a truncated one."""
 
 from __future__ import annotations
 
-import threading
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
+import nbformat
 import pandas as pd
 
-from assetbook.graph.context import BuildContext
-from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.state import StateFolder
-from assetbook.spec import ProjectSpec
 from project.stream import LoanStream
-from tests.conftest import build_defs, land
+from tests.conftest import build_defs, land, write_spec
 from tests.reliability.ledger import Ledger
 
 AREA = "concurrent arrivals"
 SENSOR = "raw_applications_landing"
 AT_ONCE = 8
-WRITES = 15  # per writer
-ASSET = dg.AssetKey("validated_applications")
 
 
 def tick(defs: dg.Definitions, instance: dg.DagsterInstance,
@@ -78,52 +75,66 @@ def test_a_relanded_day_is_requested_again_once_and_not_added_twice(
     assert added(again) == []
 
 
+RACE_SPEC = """
+pipeline: race
+partitions:
+  days: {type: daily, start: 2024-01-01, end: 2024-01-03}
+assets:
+  stamped:
+    kind: notebook
+    partitions: days
+    notebook: notebooks/stamped.ipynb
+    config: {copies: COPIES}
+"""
+# Each run writes a frame of its own (a random writer id on every row, big enough that a
+# write takes a while) to its output, and a copy of it beside, named after its process.
+STAMPED = """
+import os, uuid
+import numpy as np, pandas as pd
+for partition in partitions:
+    rows = 300_000
+    frame = pd.DataFrame({"writer": [uuid.uuid4().hex] * rows, "x": np.random.rand(rows)})
+    frame.to_parquet(partition["output"])
+    frame.to_parquet(os.path.join(config["copies"], f"{os.getpid()}.parquet"))
+"""
+RUN = """
+import sys
+import dagster as dg
+from assetbook.graph import definitions_for
+defs = definitions_for(sys.argv[1])
+with dg.DagsterInstance.from_config(sys.argv[2]) as instance:
+    result = dg.materialize(list(defs.assets), selection=["stamped"], instance=instance,
+                            partition_key="2024-01-01", resources=defs.resources)
+sys.exit(0 if result.success else 1)
+"""
+
+
 def test_two_runs_of_one_partition_never_interleave_their_writes(
-    state: StateFolder, ledger: Ledger
+    project_dir: Path, state: StateFolder, ledger: Ledger
 ) -> None:
-    """Two writers store different frames under one key while a reader keeps reading it:
-    every read is one writer's whole frame, and no temporary file is left."""
-    store = ArtifactIOManager(root=str(state.artifacts))
-    frames = [LoanStream(rows_per_partition=5000, seed=seed).generate("2024-01-01")
-              for seed in (1, 2)]
-    final = store.path_for(ASSET, "2024-01-01", ".parquet")
-    store.handle_output(dg.build_output_context(asset_key=ASSET), {"2024-01-01": frames[0]})
-    done = threading.Event()
-    reads: list[bool] = []
+    """Two real Dagster runs, in two processes, materialize one partition at the same time:
+    the stored partition is one run's whole frame, and nothing temporary is left."""
+    copies = project_dir / "copies"
+    copies.mkdir()
+    for old in (project_dir / "assets").iterdir():
+        old.unlink()
+    write_spec(project_dir, RACE_SPEC.replace("COPIES", str(copies)), "race.yaml")
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("partitions = []\nconfig = {}",
+                                  metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(STAMPED)]), project_dir / "notebooks" / "stamped.ipynb")
+    home = state.prepare_dagster_home()
+    runs = [subprocess.Popen([sys.executable, "-c", RUN, str(project_dir), str(home)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for _ in range(2)]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
 
-    def write(frame: pd.DataFrame) -> None:
-        for _ in range(WRITES):
-            store.handle_output(dg.build_output_context(asset_key=ASSET), {"2024-01-01": frame})
-
-    def read() -> None:
-        while not done.is_set():
-            try:
-                stored = pd.read_parquet(final)
-            except Exception:  # a half-written file: what a direct write shows most reads
-                reads.append(False)
-                continue
-            reads.append(any(stored.equals(frame) for frame in frames))
-
-    writers = [threading.Thread(target=write, args=(frame,)) for frame in frames]
-    reader = threading.Thread(target=read)
-    for thread in (reader, *writers):
-        thread.start()
-    for thread in writers:
-        thread.join()
-    done.set()
-    reader.join()
-
-    torn = reads.count(False)
-    writes = len(frames) * WRITES
-    ledger.record(AREA, cases=writes, faults=writes, data_lost=torn)
-    assert reads and torn == 0
-    assert any(pd.read_parquet(final).equals(frame) for frame in frames)
-    assert [p.name for p in final.parent.iterdir()] == [final.name]
-
-
-def test_two_runs_of_one_partition_stage_apart(spec: ProjectSpec, state: StateFolder) -> None:
-    """A notebook's output is staged under its run's id, so two runs never share a file."""
-    ctx = BuildContext(spec, state)
-    paths = {ctx.staging_path("features", run_id, "2024-01-01", ".parquet")
-             for run_id in ("3f2a9c1e-0000", "b71d04aa-0000")}
-    assert len(paths) == 2
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    written = [pd.read_parquet(path) for path in sorted(copies.iterdir())]
+    assert len(written) == 2 and written[0]["writer"][0] != written[1]["writer"][0]
+    stored = pd.read_parquet(state.artifacts / "stamped" / "2024-01-01.parquet")
+    whole = [stored.equals(frame) for frame in written]
+    ledger.record(AREA, cases=2, faults=1, data_lost=int(not any(whole)))
+    assert whole.count(True) == 1  # exactly one writer's frame, never a mix
+    assert [p.name for p in (state.artifacts / "stamped").iterdir()] == ["2024-01-01.parquet"]
+    assert not list((state.root / "staging").rglob("*.parquet"))

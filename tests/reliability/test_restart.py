@@ -6,13 +6,10 @@ included (a crash): those runs stay STARTED until the orphaned-runs sensor fails
 run retries of dagster.yaml launch them again.
 
 The project is cut to its data assets (no models), so the runs are the ones that matter here.
-It takes two `dagster dev` starts and a few minutes; run it with
-`ASSETBOOK_RELIABILITY_FULL=1 .venv/bin/python -m pytest tests/reliability/test_restart.py`.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from pathlib import Path
@@ -25,9 +22,7 @@ from assetbook.resources.state import StateFolder
 from tests.e2e.servers import DATA, automated, land_days, wait_for
 from tests.reliability.ledger import Ledger
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    os.environ.get("ASSETBOOK_RELIABILITY_FULL") != "1",
-    reason="two `dagster dev` starts: ASSETBOOK_RELIABILITY_FULL=1 runs it")]
+pytestmark = pytest.mark.slow
 
 DAYS = 3
 SETTLE_TIMEOUT_S = 300
