@@ -57,13 +57,14 @@ def test_the_freshness_daemon_turns_warn_and_the_automation_refreshes(
                               resources=defs.resources).success
         materialized_at = time.time()
         with assetbook_dev(project_dir, free_port()) as (url, _):
-            warned_at = wait_for(lambda: time.time() if _status(url) == "WARN" else None,
+            warned_at = wait_for(lambda: time.time() if _status(url) == "WARNING" else None,
                                  240, lambda: f"freshness is {_status(url)}", interval_s=2)
             refresh = wait_for(lambda: _finished_refresh(instance, materialized_at), 240,
                                lambda: f"runs: {runs_since(instance, materialized_at)}")
-            wait_for(lambda: _status(url) == "PASS" or None, 120,  # fresh again
+            wait_for(lambda: _status(url) == "HEALTHY" or None, 120,  # fresh again
                      lambda: f"freshness is {_status(url)}", interval_s=2)
-            assert runs_since(instance, refresh.created) == [refresh]  # once, not every tick
+            once = [r.run_id for r in runs_since(instance, materialized_at)]
+            assert once == [refresh.run_id]  # one refresh, not one every tick
     assert warned_at - materialized_at >= 60  # not before the warn window had passed
     assert refresh.created >= warned_at - 5  # launched because of the WARN
     assert refresh.status == "SUCCESS"
