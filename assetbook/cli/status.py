@@ -7,34 +7,21 @@ answers the same whether or not `assetbook dev` is running.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
 import dagster as dg
-from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView
-from dagster._core.definitions.data_version import (
-    CachingStaleStatusResolver,
-    StaleCause,
-    StaleStatus,
-)
-from dagster._core.definitions.freshness_evaluator import FRESHNESS_EVALUATORS_BY_POLICY_TYPE
-from dagster._core.definitions.temporal_context import TemporalContext
-from dagster._core.storage.partition_status_cache import AssetPartitionStatus
 
 from assetbook.cli.session import Session
 from assetbook.graph.context import BuildContext
 from assetbook.graph.delivery import registered_name
+from assetbook.graph.internals import Freshness, GraphState, StaleState
 from assetbook.graph.serving import deployer
 from assetbook.resources.tracking import CHAMPION, MlflowTracking
 from assetbook.runners.serving.deployment import alive
 from assetbook.spec.models import DeployAssetSpec
-
-DataState = Literal["fresh", "stale", "missing"]
-Freshness = Literal["PASS", "WARN", "FAIL", "UNKNOWN"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +37,7 @@ class AssetStatus:
     name: str
     last_materialized: datetime | None
     partitions: Partitions | None  # None: not partitioned
-    data: DataState  # Dagster's stale status; a partitioned asset is stale if a partition is
+    data: StaleState  # Dagster's stale status; a partitioned asset is stale if a partition is
     causes: tuple[str, ...]  # why it is stale, in Dagster's words
     freshness: Freshness | None  # None: no freshness policy
 
@@ -83,71 +70,35 @@ def project_status(session: Session) -> ProjectStatus:
 
 
 def asset_statuses(session: Session) -> tuple[AssetStatus, ...]:
-    instance = session.instance
-    view = AssetGraphView(temporal_context=TemporalContext(effective_dt=datetime.now(UTC),
-                                                           last_event_id=None),
-                          instance=instance, asset_graph=session.defs.resolve_asset_graph())
-    resolver = CachingStaleStatusResolver(instance, view.asset_graph, view)
-    freshness = asyncio.run(_freshness(view, list(session.project.assets)))
-    return tuple(_asset_status(view, resolver, name, freshness[name])
-                 for name in session.project.assets)
+    graph = GraphState(session.instance, session.defs)
+    keys = [dg.AssetKey(name) for name in session.project.assets]
+    freshness = graph.freshness(keys)
+    return tuple(_asset_status(session, graph, key, freshness[key]) for key in keys)
 
 
-def _asset_status(view: AssetGraphView, resolver: CachingStaleStatusResolver, name: str,
+def _asset_status(session: Session, graph: GraphState, key: dg.AssetKey,
                   freshness: Freshness | None) -> AssetStatus:
-    key = dg.AssetKey(name)
-    latest = view.instance.get_latest_materialization_event(key)
+    instance, name = session.instance, key.to_user_string()
+    latest = instance.get_latest_materialization_event(key)
     last = datetime.fromtimestamp(latest.timestamp, UTC) if latest else None
-    partitions_def = view.asset_graph.get(key).partitions_def
+    partitions_def = session.defs.resolve_asset_graph().get(key).partitions_def
     if partitions_def is None:
-        status = resolver.get_status(key)
-        causes = resolver.get_stale_causes(key)
-        return AssetStatus(name, last, None, _DATA_STATE[status], _reasons(causes), freshness)
-    keys = partitions_def.get_partition_keys(dynamic_partitions_store=view.instance)
-    by_key = view.instance.get_status_by_partition(key, keys, partitions_def) or {}
-    done = [k for k in keys if by_key.get(k) == AssetPartitionStatus.MATERIALIZED]
-    stale = [k for k in done if resolver.get_status(key, k) == StaleStatus.STALE]
+        return AssetStatus(name, last, None, graph.stale_state(key),
+                           _distinct(graph.stale_causes(key)), freshness)
+    keys = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+    by_key = instance.get_status_by_partition(key, keys, partitions_def) or {}
+    done = [k for k in keys if by_key.get(k) == dg.AssetPartitionStatus.MATERIALIZED]
+    stale = [k for k in done if graph.stale_state(key, k) == "stale"]
     partitions = Partitions(len(done), len(keys), tuple(
-        k for k in keys if by_key.get(k) == AssetPartitionStatus.FAILED), tuple(stale))
-    data: DataState = "stale" if stale else "fresh" if done else "missing"
-    causes = [c for k in stale for c in resolver.get_stale_causes(key, k)]
-    return AssetStatus(name, last, partitions, data, _reasons(causes), freshness)
+        k for k in keys if by_key.get(k) == dg.AssetPartitionStatus.FAILED), tuple(stale))
+    data: StaleState = "stale" if stale else "fresh" if done else "missing"
+    causes = _distinct(line for k in stale for line in graph.stale_causes(key, k))
+    return AssetStatus(name, last, partitions, data, causes, freshness)
 
 
-_DATA_STATE: dict[StaleStatus, DataState] = {
-    StaleStatus.FRESH: "fresh", StaleStatus.STALE: "stale", StaleStatus.MISSING: "missing"}
-
-
-def _reasons(causes: Sequence[StaleCause]) -> tuple[str, ...]:
-    """One line per distinct reason: "has a new code version", "has a new dependency
-    materialization (features)"."""
-    lines = [_reason(cause) for cause in causes]
-    return tuple(dict.fromkeys(lines))
-
-
-def _reason(cause: StaleCause) -> str:
-    dependency = cause.dependency_asset_key
-    name = dependency.to_user_string() if dependency else None
-    return f"{cause.reason} ({name})" if name and name not in cause.reason else cause.reason
-
-
-async def _freshness(view: AssetGraphView, names: list[str]) -> dict[str, Freshness | None]:
-    """The state of each freshness policy now. The instance stores only the states that the
-    freshness daemon wrote (it runs under `assetbook dev`, and its last state may be old), so
-    this evaluates each policy with the daemon's own evaluators against the latest
-    materialization: PASS, WARN past `warn_after`, FAIL past `fail_after`, UNKNOWN if never
-    materialized."""
-
-    async def evaluate(name: str) -> Freshness | None:
-        node = view.asset_graph.get(dg.AssetKey(name))
-        policy = node.freshness_policy
-        if policy is None:
-            return None
-        evaluator = FRESHNESS_EVALUATORS_BY_POLICY_TYPE[type(policy)]()
-        return (await evaluator.evaluate_freshness(view, node)).value
-
-    states = await asyncio.gather(*(evaluate(name) for name in names))
-    return dict(zip(names, states, strict=True))
+def _distinct(reasons: Iterable[str]) -> tuple[str, ...]:
+    """Each reason once, in order: every stale partition repeats its asset's."""
+    return tuple(dict.fromkeys(reasons))
 
 
 def model_statuses(session: Session) -> tuple[ModelStatus, ...]:

@@ -13,30 +13,34 @@ The retry itself can be missed: the daemon's event consumer may read a failure e
 the run's status has changed (two SQLite files, written one after the other), decide that the
 run is not failed, and move on for good. So a failed run that Dagster marked as one it will
 retry, that has no retry after RETRY_GRACE_S, and whose assets no later run has materialized
-(`assetbook run` may have redone the work since), is launched again by this sensor.
+(`assetbook run` may have redone the work since), is launched again by this sensor. A failed
+run of an asset since removed from the specs cannot be launched again: it is tagged
+NOT_RELAUNCHED_TAG, with a warning in the sensor's log, once, and left alone after.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Set
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-from dagster._core.events import JobFailureData, RunFailureReason
-from dagster._core.launcher import DefaultRunLauncher
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
+
+from assetbook.graph.internals import (
     AUTO_RETRY_RUN_ID_TAG,
     PARENT_RUN_ID_TAG,
-    PARTITION_NAME_TAG,
+    PARTITION_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
     WILL_RETRY_TAG,
+    report_worker_died,
 )
-
 from assetbook.runners.serving.deployment import alive
 
 PID_TAG = "assetbook/pid"
 RELAUNCH_OF_TAG = "assetbook/relaunch_of"
+NOT_RELAUNCHED_TAG = "assetbook/not_relaunched"  # why the sensor leaves a failed run alone
 SWEEP_INTERVAL_S = 30
 RETRY_GRACE_S = 60  # the daemon retries within seconds; after this it has missed the run
 LOOKBACK = timedelta(days=1)  # failed runs older than this are left to a person
@@ -51,9 +55,9 @@ def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
         run = record.dagster_run
         pid = run_pid(instance, run)
         if pid is not None and not alive(pid):
-            instance.report_run_failed(
-                run, f"the run's process (pid {pid}) is gone: it was killed with its worker",
-                JobFailureData(error=None, failure_reason=RunFailureReason.RUN_WORKER_RESTART))
+            report_worker_died(
+                instance, run, f"the run's process (pid {pid}) is gone: it was killed with its "
+                               "worker")
             failed.append(run.run_id)
     return failed
 
@@ -71,35 +75,50 @@ def run_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
     return None
 
 
-def missed_retries(instance: dg.DagsterInstance, now: float) -> list[dg.RunRequest]:
+@dataclass
+class Relaunches:
+    requests: list[dg.RunRequest] = field(default_factory=list)
+    abandoned: list[str] = field(default_factory=list)  # per run newly left alone: why
+
+
+def missed_retries(instance: dg.DagsterInstance, now: float,
+                   defined: Set[dg.AssetKey]) -> Relaunches:
     """The same assets and partitions again, for each failed run that Dagster will retry and
-    has not after RETRY_GRACE_S. The run key makes each relaunch happen once."""
+    has not after RETRY_GRACE_S. The run key makes each relaunch happen once. A run of assets
+    no longer `defined` would fail every tick of the sensor (Dagster cannot resolve its
+    request): it is tagged as not relaunched instead, and reported this once."""
     records = instance.get_run_records(dg.RunsFilter(
         statuses=[dg.DagsterRunStatus.FAILURE], tags={WILL_RETRY_TAG: "true"},
         updated_after=datetime.fromtimestamp(now, UTC) - LOOKBACK))
-    requests = []
+    relaunches = Relaunches()
     for record in records:
         run = record.dagster_run
         failed_at = record.update_timestamp.timestamp()
-        if (AUTO_RETRY_RUN_ID_TAG in run.tags or run.asset_selection is None
-                or failed_at > now - RETRY_GRACE_S
+        if (AUTO_RETRY_RUN_ID_TAG in run.tags or NOT_RELAUNCHED_TAG in run.tags
+                or run.asset_selection is None or failed_at > now - RETRY_GRACE_S
                 or instance.get_run_records(dg.RunsFilter(tags={PARENT_RUN_ID_TAG: run.run_id}),
                                             limit=1)
                 or _redone(instance, run, failed_at)):
             continue
-        partition = {tag: run.tags[tag] for tag in (ASSET_PARTITION_RANGE_START_TAG,
-                                                    ASSET_PARTITION_RANGE_END_TAG)
+        if removed := sorted(k.to_user_string() for k in run.asset_selection - defined):
+            reason = f"its assets {', '.join(removed)} are no longer defined"
+            instance.add_run_tags(run.run_id, {NOT_RELAUNCHED_TAG: reason})
+            relaunches.abandoned.append(
+                f"failed run {run.run_id} is not launched again: {reason}; launch what is "
+                "left of it by hand if it is still needed")
+            continue
+        partition = {tag: run.tags[tag] for tag in (RANGE_START_TAG, RANGE_END_TAG)
                      if tag in run.tags}
-        requests.append(dg.RunRequest(
+        relaunches.requests.append(dg.RunRequest(
             run_key=f"relaunch-{run.run_id}", asset_selection=list(run.asset_selection),
-            partition_key=run.tags.get(PARTITION_NAME_TAG),
+            partition_key=run.tags.get(PARTITION_TAG),
             tags={**partition, RELAUNCH_OF_TAG: run.run_id}))
-    return requests
+    return relaunches
 
 
 def _redone(instance: dg.DagsterInstance, run: dg.DagsterRun, since: float) -> bool:
     """Every asset of the run (of its partition, if it has one) materialized since."""
-    partition = run.tags.get(PARTITION_NAME_TAG)
+    partition = run.tags.get(PARTITION_TAG)
     return all(instance.fetch_materializations(dg.AssetRecordsFilter(
         asset_key=key, asset_partitions=[partition] if partition else None,
         after_timestamp=since), limit=1).records for key in run.asset_selection or ())
@@ -109,19 +128,26 @@ def build_orphaned_runs_sensor() -> dg.SensorDefinition:
     """The sweep, every SWEEP_INTERVAL_S while the daemon runs. Pids name processes of this
     machine only: under a run launcher that runs workers elsewhere it only relaunches."""
 
-    @dg.sensor(name="orphaned_runs", minimum_interval_seconds=SWEEP_INTERVAL_S,
-               target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
+    target = dg.AssetSelection.all()
+
+    @dg.sensor(name="orphaned_runs", minimum_interval_seconds=SWEEP_INTERVAL_S, target=target,
+               default_status=dg.DefaultSensorStatus.RUNNING,
                description="Fails runs whose process was killed, and launches again failed "
                            "runs whose retry was missed.")
     def orphaned_runs(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         failed = (fail_orphaned_runs(context.instance)
-                  if isinstance(context.instance.run_launcher, DefaultRunLauncher) else [])
-        relaunched = missed_retries(context.instance, time.time())
+                  if isinstance(context.instance.run_launcher, dg.DefaultRunLauncher) else [])
+        assert context.repository_def is not None, (
+            "orphaned_runs needs the definitions it runs in: build_sensor_context(definitions=...)")
+        relaunches = missed_retries(context.instance, time.time(),
+                                    target.resolve(context.repository_def.asset_graph))
+        for message in relaunches.abandoned:
+            context.log.warning(message)
+        done = [f"failed {len(failed)} runs whose process is gone: {failed}"] if failed else []
+        done += relaunches.abandoned
         return dg.SensorResult(
-            run_requests=relaunched,
-            skip_reason=None if relaunched else (
-                f"failed {len(failed)} runs whose process is gone: {failed}" if failed
-                else "every in-progress run has its process, every failed run its retry"))
+            run_requests=relaunches.requests,
+            skip_reason=None if relaunches.requests else "; ".join(done) or (
+                "every in-progress run has its process, every failed run its retry"))
 
     return orphaned_runs
-

@@ -1,15 +1,22 @@
 """Per-column drift of one day against a reference (the days a model trains on).
 
 The statistic is the population stability index (PSI), the field's usual score for "has this
-column's distribution moved": bins are the reference's deciles (or its values, for columns
+column's distribution moved": bins are the reference's quantiles (or its values, for columns
 with few distinct values), and PSI = sum((day - ref) * ln(day / ref)) over the bins' shares.
 Read it as: < 0.1 stable, 0.1-0.25 moderate, > 0.25 a real shift. Concept drift, where the
 labelling changes but the inputs do not, shows in the label column, so it is scored too.
 
+Small days need care. Shares are estimated with half a row added to every bin (Jeffreys'
+pseudo-count): a bin that is empty by chance then weighs what its sampling error allows,
+where a tiny constant added to the shares gave each one ln(0.1 / 1e-4) ~ 0.69. And a day
+gets at most one quantile bin per MIN_ROWS_PER_BIN rows of the smaller sample, so that bins
+are not empty by design.
+
 Two samples of one distribution still differ: their PSI times n*m/(n+m) follows a chi-square
 with (bins - 1) degrees of freedom. A column is flagged only when its PSI is above the
-threshold *and* above that chi-square's 99.9% quantile, so a small day or a short reference
-does not raise false alarms.
+threshold *and* above that chi-square's quantile, so a small day or a short reference does not
+raise false alarms. The quantile is taken so that a day of one distribution raises an alarm on
+any of its columns once in 1 / FALSE_ALARMS days (Bonferroni: each column gets its share).
 """
 
 from __future__ import annotations
@@ -18,58 +25,74 @@ import numpy as np
 import pandas as pd
 
 FEW_VALUES = 20  # a column with at most this many distinct values is binned by value
-SMOOTHING = 1e-4  # keeps the log finite when a bin is empty on one side
+PSEUDO_COUNT = 0.5  # rows added to every bin on both sides before taking shares (Jeffreys)
+MIN_ROWS_PER_BIN = 5  # the smaller sample expects at least this many rows in a quantile bin
+FALSE_ALARMS = 0.001  # the chance that a day without drift has a column flagged
 
 
 def population_stability(reference: pd.Series, day: pd.Series, bins: int = 10) -> float:
     """PSI of `day` against `reference`; 0 when both are distributed alike."""
-    return _psi_and_bins(reference.dropna(), day.dropna(), bins)[0]
+    return _psi(*_counts(reference.dropna(), day.dropna(), bins))
 
 
 def noise_floor(reference_rows: int, day_rows: int, bins: int,
-                confidence: float = 0.999) -> float:
-    """The PSI that two samples of these sizes from one distribution stay below."""
+                confidence: float = 1 - FALSE_ALARMS) -> float:
+    """The PSI that two samples of these sizes from one distribution, counted in `bins` bins,
+    stay below with probability `confidence`."""
     from scipy.stats import chi2  # 1.5 s to import: only where drift is measured
 
     return float(chi2.ppf(confidence, max(bins - 1, 1)) * (1 / reference_rows + 1 / day_rows))
 
 
-def _psi_and_bins(reference: pd.Series, day: pd.Series, bins: int) -> tuple[float, int]:
+def _counts(reference: pd.Series, day: pd.Series, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of each sample per bin: per value, or per quantile of the reference (at most
+    `bins`, fewer for small samples)."""
     if reference.empty or day.empty:
-        return float("nan"), 0
+        return np.zeros(0), np.zeros(0)
     if reference.nunique() <= FEW_VALUES:
         values = np.union1d(reference.unique(), day.unique())
-        ref_share = reference.value_counts(normalize=True).reindex(values, fill_value=0.0)
-        day_share = day.value_counts(normalize=True).reindex(values, fill_value=0.0)
-    else:
-        inner = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1))[1:-1])
-        ref_share = _shares(reference, inner)
-        day_share = _shares(day, inner)
-    ref_p = np.asarray(ref_share, dtype=float) + SMOOTHING
-    day_p = np.asarray(day_share, dtype=float) + SMOOTHING
-    return float(np.sum((day_p - ref_p) * np.log(day_p / ref_p))), len(ref_p)
+        return (reference.value_counts().reindex(values, fill_value=0).to_numpy(),
+                day.value_counts().reindex(values, fill_value=0).to_numpy())
+    bins = max(2, min(bins, min(len(reference), len(day)) // MIN_ROWS_PER_BIN))
+    inner = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1))[1:-1])
+    return _binned(reference, inner), _binned(day, inner)
 
 
-def _shares(values: pd.Series, inner_edges: np.ndarray) -> np.ndarray:
-    counts = np.bincount(np.searchsorted(inner_edges, values, side="right"),
-                         minlength=len(inner_edges) + 1)
-    return counts / counts.sum()
+def _binned(values: pd.Series, inner_edges: np.ndarray) -> np.ndarray:
+    return np.bincount(np.searchsorted(inner_edges, values, side="right"),
+                       minlength=len(inner_edges) + 1)
+
+
+def _psi(reference_counts: np.ndarray, day_counts: np.ndarray) -> float:
+    if not len(reference_counts):
+        return float("nan")
+    ref_p, day_p = (_shares(counts) for counts in (reference_counts, day_counts))
+    return float(np.sum((day_p - ref_p) * np.log(day_p / ref_p)))
+
+
+def _shares(counts: np.ndarray) -> np.ndarray:
+    smoothed = counts + PSEUDO_COUNT
+    return smoothed / smoothed.sum()
 
 
 def drift_table(reference: pd.DataFrame, day: pd.DataFrame, threshold: float,
                 columns: list[str] | None = None, bins: int = 10) -> pd.DataFrame:
-    """One row per numeric column: reference and day means, PSI, the sampling noise floor,
-    and whether it drifted (past both the threshold and the floor)."""
+    """One row per numeric column: reference and day means, PSI, the sampling noise floor
+    (for the bins that column used), and whether it drifted (past both the threshold and the
+    floor)."""
     if columns is None:
         columns = [c for c in day.columns
                    if pd.api.types.is_numeric_dtype(day[c]) and c in reference.columns]
+    confidence = 1 - FALSE_ALARMS / max(len(columns), 1)
     rows = []
     for column in columns:
         ref, new = reference[column].dropna(), day[column].dropna()
-        psi, used = _psi_and_bins(ref, new, bins)
+        ref_counts, day_counts = _counts(ref, new, bins)
+        used = len(ref_counts)
         rows.append({"column": column, "reference_mean": float(ref.mean()),
-                     "day_mean": float(new.mean()), "psi": psi,
-                     "noise_floor": noise_floor(len(ref), len(new), used) if used else np.nan})
+                     "day_mean": float(new.mean()), "psi": _psi(ref_counts, day_counts),
+                     "noise_floor": noise_floor(len(ref), len(new), used, confidence)
+                     if used else np.nan})
     table = pd.DataFrame(rows, columns=["column", "reference_mean", "day_mean", "psi",
                                         "noise_floor"])
     table["drifted"] = (table["psi"] > threshold) & (table["psi"] > table["noise_floor"])

@@ -10,10 +10,11 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.datasets import load_breast_cancer
 
 from assetbook.graph.context import since_drift_onset
 from assetbook.resources.state import StateFolder
-from assetbook.runners.drift import drift_table, population_stability
+from assetbook.runners.drift import drift_table, noise_floor, population_stability
 from assetbook.runners.simulator import land_days
 from project.stream import LoanStream
 from tests.conftest import DATA, build_defs, materialize
@@ -87,6 +88,31 @@ def test_small_samples_of_one_distribution_stay_below_the_noise_floor() -> None:
                         threshold=0.1)
     assert (table["psi"] > 0.1).any()  # raw PSI of 300 rows is noisy ...
     assert not table["drifted"].any()  # ... and the chi-square floor keeps it quiet
+
+
+@pytest.mark.parametrize("shuffle", range(5))
+def test_small_days_of_one_distribution_flag_no_column_on_any_day(shuffle: int) -> None:
+    """30 numeric columns, days of 50 i.i.d. rows, each against the days before it (up to
+    14, as `drift_report` does). With 1e-4 added to the shares, each bin empty by chance
+    weighed ~0.69, and 22 to 34 columns were flagged over the 10 days of each shuffle."""
+    rows = load_breast_cancer(as_frame=True).frame.drop(columns="target")
+    rows = rows.sample(frac=1, random_state=shuffle).reset_index(drop=True)
+    days = [rows.iloc[start:start + 50] for start in range(0, len(rows) - 49, 50)]
+    assert len(days) == 11
+    flagged = {}
+    for i, day in enumerate(days[1:], start=1):
+        table = drift_table(pd.concat(days[max(0, i - 14):i]), day, threshold=0.1)
+        flagged.update({f"day {i} {row.column}": f"PSI {row.psi:.3f} > {row.noise_floor:.3f}"
+                        for row in table[table["drifted"]].itertuples()})
+    assert flagged == {}
+
+
+def test_a_small_day_gets_fewer_bins_and_the_noise_floor_of_those() -> None:
+    rng = np.random.default_rng(2)
+    reference = pd.DataFrame({"x": rng.normal(0, 1, 700)})
+    (row,) = drift_table(reference, pd.DataFrame({"x": rng.normal(0, 1, 20)}),
+                         threshold=0.1).itertuples()
+    assert row.noise_floor == pytest.approx(noise_floor(700, 20, bins=4))  # 5 rows a bin
 
 
 def test_window_after_a_drift_starts_at_its_first_day() -> None:

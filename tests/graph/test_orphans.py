@@ -1,6 +1,7 @@
 """Runs whose process was killed are failed (and so retried); runs whose process lives, and
 runs not yet started, are left alone; a failed run whose retry the daemon missed is launched
-again, once. The daemon path (a killed `dagster dev`) is in tests/reliability/test_restart.py."""
+again, once; a failed run of an asset removed since is reported once and left alone. The daemon
+path (a killed `dagster dev`) is in tests/reliability/test_restart.py."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ import subprocess
 import time
 
 import dagster as dg
+import pytest
 from dagster._core.events import EngineEventData, JobFailureData, RunFailureReason
 
+from assetbook.graph import orphans
+from assetbook.graph.internals import PARENT_RUN_ID_TAG, PARTITION_TAG
 from assetbook.graph.orphans import (
+    NOT_RELAUNCHED_TAG,
     PID_TAG,
     RELAUNCH_OF_TAG,
     RETRY_GRACE_S,
@@ -21,6 +26,17 @@ from assetbook.graph.orphans import (
 )
 from assetbook.resources.state import StateFolder
 
+RAW = dg.AssetKey("raw_applications")
+
+
+@dg.asset(key=RAW, partitions_def=dg.DailyPartitionsDefinition(start_date="2024-01-01"))
+def raw_applications() -> None:
+    """The one asset the runs below target that the definitions still hold."""
+
+
+def definitions(sensor: dg.SensorDefinition) -> dg.Definitions:
+    return dg.Definitions(assets=[raw_applications], sensors=[sensor])
+
 
 def dead_pid() -> int:
     process = subprocess.Popen(["true"])
@@ -29,13 +45,14 @@ def dead_pid() -> int:
 
 
 def in_progress(instance: dg.DagsterInstance, status: dg.DagsterRunStatus,
-                tags: dict[str, str] | None = None, worker_pid: int | None = None) -> str:
-    """A run of one day's raw data as the instance records it; `worker_pid`: the run
+                tags: dict[str, str] | None = None, worker_pid: int | None = None,
+                asset: dg.AssetKey = RAW) -> str:
+    """A run of one day of `asset` as the instance records it; `worker_pid`: the run
     worker's start event."""
     run = instance.add_run(dg.DagsterRun(
-        job_name="__ASSET_JOB", status=status, tags={"dagster/partition": "2024-01-02",
+        job_name="__ASSET_JOB", status=status, tags={PARTITION_TAG: "2024-01-02",
                                                      **(tags or {})},
-        asset_selection=frozenset({dg.AssetKey("raw_applications")})))
+        asset_selection=frozenset({asset})))
     if worker_pid is not None:
         instance.report_engine_event(f"Started process for run (pid: {worker_pid}).", run,
                                      EngineEventData.in_process(worker_pid))
@@ -76,10 +93,9 @@ def test_a_retry_the_daemon_missed_is_launched_again_once(state: StateFolder) ->
     fail_orphaned_runs(instance)  # Dagster tags it as a run it will retry
     retried = in_progress(instance, dg.DagsterRunStatus.STARTED, worker_pid=dead_pid())
     fail_orphaned_runs(instance)
-    instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", tags={"dagster/parent_run_id":
-                                                                 retried}))
+    instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", tags={PARENT_RUN_ID_TAG: retried}))
     in_progress(instance, dg.DagsterRunStatus.STARTED, worker_pid=dead_pid(),
-                tags={"dagster/partition": "2024-01-03"})
+                tags={PARTITION_TAG: "2024-01-03"})
     fail_orphaned_runs(instance)
     instance.report_runless_asset_event(  # `assetbook run` redid that day's work meanwhile
         dg.AssetMaterialization("raw_applications", partition="2024-01-03"))
@@ -87,18 +103,48 @@ def test_a_retry_the_daemon_missed_is_launched_again_once(state: StateFolder) ->
     instance.report_run_failed(instance.get_run_by_id(step_failure), "a check failed",
                                JobFailureData(None, RunFailureReason.STEP_FAILURE))
 
-    assert missed_retries(instance, time.time()) == []  # the daemon has its grace time
-    (request,) = missed_retries(instance, time.time() + RETRY_GRACE_S + 1)  # not 2024-01-03
+    assert missed_retries(instance, time.time(), {RAW}).requests == []  # the grace time
+    later = missed_retries(instance, time.time() + RETRY_GRACE_S + 1, {RAW})
+    (request,) = later.requests  # not 2024-01-03
     assert request.run_key == f"relaunch-{orphan}"
-    assert request.asset_selection == [dg.AssetKey("raw_applications")]
+    assert request.asset_selection == [RAW]
     assert request.partition_key == "2024-01-02"
     assert request.tags[RELAUNCH_OF_TAG] == orphan
 
 
-def test_the_sensor_sweeps_while_the_daemon_runs(instance: dg.DagsterInstance) -> None:
+def test_the_sensor_is_on_by_default_and_fails_a_dead_run_in_a_tick(
+    instance: dg.DagsterInstance,
+) -> None:
+    """One tick, called here; the daemon ticking it for real is test_restart's kill case."""
     sensor = build_orphaned_runs_sensor()
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     run_id = in_progress(instance, dg.DagsterRunStatus.STARTED, worker_pid=dead_pid())
-    result = sensor(dg.build_sensor_context(instance=instance))
+    result = sensor(dg.build_sensor_context(instance=instance, definitions=definitions(sensor)))
     assert not result.run_requests and run_id in (result.skip_reason.skip_message or "")
     assert status(instance, run_id) == dg.DagsterRunStatus.FAILURE
+
+
+def test_a_failed_run_of_a_removed_asset_is_reported_once_and_not_relaunched(
+        state: StateFolder, monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """Under `dagster dev` a run of `edge_hang`, interrupted, then removed from the specs, made
+    every tick fail with KeyError: AssetKey(['edge_hang']) (Dagster resolving the relaunch)."""
+    instance = dg.DagsterInstance.from_config(str(state.prepare_dagster_home()))  # run retries
+    removed = in_progress(instance, dg.DagsterRunStatus.STARTED, worker_pid=dead_pid(),
+                          asset=dg.AssetKey("edge_hang"))
+    kept = in_progress(instance, dg.DagsterRunStatus.STARTED, worker_pid=dead_pid())
+    fail_orphaned_runs(instance)  # both failed, as runs Dagster will retry
+    monkeypatch.setattr(orphans, "RETRY_GRACE_S", 0)  # and the daemon missed both retries
+    sensor = build_orphaned_runs_sensor()
+    context = dg.build_sensor_context(instance=instance, definitions=definitions(sensor))
+
+    first = sensor.evaluate_tick(context)  # as the daemon evaluates it
+    assert [r.tags[RELAUNCH_OF_TAG] for r in first.run_requests] == [kept]
+    run = instance.get_run_by_id(removed)
+    assert run is not None and "edge_hang" in run.tags[NOT_RELAUNCHED_TAG]
+    (warning,) = [line for line in capfd.readouterr().err.splitlines() if removed in line]
+    assert "WARNING" in warning and "edge_hang are no longer defined" in warning
+
+    second = sensor.evaluate_tick(context)
+    assert [r.tags[RELAUNCH_OF_TAG] for r in second.run_requests] == [kept]
+    assert removed not in capfd.readouterr().err  # reported once

@@ -1,0 +1,96 @@
+"""Everything Assetbook takes from Dagster's private API (`dagster._core`), in one module.
+
+Dagster 1.13 does not export the stale status and causes its UI shows, the freshness state of
+a policy now, the failure reason that makes run retries apply, nor the names of the tags it
+writes on runs and materializations. Assetbook needs all of them; the rest of the code uses
+`dagster` alone, so an upgrade that moves one breaks here, and tests/graph/test_internals.py
+names which one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Literal
+
+import dagster as dg
+from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView
+from dagster._core.definitions import data_version
+from dagster._core.definitions.freshness_evaluator import FRESHNESS_EVALUATORS_BY_POLICY_TYPE
+from dagster._core.definitions.temporal_context import TemporalContext
+from dagster._core.events import JobFailureData, RunFailureReason
+from dagster._core.storage import tags
+
+# Run tags: the partition of a run, or the first and last key of a run over a range.
+PARTITION_TAG: str = tags.PARTITION_NAME_TAG
+RANGE_START_TAG: str = tags.ASSET_PARTITION_RANGE_START_TAG
+RANGE_END_TAG: str = tags.ASSET_PARTITION_RANGE_END_TAG
+# Run tags of retries: Dagster will retry this failed run; the retry it launched; the run that
+# a re-execution repeats.
+WILL_RETRY_TAG: str = tags.WILL_RETRY_TAG
+AUTO_RETRY_RUN_ID_TAG: str = tags.AUTO_RETRY_RUN_ID_TAG
+PARENT_RUN_ID_TAG: str = tags.PARENT_RUN_ID_TAG
+# Materialization tag: the code version of the asset that wrote it.
+CODE_VERSION_TAG: str = data_version.CODE_VERSION_TAG
+
+StaleState = Literal["fresh", "stale", "missing"]
+Freshness = Literal["PASS", "WARN", "FAIL", "UNKNOWN"]
+
+_STALE_STATE: dict[data_version.StaleStatus, StaleState] = {
+    data_version.StaleStatus.FRESH: "fresh", data_version.StaleStatus.STALE: "stale",
+    data_version.StaleStatus.MISSING: "missing"}
+
+
+def report_worker_died(instance: dg.DagsterInstance, run: dg.DagsterRun, message: str) -> None:
+    """Fail `run` as one whose worker died, not as one whose step failed: only then do the run
+    retries configured in dagster.yaml launch it again."""
+    instance.report_run_failed(run, message, JobFailureData(
+        error=None, failure_reason=RunFailureReason.RUN_WORKER_RESTART))
+
+
+class GraphState:
+    """Staleness and freshness of a project's assets at one moment, computed as Dagster's UI
+    and freshness daemon compute them."""
+
+    def __init__(self, instance: dg.DagsterInstance, defs: dg.Definitions,
+                 now: datetime | None = None) -> None:
+        self._view = AssetGraphView(
+            temporal_context=TemporalContext(effective_dt=now or datetime.now(UTC),
+                                             last_event_id=None),
+            instance=instance, asset_graph=defs.resolve_asset_graph())
+        self._resolver = data_version.CachingStaleStatusResolver(
+            instance, self._view.asset_graph, self._view)
+
+    def stale_state(self, key: dg.AssetKey, partition: str | None = None) -> StaleState:
+        return _STALE_STATE[self._resolver.get_status(key, partition)]
+
+    def stale_causes(self, key: dg.AssetKey, partition: str | None = None) -> tuple[str, ...]:
+        """One line per cause, in Dagster's words: "has a new code version", "has a new
+        dependency materialization (features)"."""
+        return tuple(_reason(cause) for cause in self._resolver.get_stale_causes(key, partition))
+
+    def freshness(self, keys: Sequence[dg.AssetKey]) -> dict[dg.AssetKey, Freshness | None]:
+        """Each asset's freshness policy evaluated now with the daemon's own evaluators (the
+        instance holds only what the daemon last wrote, under `assetbook dev`): PASS, WARN past
+        `warn_after`, FAIL past `fail_after`, UNKNOWN if never materialized; None without a
+        policy."""
+
+        async def evaluate(key: dg.AssetKey) -> Freshness | None:
+            node = self._view.asset_graph.get(key)
+            policy = node.freshness_policy
+            if policy is None:
+                return None
+            evaluator = FRESHNESS_EVALUATORS_BY_POLICY_TYPE[type(policy)]()
+            return (await evaluator.evaluate_freshness(self._view, node)).value
+
+        async def evaluate_all() -> list[Freshness | None]:
+            return await asyncio.gather(*(evaluate(key) for key in keys))
+
+        return dict(zip(keys, asyncio.run(evaluate_all()), strict=True))
+
+
+def _reason(cause: data_version.StaleCause) -> str:
+    dependency = cause.dependency_asset_key
+    name = dependency.to_user_string() if dependency else None
+    return f"{cause.reason} ({name})" if name and name not in cause.reason else cause.reason
