@@ -15,11 +15,10 @@ from assetbook.cli.session import Session, landing_spec
 from assetbook.data.landing import landed_files
 from assetbook.errors import AssetbookError
 from assetbook.graph.context import BuildContext
+from assetbook.graph.internals import RANGE_END_TAG, RANGE_START_TAG
 from assetbook.graph.orphans import PID_TAG, fail_orphaned_runs
 from assetbook.runners.simulator import land_days, load_generator
 from assetbook.spec.models import TuneAssetSpec
-
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,7 @@ def _materialize_days(session: Session, assets: list[str], keys: list[str]) -> d
     if not keys:
         return {}
     try:
-        materialize_assets(session, assets, {RANGE_START: keys[0], RANGE_END: keys[-1]})
+        materialize_assets(session, assets, {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]})
         return {}
     except AssetbookError:
         pass
