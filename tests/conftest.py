@@ -160,7 +160,7 @@ LONGEST_FIRST = ("tests/e2e/test_delivery.py", "tests/e2e/test_automation_loop.p
                  "tests/e2e/test_init.py", "tests/reliability/test_killed_work.py",
                  "tests/reliability/test_http_fuzz.py", "tests/e2e/test_ci.py",
                  "tests/runners/test_tuning.py", "tests/runners/test_training.py",
-                 "tests/build/test_model_assets.py", "tests/reliability/test_bad_data.py")
+                 "tests/graph/test_model_assets.py", "tests/reliability/test_bad_data.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

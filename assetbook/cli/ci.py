@@ -25,20 +25,17 @@ import dagster as dg
 
 from assetbook.atomic import atomic_path
 from assetbook.cli.pipeline import (
-    RANGE_END,
-    RANGE_START,
     SERVING_KINDS,
     materialize_assets,
     simulate,
 )
 from assetbook.cli.session import Session, landing_spec
-from assetbook.data.landing import landed_files
+from assetbook.data.landing import landed_files, read_landed_file
 from assetbook.errors import AssetbookError
+from assetbook.graph.internals import CODE_VERSION_TAG, RANGE_END_TAG, RANGE_START_TAG
 from assetbook.resources.state import STATE_ENV, StateFolder
 from assetbook.runners.gate import Decision, decide
 from assetbook.spec.models import PromoteAssetSpec
-
-CODE_VERSION_TAG = "dagster/code_version"
 
 
 @dataclass(frozen=True)
@@ -47,9 +44,20 @@ class Sample:
     rows: int = 500
 
 
+@dataclass(frozen=True)
+class ScoredData:
+    """The landed days that the branch was scored on, as the report names them."""
+    source: str                     # the landing source asset
+    keys: tuple[str, ...]           # its days, in order
+    rows: int                       # in all
+    folder: Path
+    simulated: bool                 # landed by `assetbook ci` as its sample, not the project's
+
+
 @dataclass
 class CiOutcome:
     base: str                       # what the champion was built from
+    data: ScoredData | None = None  # None: it stopped before there was data
     recomputed: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     report: dict[str, Any] | None = None  # the evaluation report of the new candidate
@@ -78,7 +86,8 @@ def run_ci(root: Path, base_ref: str | None, sample: Sample) -> tuple[CiOutcome,
     stale = stale_assets(session)
     outcome.recomputed = stale
     try:
-        _materialize_stale(session, stale, sample)
+        outcome.data = scored_data(session, sample)
+        _materialize_stale(session, stale, outcome.data)
     except AssetbookError as exc:
         outcome.failures.append(str(exc))
         return outcome, session
@@ -137,13 +146,25 @@ def stale_assets(session: Session) -> list[str]:
             session.project.assets[n].spec.kind not in (*SERVING_KINDS, "promote")]
 
 
-def _materialize_stale(session: Session, stale: list[str], sample: Sample) -> None:
+def scored_data(session: Session, sample: Sample) -> ScoredData:
+    """The landed days of the CI state; without any (no base was built), this branch lands
+    the sample itself. Days in the CI state folder were simulated there (by the base's run or
+    by this branch); days in a folder of the project are its own."""
     declared, folder = session.landing_source()
-    keys = sorted(landed_files(folder, landing_spec(declared).formats))
-    if not keys:  # no base: this branch lands the sample itself
-        keys = simulate(session, sample.days, declared.name, sample.rows)
+    formats = landing_spec(declared).formats
+    simulated = not landed_files(folder, formats)
+    if simulated:
+        simulate(session, sample.days, declared.name, sample.rows)
+    keys = tuple(sorted(landed_files(folder, formats)))
+    rows = sum(len(read_landed_file(folder, key, formats)) for key in keys)
+    return ScoredData(declared.name, keys, rows, folder,
+                      simulated or folder.is_relative_to(session.state.root))
+
+
+def _materialize_stale(session: Session, stale: list[str], data: ScoredData) -> None:
+    keys = data.keys
     partitions_def = session.defs.resolve_asset_graph().get(
-        dg.AssetKey(declared.name)).partitions_def
+        dg.AssetKey(data.source)).partitions_def
     if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
         session.instance.add_dynamic_partitions(partitions_def.name, [
             k for k in keys if not session.instance.has_dynamic_partition(partitions_def.name,
@@ -151,7 +172,8 @@ def _materialize_stale(session: Session, stale: list[str], sample: Sample) -> No
     graph = session.defs.resolve_asset_graph()
     partitioned = [n for n in stale if graph.get(dg.AssetKey(n)).is_partitioned]
     if partitioned:
-        materialize_assets(session, partitioned, {RANGE_START: keys[0], RANGE_END: keys[-1]})
+        materialize_assets(session, partitioned,
+                           {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]})
     models = [n for n in stale if n not in partitioned]
     if models:
         materialize_assets(session, models, {})
@@ -170,5 +192,5 @@ def _judge(session: Session, stale: Iterable[str], outcome: CiOutcome) -> None:
         path = session.state.artifacts / evaluation / "all.json"
         outcome.report = json.loads(path.read_text())
         outcome.decision = decide(outcome.report["candidate"], outcome.report["champion"],
-                                  spec.gate)
+                                  spec.gate, outcome.report["task"])
         outcome.report["promote_asset"] = name

@@ -12,10 +12,9 @@ import matplotlib
 matplotlib.use("Agg")  # files only: CI machines have no display
 import matplotlib.pyplot as plt  # noqa: E402
 
-from assetbook.cli.ci import CiOutcome, Sample  # noqa: E402
+from assetbook.cli.ci import CiOutcome, Sample, ScoredData  # noqa: E402
 from assetbook.cli.session import Session  # noqa: E402
-
-METRICS = ("accuracy", "roc_auc", "average_precision", "f1", "log_loss", "brier")
+from assetbook.runners.gate import HEADLINE, LOWER_IS_BETTER  # noqa: E402
 
 
 def write_report(path: Path, outcome: CiOutcome, session: Session, sample: Sample) -> Path:
@@ -25,7 +24,8 @@ def write_report(path: Path, outcome: CiOutcome, session: Session, sample: Sampl
     lines = [
         "# Assetbook CI report", "",
         f"**{_verdict(outcome)}**", "",
-        f"Base: {outcome.base} · sample: {sample.days} days × {sample.rows} rows", "",
+        f"Base: {outcome.base} · scored on {describe_data(outcome.data, sample, session.root)}",
+        "",
         "## Recomputed assets", "",
         ", ".join(f"`{name}`" for name in outcome.recomputed)
         or "Nothing is stale: this change does not touch the pipeline.", "",
@@ -42,6 +42,20 @@ def write_report(path: Path, outcome: CiOutcome, session: Session, sample: Sampl
     return path
 
 
+def describe_data(data: ScoredData | None, sample: Sample, root: Path) -> str:
+    """Which days the candidate was scored on, so that no one reads a simulated sample's
+    metrics as the project's own (or the other way around)."""
+    if data is None:
+        return "no data: it stopped before (see Failures)"
+    span = data.keys[0] if len(data.keys) == 1 else f"{data.keys[0]} to {data.keys[-1]}"
+    days = (f"{len(data.keys)} day{'s' * (len(data.keys) > 1)} of `{data.source}`, {span}, "
+            f"{data.rows:,} rows")
+    if data.simulated:
+        return f"a simulated sample (`--days {sample.days} --rows {sample.rows}`): {days}"
+    folder = data.folder.relative_to(root) if data.folder.is_relative_to(root) else data.folder
+    return f"the project's landed files in `{folder}`: {days}"
+
+
 def _verdict(outcome: CiOutcome) -> str:
     if outcome.failures:
         return "FAIL: the pipeline did not run through (see Failures)"
@@ -54,50 +68,65 @@ def _verdict(outcome: CiOutcome) -> str:
 
 def _metrics_section(report: dict[str, Any], plots: Path, base: Path) -> list[str]:
     candidate, champion = report["candidate"], report.get("champion")
+    names = _metric_names(report)
     head = (f"| metric | champion (v{report.get('champion_version')}) | candidate "
             f"(v{report.get('candidate_version')}) | delta |")
     rows = [head, "|---|---:|---:|---:|"]
-    for metric in METRICS:
+    for metric in names:
         ours = candidate[metric]
-        theirs = champion[metric] if champion else None
+        theirs = champion.get(metric) if champion else None
         delta = f"{ours - theirs:+.4f}" if theirs is not None else "n/a"
         rows.append(f"| {metric} | {_number(theirs)} | {ours:.4f} | {delta} |")
-    images = [_bar_plot(candidate, champion, plots / "metrics.png"),
-              _per_day_plot(report["per_day"], plots / "accuracy_per_day.png")]
+    headline = names[0]
+    images = [_bar_plot(names, candidate, champion, plots / "metrics.png"),
+              _per_day_plot(headline, report["per_day"], plots / f"{headline}_per_day.png")]
     return ["## Candidate against champion", "",
-            f"On the held-out days {', '.join(report['days'])} (neither model trained on them).",
+            f"A {report['task']} model, on the held-out days {', '.join(report['days'])} "
+            "(neither model trained on them).",
             "", *rows, "",
             *(f"![{image.stem}]({image.relative_to(base)})" for image in images), ""]
+
+
+def _metric_names(report: dict[str, Any]) -> list[str]:
+    """The candidate's metrics as the evaluation notebook wrote them, the task's headline
+    first; `rows` is a count, not a metric."""
+    headline = HEADLINE[report["task"]]
+    names = [m for m in report["candidate"] if m != "rows"]
+    return sorted(names, key=lambda m: m != headline)
 
 
 def _number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def _bar_plot(candidate: dict[str, float], champion: dict[str, float] | None,
-              path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(8, 4))
-    width = 0.4
-    positions = range(len(METRICS))
+def _bar_plot(names: list[str], candidate: dict[str, float],
+              champion: dict[str, float] | None, path: Path) -> Path:
+    """One panel per metric: their scales differ (rmse against r2)."""
+    fig, axes = plt.subplots(1, len(names), figsize=(1.8 * len(names) + 1, 3.5),
+                             squeeze=False)
     models = {"candidate": candidate, **({"champion": champion} if champion else {})}
-    for offset, (name, values) in enumerate(models.items()):
-        ax.bar([p + offset * width for p in positions], [values[m] for m in METRICS],
-               width, label=name)
-    ax.set_xticks([p + width / 2 for p in positions], METRICS)
-    return _save(fig, ax, "Metrics on the held-out days (log_loss and brier: lower is better)",
-                 path)
+    for ax, metric in zip(axes[0], names, strict=True):
+        ax.bar(list(models), [v.get(metric, float("nan")) for v in models.values()],
+               color=[f"C{i}" for i in range(len(models))])
+        ax.set_title(metric + ("\n(lower is better)" if metric in LOWER_IS_BETTER else ""),
+                     fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+    fig.suptitle("Metrics on the held-out days")
+    return _save(fig, path)
 
 
-def _per_day_plot(per_day: dict[str, dict[str, dict[str, float]]], path: Path) -> Path:
+def _per_day_plot(metric: str, per_day: dict[str, dict[str, dict[str, float]]],
+                  path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 4))
-    for name, days in per_day.items():
-        ax.plot(list(days), [m["accuracy"] for m in days.values()], marker="o", label=name)
-    return _save(fig, ax, "Accuracy per held-out day", path)
-
-
-def _save(fig: Any, ax: Any, title: str, path: Path) -> Path:
-    ax.set_title(title)
+    for name, days in per_day.items():  # a day that cannot define the metric is a gap
+        ax.plot(list(days), [m.get(metric, float("nan")) for m in days.values()], marker="o",
+                label=name)
+    ax.set_title(f"{metric} per held-out day")
     ax.legend()
+    return _save(fig, path)
+
+
+def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -106,7 +106,8 @@ def build_promote_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Assets
                 **inputs: dict[str, Path]):
         report = json.loads(inputs[report_input][UNPARTITIONED].read_text())
         candidate_version = report["candidate_version"]
-        decision = decide(report["candidate"], report["champion"], spec.gate)
+        decision = decide(report["candidate"], report["champion"], spec.gate,
+                          report["task"])
         record = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "model": name,
                   "candidate": candidate_version, "champion": report["champion_version"],
                   "passed": decision.passed, "rules": [r.text for r in decision.rules],

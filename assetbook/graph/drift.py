@@ -1,5 +1,5 @@
 """Builder of `drift` assets: each partition of the input scored against the partitions stored
-before it (PSI per column, see project/runners/drift.py), with a non-blocking check that
+before it (PSI per column, see assetbook/runners/drift.py), with a non-blocking check that
 fails, as a warning, when a column drifts past the threshold.
 
 The reference partitions are read from the artifact store rather than declared as inputs:
