@@ -17,8 +17,9 @@ from pathlib import Path
 import httpx
 
 from assetbook.runners.serving.deployment import free_port
-from assetbook.runners.serving.packaging import package
+from assetbook.runners.serving.packaging import BentoSource, package
 from assetbook.runners.training.fit import TrainingJob, fit
+from assetbook.spec import load_project
 from assetbook.spec.models import TrainerSpec
 from project.stream import LoanStream
 
@@ -50,15 +51,15 @@ def load(url: str, body: dict, concurrency: int, seconds: float) -> dict:
 
 
 def trained_bento(tmp: Path) -> tuple[str, Path, dict[str, str]]:
-    """A model fitted on one generated day, packaged as the loans bento under `tmp`: the
-    bento tag, the model file and the environment that finds the bento."""
+    """A model fitted on one generated day, packaged with the loans example's service under
+    `tmp`: the bento tag, the model file and the environment that finds the bento."""
     data, model = tmp / "day.parquet", tmp / "model.pt"
     LoanStream(rows_per_partition=5000).generate("2024-01-01").to_parquet(data)
     fit(TrainingJob("project.models:LoanClassifier", "label", (str(data),),
                     TrainerSpec(max_epochs=2), {}, str(model)))
     home = tmp / "bentoml"
-    bento = package(model, HERE.parent / "bentos" / "loans", "loans_classifier",
-                    {"model_version": "bench"}, home).bento
+    source = BentoSource.of(load_project(HERE.parent), "bento")
+    bento = package(model, source, "loans_classifier", {"model_version": "bench"}, home).bento
     return bento, model, {**os.environ, "BENTOML_HOME": str(home),
                           "BENTOML_DO_NOT_TRACK": "true"}
 

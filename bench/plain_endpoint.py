@@ -14,20 +14,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from assetbook.serving.model_file import ModelFile
+from assetbook.serving.model_file import Predictor
 from project.features import make_features
 
 
 def app_for(model_file: Path) -> Starlette:
-    info, module = ModelFile.load(model_file)
+    predictor = Predictor.load(model_file)
+    classes = predictor.target.classes
     torch.set_num_threads(1)
 
     async def predict(request: Request) -> JSONResponse:
         application = (await request.json())["application"]
-        features = info.preprocessing.transform(make_features(pd.DataFrame([application])))
-        with torch.inference_mode():
-            probability = float(torch.sigmoid(module(torch.from_numpy(features)))[0])
-        return JSONResponse({"probability": probability, "label": int(probability >= 0.5)})
+        (row,) = predictor.predict(make_features(pd.DataFrame([application])))
+        return JSONResponse({"label": classes[int(row.argmax())],
+                             "probabilities": dict(zip(map(str, classes), row.tolist(),
+                                                       strict=True))})
 
     return Starlette(routes=[Route("/predict", predict, methods=["POST"])])
 

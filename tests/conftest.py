@@ -159,7 +159,8 @@ def session_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 LONGEST_FIRST = ("tests/e2e/test_delivery.py", "tests/e2e/test_automation_loop.py",
                  "tests/e2e/test_init.py", "tests/reliability/test_killed_work.py",
                  "tests/reliability/test_http_fuzz.py", "tests/e2e/test_ci.py",
-                 "tests/runners/test_tuning.py", "tests/runners/test_training.py",
+                 "tests/serving/test_bento_export.py", "tests/runners/test_tuning.py",
+                 "tests/runners/test_training.py", "tests/runners/test_evaluation_notebook.py",
                  "tests/graph/test_model_assets.py", "tests/reliability/test_bad_data.py")
 
 

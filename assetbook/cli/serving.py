@@ -17,7 +17,8 @@ from assetbook.graph.serving import deployer
 from assetbook.resources.tracking import MlflowTracking
 from assetbook.runners.serving.deployment import Deployer, Endpoint, alive
 from assetbook.spec import DeclaredAsset
-from assetbook.spec.models import DeployAssetSpec, PromoteAssetSpec
+from assetbook.spec.models import DeployAssetSpec, PackageAssetSpec, PromoteAssetSpec
+from assetbook.spec.served import resolve_served
 
 
 def _single(session: Session, kind: str) -> DeclaredAsset:
@@ -34,16 +35,23 @@ def _deployer(session: Session) -> Deployer:
 
 
 def ask(session: Session) -> dict[str, Any]:
-    """Send the served model one application of the latest validated day."""
-    target = _deployer(session)
-    latest = sorted((session.state.artifacts / "validated_applications").glob("*.parquet"))
-    frame = pd.read_parquet(latest[-1]).drop(columns=["label"]).head(1)
-    application = frame.to_dict(orient="records")[0]  # keeps ints as ints, per column
-    response = httpx.post(f"{target.url}/predict", json={"application": application},
-                          timeout=30)
+    """Send the served model one real row: the first of the latest stored partition of the
+    validate asset its requests follow, the target column dropped. Returns the URL, the body
+    sent and the answer."""
+    package = _single(session, "package")
+    assert isinstance(package.spec, PackageAssetSpec)
+    served = resolve_served(session.project, package.name)
+    stored = sorted(p for p in (session.state.artifacts / served.validate).glob("*.parquet")
+                    if not p.name.startswith("."))  # a killed write's temporary file
+    if not stored:
+        raise AssetbookError(f"no partition of '{served.validate}' is stored yet: run "
+                             "`assetbook run` first")
+    frame = pd.read_parquet(stored[-1]).drop(columns=[served.target], errors="ignore").head(1)
+    body = {package.spec.service.record: frame.to_dict(orient="records")[0]}  # ints stay ints
+    url = f"{_deployer(session).url}/predict"
+    response = httpx.post(url, json=body, timeout=30)
     response.raise_for_status()
-    return {"url": f"{target.url}/predict", "application": application,
-            "answer": response.json()}
+    return {"url": url, "body": body, "answer": response.json()}
 
 
 def rollback(session: Session) -> Endpoint:

@@ -1,5 +1,5 @@
-"""Builders of the bento (the champion packaged by BentoML) and the deployment (the bento
-served behind nginx on 127.0.0.1, switched blue/green)."""
+"""Builders of the bento (the champion packaged by BentoML with Assetbook's service) and the
+deployment (the bento served behind nginx on 127.0.0.1, switched blue/green)."""
 
 import json
 import os
@@ -14,7 +14,7 @@ from assetbook.graph.context import BuildContext
 from assetbook.resources.state import UNPARTITIONED, StateFolder
 from assetbook.resources.tracking import MlflowTracking
 from assetbook.runners.serving.deployment import Deployer, Probe
-from assetbook.runners.serving.packaging import package
+from assetbook.runners.serving.packaging import BentoSource, package
 from assetbook.spec import DeclaredAsset
 from assetbook.spec.models import DeployAssetSpec, PackageAssetSpec
 
@@ -41,7 +41,7 @@ def build_package_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Assets
     spec = declared.spec
     assert isinstance(spec, PackageAssetSpec)
     (champion_input,) = spec.inputs
-    bento_dir = ctx.project.root / spec.bento
+    source = BentoSource.of(ctx.project, declared.name)
 
     @dg.asset(**ctx.asset_kwargs(declared, None, []), kinds={"bentoml"})
     def compute(context: AssetExecutionContext, mlflow: MlflowTracking,
@@ -59,7 +59,7 @@ def build_package_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Assets
                   "git_commit": _git_commit(ctx.project.root), **code_versions}
         with tempfile.TemporaryDirectory() as scratch:
             model_file = mlflow.download(name, version, Path(scratch))
-            packaged = package(model_file, bento_dir, name, labels, bentoml_home(ctx.state))
+            packaged = package(model_file, source, name, labels, bentoml_home(ctx.state))
         record = {"bento": packaged.bento, "model": packaged.model, "model_version": version,
                   "labels": labels}
         yield dg.Output({UNPARTITIONED: record}, metadata={

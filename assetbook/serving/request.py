@@ -1,4 +1,4 @@
-"""The API's request model, derived from the pandera schema that validates the data, so a
+"""The API's request models, derived from the pandera schema that validates the data, so a
 request is held to exactly the rules a landed day is."""
 
 from __future__ import annotations
@@ -8,7 +8,21 @@ from typing import Annotated, Any
 import pandera.pandas as pa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
+from assetbook.errors import AssetbookError
+from assetbook.serving.references import import_object
+
 _TYPES = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+def load_schema(reference: str) -> pa.DataFrameSchema:
+    """`module:Name` -> a DataFrameSchema (a DataFrameModel is converted)."""
+    found = import_object(reference)
+    if isinstance(found, type) and issubclass(found, pa.DataFrameModel):
+        return found.to_schema()
+    if isinstance(found, pa.DataFrameSchema):
+        return found
+    raise AssetbookError(f"schema '{reference}' is a {type(found).__name__}, expected a pandera "
+                         "DataFrameModel or DataFrameSchema")
 
 
 def _one_of(allowed: tuple[Any, ...]) -> AfterValidator:
@@ -46,3 +60,14 @@ def request_model(schema: pa.DataFrameSchema, name: str, exclude: set[str]) -> t
                                                     if v is not None}))
     config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
     return create_model(name, __config__=config, **fields)
+
+
+def body_models(record: type[BaseModel], record_field: str, batch_field: str,
+                max_batch: int) -> tuple[type[BaseModel], type[BaseModel]]:
+    """The bodies of `/predict` (`{record_field: {...}}`) and `/predict_batch`
+    (`{batch_field: [...]}`); an unknown top-level field is refused, like an unknown column."""
+    config = ConfigDict(extra="forbid", title="request")
+    rows = Annotated[list[record], Field(min_length=1, max_length=max_batch)]  # type: ignore[valid-type]
+    single = create_model("PredictRequest", __config__=config, **{record_field: (record, ...)})
+    batch = create_model("BatchRequest", __config__=config, **{batch_field: (rows, ...)})
+    return single, batch

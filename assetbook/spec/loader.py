@@ -34,6 +34,9 @@ from assetbook.spec.models import (
     ValidateAssetSpec,
     WindowInputSpec,
 )
+from assetbook.spec.served import resolve_served
+
+BENTO_CUSTOMIZATIONS = ("bentofile.yaml", "service.py")
 
 
 @dataclass(frozen=True)
@@ -202,9 +205,8 @@ def _check_asset(project: ProjectSpec, declared: DeclaredAsset) -> None:
                        f"{', '.join(kinds) or 'none'})", "inputs")
     if isinstance(spec, PackageAssetSpec | DeployAssetSpec) and len(spec.inputs) != 1:
         raise fail("reads exactly one input (the champion, or the bento)", "inputs")
-    if isinstance(spec, PackageAssetSpec) and not (project.root / spec.bento / "bentofile.yaml"
-                                                   ).is_file():
-        raise fail(f"no bentofile.yaml in '{spec.bento}'", "bento")
+    if isinstance(spec, PackageAssetSpec):
+        _check_package(project, declared.name, spec, fail)
     if isinstance(spec, TuneAssetSpec) and len(spec.inputs) != 1:
         raise fail("a tune asset reads exactly one data input", "inputs")
     if isinstance(spec, DriftAssetSpec) and (
@@ -227,6 +229,17 @@ def _check_asset(project: ProjectSpec, declared: DeclaredAsset) -> None:
             raise fail("a validate asset reads exactly one input", "inputs")
         if not spec.checks:
             raise fail("a validate asset needs at least one schema check", "checks")
+
+
+def _check_package(project: ProjectSpec, asset: str, spec: PackageAssetSpec, fail) -> None:
+    """The bento folder, when given, holds what the user customizes; the service resolves."""
+    if spec.bento is not None:
+        folder = project.root / spec.bento
+        if not any((folder / name).is_file() for name in BENTO_CUSTOMIZATIONS):
+            raise fail(f"'{spec.bento}' holds neither {' nor '.join(BENTO_CUSTOMIZATIONS)} "
+                       f"(looked in {folder}): add what you customize there, or remove `bento` "
+                       "to serve Assetbook's service as it is", "bento")
+    resolve_served(project, asset)
 
 
 def _check_mapping(project: ProjectSpec, asset: str, upstream: str, mapping: Any, fail) -> None:

@@ -383,8 +383,12 @@ class GateSpec(Strict):
                                       description="metric: lowest acceptable value.")
     maximum: dict[str, float] = Field(default_factory=dict, alias="max",
                                       description="metric: highest acceptable value (losses).")
-    compare: str = Field("roc_auc", description="Metric compared with the champion's.")
-    higher_is_better: bool = True
+    compare: str | None = Field(None, description="Metric compared with the champion's; "
+                                "default: the task's headline metric (binary roc_auc, "
+                                "multiclass f1_macro, regression rmse).")
+    higher_is_better: bool | None = Field(None, description="Direction of `compare`; default: "
+                                          "lower is better for rmse, mae, log_loss and brier, "
+                                          "higher for any other metric.")
     margin: float = Field(0.0, ge=0, description="How much worse than the champion the "
                           "candidate may be on `compare`.")
 
@@ -396,10 +400,42 @@ class PromoteAssetSpec(AssetSpecBase):
     gate: GateSpec = GateSpec()
 
 
+class ServiceSpec(Strict):
+    """The API Assetbook builds for the champion: requests typed by a validate asset's schema,
+    made into the model's features by the transform the features notebook calls."""
+
+    schema_: str | None = Field(
+        None, alias="schema", pattern=NAME_PATTERN,
+        description="The validate asset whose (first) schema types a request, its target "
+        "column left out; default: the only validate asset upstream of the champion's model.")
+    transform: str | None = Field(
+        None, pattern=OBJECT_REF, description="`module:function` that turns a frame of "
+        "request rows into the model's feature columns; default: the rows are the features.")
+    options: dict[str, Any] = Field(default_factory=dict,
+                                    description="Keyword arguments of `transform`.")
+    record: str = Field("row", pattern=NAME_PATTERN,
+                        description="Body field of one row: POST /predict {record: {...}}.")
+    batch: str = Field("rows", pattern=NAME_PATTERN, description="Body field of many rows: "
+                       "POST /predict_batch {batch: [...]}.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceSpec:
+        if self.options and self.transform is None:
+            raise ValueError("`options` are keyword arguments of `transform`: set `transform` "
+                             "or remove `options`")
+        if self.record == self.batch:
+            raise ValueError(f"`record` and `batch` are both '{self.record}': name the "
+                             "fields of /predict and /predict_batch differently")
+        return self
+
+
 class PackageAssetSpec(AssetSpecBase):
     kind: Literal["package"]
-    bento: str = Field(description="Folder with service.py and bentofile.yaml, e.g. "
-                       "bentos/loans.")
+    service: ServiceSpec = ServiceSpec()
+    bento: str | None = Field(
+        None, description="Optional folder of what you customize, e.g. bentos/loans: a "
+        "bentofile.yaml whose settings (description, labels, include, python.packages, "
+        "envs, docker) add to Assetbook's, and a service.py that replaces Assetbook's service.")
 
 
 class ProbeSpec(Strict):

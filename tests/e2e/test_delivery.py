@@ -70,7 +70,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
 def test_first_run_serves_the_champion(project: Project) -> None:
     result = project.assetbook("run", "--days", "5")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert '-> {"probability": ' in result.stdout and '"model_version": "1"}' in result.stdout
+    assert '-> {"label": ' in result.stdout and '"probabilities": {"0": ' in result.stdout
+    assert '"model_version": "1"}' in result.stdout
     assert project.alias("champion") == "1"
     assert project.served_version() == "1"
     (decision,) = project.decisions()
@@ -80,6 +81,7 @@ def test_first_run_serves_the_champion(project: Project) -> None:
     batch = httpx.post(f"{project.url}/predict_batch", json={"applications": [GOOD] * 5})
     assert batch.status_code == 200 and len(batch.json()) == 5
     assert {p["model_version"] for p in batch.json()} == {"1"}
+    assert {tuple(p["probabilities"]) for p in batch.json()} == {("0", "1")}
     for path in ("/healthz", "/readyz", "/metrics"):
         assert httpx.get(f"{project.url}{path}").status_code == 200
     assert "bentoml_service_request_total" in httpx.get(f"{project.url}/metrics").text

@@ -355,15 +355,18 @@ def send(client: httpx.Client, url: str, case: Case) -> httpx.Response:
 
 
 def check_answer(case: Case, response: httpx.Response, version: str) -> None:
-    """A good request: 200 with one probability per row, its label and the model version."""
+    """A good request: 200 with, per row, a probability per class, the most probable class
+    and the model version."""
     assert response.status_code == 200, (case, response.text[:500])
     answer = response.json()
     predictions = answer if isinstance(answer, list) else [answer]
     assert len(predictions) == case.rows
     for prediction in predictions:
-        probability = prediction["probability"]
-        assert math.isfinite(probability) and 0 <= probability <= 1, prediction
-        assert prediction["label"] == int(probability >= 0.5)
+        probabilities = prediction["probabilities"]
+        assert list(probabilities) == ["0", "1"], prediction
+        assert all(math.isfinite(p) and 0 <= p <= 1 for p in probabilities.values()), prediction
+        assert math.isclose(sum(probabilities.values()), 1, abs_tol=1e-5), prediction
+        assert prediction["label"] == int(probabilities["1"] > probabilities["0"])
         assert prediction["model_version"] == version
 
 

@@ -1,16 +1,18 @@
-"""The API's request model comes from the pandera schema of the data."""
+"""The API's request models come from the pandera schema of the data."""
 
 from __future__ import annotations
 
 import math
 
+import pandera.pandas as pa
 import pytest
 from pydantic import ValidationError
 
-from assetbook.runners.serving.schema import request_model
-from project.schemas import LoanApplications
+from assetbook.errors import AssetbookError
+from assetbook.serving.request import body_models, load_schema, request_model
 
-Application = request_model(LoanApplications.to_schema(), "LoanApplication", {"label"})
+Application = request_model(load_schema("project.schemas:LoanApplications"), "Application",
+                            {"label"})
 GOOD = {"salary": 85000.0, "commission": 0.0, "age": 45, "elevel": 2, "car": 4, "zipcode": 3,
         "hvalue": 350000.0, "hyears": 12, "loan": 150000.0}
 
@@ -33,3 +35,35 @@ def test_bad_values_are_refused(field: str, value: object) -> None:
     with pytest.raises(ValidationError) as info:
         Application(**{**GOOD, field: value})
     assert info.value.errors()[0]["loc"] == (field,)
+
+
+def test_the_bodies_name_their_fields_as_configured_and_refuse_others() -> None:
+    single, batch = body_models(Application, "application", "applications", max_batch=2)
+    assert single(application=GOOD).application.age == 45
+    for bad, field in (({"application": GOOD, "extra": 1}, "extra"), ({"row": GOOD}, "row")):
+        with pytest.raises(ValidationError) as info:
+            single(**bad)
+        assert field in {error["loc"][0] for error in info.value.errors()}
+    with pytest.raises(ValidationError, match="at most 2 items"):
+        batch(applications=[GOOD] * 3)
+    with pytest.raises(ValidationError, match="at least 1 item"):
+        batch(applications=[])
+
+
+@pytest.mark.parametrize(("reference", "message"), [
+    ("project.nothing:Schema", "module 'project.nothing' does not import"),
+    ("project.schemas:Nothing", "module 'project.schemas' has no 'Nothing'"),
+    ("project.schemas:DUPLICATE_ROWS", "is a str, expected a pandera DataFrameModel"),
+])
+def test_a_bad_schema_reference_says_what_is_wrong(reference: str, message: str) -> None:
+    with pytest.raises(AssetbookError, match=message):
+        load_schema(reference)
+
+
+def test_a_dataframe_schema_serves_as_well_as_a_model() -> None:
+    schema = pa.DataFrameSchema({"size": pa.Column(float, pa.Check.in_range(0, 10)),
+                                 "kind": pa.Column(str, pa.Check.isin(["a", "b"]))})
+    Row = request_model(schema, "Row", set())
+    assert Row(size=2.5, kind="a").kind == "a"
+    with pytest.raises(ValidationError, match="must be one of a, b"):
+        Row(size=2.5, kind="c")

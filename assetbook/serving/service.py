@@ -1,0 +1,96 @@
+"""The BentoML services of every bento Assetbook builds, made from its `serving.json`: a typed
+API in front of a model service that batches.
+
+`Api` validates requests (the request model comes from the pandera schema of the data: a bad
+field is a 400 naming it), applies the transform the spec names and scales the features with
+the preprocessing saved beside the weights. `Model` holds the network; concurrent requests
+are merged into one forward pass by BentoML's adaptive batching, on float32 arrays. Every
+answer names the model version that gave it. Bodies are JSON only (anything else is a 415),
+and unknown fields are refused at every level, so a bad request is always a 4xx with its
+reason.
+"""
+
+# No `from __future__ import annotations`: BentoML reads the API methods' annotations, which
+# name classes made in `build_services`, as objects.
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import bentoml
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel
+
+from assetbook.serving.answers import answer_model, answers
+from assetbook.serving.config import MODEL_FILE, ServiceConfig, ServiceSettings
+from assetbook.serving.middleware import JsonBodies
+from assetbook.serving.model_file import Predictor
+from assetbook.serving.references import import_object
+from assetbook.serving.request import body_models, load_schema, request_model
+from assetbook.serving.retry import TIMEOUT_S, call_with_retry
+
+MAX_BATCH = 1000
+
+
+def load_transform(settings: ServiceSettings) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """The spec's transform with its options bound; rows pass unchanged without one."""
+    if settings.transform is None:
+        return lambda frame: frame
+    return functools.partial(import_object(settings.transform), **settings.options)
+
+
+def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]:
+    """The API service and the model service it depends on, as `serving.json` describes."""
+    config = ServiceConfig.load(config_path)
+    settings = config.settings
+    record = request_model(load_schema(settings.schema), settings.record.title(),
+                           set(settings.exclude))
+    single, batch = body_models(record, settings.record, settings.batch, MAX_BATCH)
+    answer_type = answer_model(config.task, config.classes)
+    transform = load_transform(settings)
+    pinned = bentoml.models.BentoModel(config.model)
+
+    @bentoml.service(resources={"cpu": "1"}, traffic={"timeout": TIMEOUT_S})
+    class Model:
+        model_ref = pinned
+
+        def __init__(self) -> None:
+            torch.set_num_threads(1)  # its share is one CPU: more threads would only compete
+            self.predictor = Predictor.load(self.model_ref.path_of(MODEL_FILE))
+
+        # A request that cannot be answered within max_latency_ms is refused as overloaded
+        # (503); the API retries those, so load slows answers down instead of failing them.
+        @bentoml.api(batchable=True, batch_dim=0, max_batch_size=MAX_BATCH, max_latency_ms=1000)
+        def score(self, features: np.ndarray) -> np.ndarray:
+            return self.predictor.outputs(features)
+
+    @bentoml.service(traffic={"timeout": TIMEOUT_S})
+    class Api:
+        model_ref = pinned
+        scorer = bentoml.depends(Model)
+
+        def __init__(self) -> None:
+            self.predictor = Predictor.load(self.model_ref.path_of(MODEL_FILE))
+            self.version = self.model_ref.info.labels.get("model_version", str(self.model_ref.tag))
+
+        async def _answer(self, rows: list[BaseModel]) -> list[BaseModel]:
+            frame = transform(pd.DataFrame([row.model_dump() for row in rows]))
+            features = self.predictor.features(frame)
+            outputs = await call_with_retry(lambda: self.scorer.to_async.score(features))
+            return answers(answer_type, self.predictor.target, outputs, self.version)
+
+        @bentoml.api(input_spec=single)
+        async def predict(self, **body: Any) -> answer_type:
+            (row,) = body.values()
+            return (await self._answer([row]))[0]
+
+        @bentoml.api(input_spec=batch)
+        async def predict_batch(self, **body: Any) -> list[answer_type]:
+            (rows,) = body.values()
+            return await self._answer(rows)
+
+    Api.add_asgi_middleware(JsonBodies)
+    return Api, Model
