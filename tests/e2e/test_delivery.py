@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from assetbook.runners.serving.deployment import Deployer, DeploymentError, Probe
 from tests.conftest import BIN, copy_example
 from tests.e2e.servers import free_port
+from tests.processes import listening, processes, tree
 
 pytestmark = pytest.mark.slow
 
@@ -91,17 +92,34 @@ def test_first_run_serves_the_champion(project: Project) -> None:
     assert html.count("data:image/png;base64") >= 2
 
 
-def test_concurrent_requests_all_succeed(project: Project) -> None:
-    """Adaptive batching under load: answers slow down, none fails (a reset connection
-    between the two services once made some of these 500)."""
+def batches(project: Project) -> tuple[float, float]:
+    """(requests, forward passes) of the model service so far, from BentoML's adaptive
+    batching histogram on /metrics: each pass observes how many requests it merged."""
+    metrics = httpx.get(f"{project.url}/metrics", timeout=30).text
+    total = {"sum": 0.0, "count": 0.0}
+    for line in metrics.splitlines():
+        for part in total:
+            if line.startswith(f"bentoml_service_adaptive_batch_size_{part}{{"):
+                total[part] += float(line.rsplit(" ", 1)[1])
+    return total["sum"], total["count"]
+
+
+def test_concurrent_requests_are_batched_and_all_succeed(project: Project) -> None:
+    """Adaptive batching under load: concurrent requests share forward passes, answers slow
+    down, none fails (a reset connection between the two services once made some 500)."""
     def send(_: int) -> list[int]:
         with httpx.Client(timeout=60) as client:
             return [client.post(f"{project.url}/predict", json={"application": GOOD}
                                 ).status_code for _ in range(20)]
 
+    requests_before, passes_before = batches(project)
     with ThreadPoolExecutor(max_workers=16) as pool:
         statuses = [s for batch in pool.map(send, range(16)) for s in batch]
+    requests, passes = (a - b for a, b in zip(batches(project), (requests_before,
+                                                                 passes_before), strict=True))
     assert len(statuses) == 320 and set(statuses) == {200}
+    assert requests >= 320  # every answer went through the batching model service ...
+    assert passes < requests  # ... and some forward passes served several requests
 
 
 BAD_REQUESTS = [
@@ -212,3 +230,28 @@ def test_rollback_restores_the_previous_champion_under_traffic(project: Project)
     assert project.served_version() == "1"
     assert len(outcomes) > 20 and set(outcomes) == {200}
     assert project.decisions()[-1]["rules"] == ["rollback from v3 to v1"]
+
+
+def test_stop_leaves_nothing_and_serve_listens_on_the_loopback_only(project: Project) -> None:
+    """`assetbook stop` ends nginx and every bento server; `assetbook serve` brings the
+    recorded deployment back, listening on 127.0.0.1 only (seen from outside: the sockets
+    its processes hold open)."""
+    def servers() -> set[int]:
+        deployment = json.loads((project.state / "serving" / "deployment.json").read_text())
+        nginx = project.state / "serving" / "nginx" / "nginx.pid"
+        pids = {e["pid"] for e in deployment["history"]}
+        return tree(pids | ({int(nginx.read_text())} if nginx.exists() else set()), processes())
+
+    running = servers()
+    assert running and ("127.0.0.1", project.port) in listening(running)
+    assert project.assetbook("stop").returncode == 0
+    assert not tree(running, processes()), "a server outlived `assetbook stop`"
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{project.url}/healthz", timeout=5)
+
+    served = project.assetbook("serve")
+    assert served.returncode == 0, served.stderr[-3000:]
+    sockets = listening(servers())
+    assert ("127.0.0.1", project.port) in sockets and len(sockets) >= 2  # nginx and bento
+    assert {address for address, _ in sockets} == {"127.0.0.1"}, sockets
+    assert project.served_version() == "1"
