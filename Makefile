@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: run test install nginx chromium dev bench lint
+.PHONY: run test install nginx chromium dev bench lint wheel
 
 $(VENV)/.installed: pyproject.toml
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || $(MAKE) --no-print-directory nginx
@@ -36,8 +36,11 @@ test: install       ## the whole test suite (real Dagster, kernels, servers, a b
 dev: install        ## the Dagster UI and daemon on http://127.0.0.1:3000
 	$(BIN)/assetbook dev
 
+wheel: install      ## dist/assetbook-*.whl: the framework, with the loans example for `init`
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation -w dist .
+
 bench: install      ## benchmarks; they print ratios
 	for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 lint: install
-	$(BIN)/ruff check project tests bench
+	$(BIN)/ruff check assetbook project tests bench

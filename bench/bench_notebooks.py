@@ -62,8 +62,8 @@ def main() -> None:
             shutil.copytree(REPO / folder, root / folder)
         os.environ["ASSETBOOK_STATE"] = str(root / ".assetbook")
         landing = root / ".assetbook" / "landing" / "raw_applications"
-        files = land_days(landing, LoanStream(args.rows).generate, pd.Timestamp("2024-01-01").date(),
-                          args.days)
+        files = land_days(landing, LoanStream(args.rows).generate,
+                          pd.Timestamp("2024-01-01").date(), args.days)
         keys = [p.stem for p in files]
         (root / "hand").mkdir()
         plain = by_hand(files, root / "hand")

@@ -156,7 +156,8 @@ def session_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # in collection order, so the longest files go first and the short ones fill in at the end.
 # xdist's own order (most tests first) put the one-test loop file last, and one worker idled
 # for minutes while the other finished it (whole suite 15m20s).
-LONGEST_FIRST = ("tests/e2e/test_delivery.py", "tests/e2e/test_automation_loop.py",
+LONGEST_FIRST = ("tests/e2e/test_wheel.py", "tests/e2e/test_delivery.py",
+                 "tests/e2e/test_automation_loop.py",
                  "tests/e2e/test_init.py", "tests/reliability/test_killed_work.py",
                  "tests/reliability/test_http_fuzz.py", "tests/e2e/test_ci.py",
                  "tests/serving/test_bento_export.py", "tests/runners/test_tuning.py",

@@ -13,11 +13,12 @@ from pathlib import Path
 from assetbook.cli.ci import Sample, run_ci
 from assetbook.cli.ci_report import write_report
 from assetbook.cli.pipeline import run_pipeline, simulate
-from assetbook.cli.scaffold import scaffold
 from assetbook.cli.serving import ask, rollback, serve, stop
 from assetbook.cli.session import Session
 from assetbook.cli.status import project_status, render, to_json
 from assetbook.errors import AssetbookError
+from assetbook.scaffold import scaffold_example, scaffold_tabular
+from assetbook.serving.target import TASKS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     init = commands.add_parser("init", help="create a new project folder that runs end to end")
     init.add_argument("path", type=Path, help="the new folder (absent or empty)")
+    init.add_argument("--data", type=Path, help="a folder of your daily files, <day>.csv or "
+                      "<day>.parquet; without it: the loans example")
+    init.add_argument("--target", help="with --data: the column to predict")
+    init.add_argument("--task", choices=TASKS, help="with --data: what the target is "
+                      "(default: inferred from its values)")
     run = commands.add_parser("run", help="land the default data if needed and materialize "
                                           "the pipeline")
     run.add_argument("--days", type=int, default=7, help="days of data to have landed")
@@ -56,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     session = Session(args.project.resolve())
     try:
         if args.command == "init":
-            return _init(args.path)
+            return _init(args.path, args.data, args.target, args.task)
         if args.command == "status":
             current = project_status(session)
             print(to_json(current) if args.json else render(current))
@@ -103,18 +109,24 @@ def _run(session: Session, days: int, rows: int | None, serve_model: bool) -> in
     if serve_model and any(d.spec.kind == "deploy" for d in session.project.assets.values()):
         serve(session)  # a no-op when it is up; restarts it after `assetbook stop` or a reboot
         answered = ask(session)
-        print(f"\nPOST {answered['url']}\n  "
-              f"{json.dumps({'application': answered['application']})}"
+        print(f"\nPOST {answered['url']}\n  {json.dumps(answered['body'])}"
               f"\n-> {json.dumps(answered['answer'])}")
     for key, message in outcome.failed.items():  # the good days went on without these
         print(f"assetbook: day {key} failed and was left out:\n{message}", file=sys.stderr)
     return 1 if outcome.failed else 0
 
 
-def _init(path: Path) -> int:
-    created = scaffold(path)
+def _init(path: Path, data: Path | None, target: str | None, task: str | None) -> int:
+    if data is None and (target or task):
+        raise AssetbookError("--target and --task describe your data: give --data too, e.g. "
+                             "`assetbook init my-project --data data/ --target label`")
+    if data is not None and not target:
+        raise AssetbookError("--data needs --target, the column to predict, e.g. "
+                             f"`assetbook init {path} --data {data} --target label`")
+    created = (scaffold_example(path) if data is None
+               else scaffold_tabular(path, data, target, task))  # type: ignore[arg-type]
     root = path.resolve()
-    print(f"created {root}:")
+    print(f"created {root} (a git repository, first commit on main):")
     for file in created:
         print(f"  {file.relative_to(root)}")
     print(f"\nnext: cd {shlex.quote(str(path))} && assetbook run")

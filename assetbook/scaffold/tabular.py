@@ -1,0 +1,141 @@
+"""`assetbook init <folder> --data DIR --target COL`: a project on the user's own daily files
+that runs to a served answer with no Python written: a schema inferred from the files, a
+pass-through features module, the default model (TabularNet) tuned and trained for the task,
+the shared evaluation notebook, a per-task gate, the generic served API."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+
+from assetbook.scaffold.common import SHARED_WITH_EXAMPLE, common_files
+from assetbook.scaffold.data import HELD_OUT, DataFolder, read_data
+from assetbook.scaffold.folder import Files, check_folder, commit_all, write_files
+from assetbook.scaffold.inference import infer_columns, schema_code, task_of
+from assetbook.scaffold.templates import TEMPLATES, example_sources, render
+from assetbook.serving.target import Task
+
+MAX_WINDOW = 14  # training days, like the loans example
+RECORD = "row"  # the body field of one request: `service: {record: row}` in the template
+
+
+@dataclass(frozen=True)
+class Bar:
+    """The gate's minimum: low, only meant to refuse a model that learned nothing."""
+
+    metric: str
+    minimum: float
+    why: str
+
+
+def scaffold_tabular(root: Path, data: Path, target: str, task: Task | None = None
+                     ) -> list[Path]:
+    """Write a project on the daily files of `data` predicting `target` into `root` (absent,
+    empty, or holding only `data`); returns the files written."""
+    root, data = root.resolve(), data.resolve()
+    inside = data.is_relative_to(root)
+    check_folder(root, keep=data if inside else None)
+    days = read_data(data, target)
+    files = tabular_files(root, days, task_of(days.frame[target], task))
+    if inside:
+        files[".gitignore"] = f"{files['.gitignore']}/{data.relative_to(root).as_posix()}/\n"
+    written = write_files(root, files, keep=data if inside else None)
+    commit_all(root, f"A project on {data.name}/ (assetbook init)")
+    return written
+
+
+def tabular_files(root: Path, days: DataFolder, task: Task) -> Files:
+    """Every file of the new project, by relative path."""
+    pipeline = pipeline_name(root)
+    schema = "".join(part.title() for part in pipeline.split("_")) + "Rows"
+    frame = days.frame
+    folder = _from_root(root, days.folder)
+    origin = f"{len(days.days)} daily files of {days.folder} ({len(frame):,} rows)"
+    values = dict(pipeline=pipeline, task=task, target_name=days.target, folder=folder,
+                  origin=origin, models_row="")
+    shared = example_sources()
+    return {
+        "project/__init__.py": f'"""The Python code of {root.name}: its schema and features; '
+                               'Assetbook imports it from the project folder."""\n',
+        **{name: shared[name] for name in SHARED_WITH_EXAMPLE},
+        "project/schemas.py": schema_code(schema, infer_columns(frame, days.target, task),
+                                          origin),
+        "project/features.py": render("tabular/features.py.tmpl",
+                                      missing=_medians(frame, days.target), **values),
+        f"assets/{pipeline}.yaml": spec_text(root, days, task, schema, values),
+        "notebooks/features.ipynb": features_notebook(
+            _from_root(root, next(reversed(days.files.values())))),
+        **common_files(root, "tabular/README.md.tmpl", **values),
+    }
+
+
+def spec_text(root: Path, days: DataFolder, task: Task, schema: str,
+              values: dict[str, object]) -> str:
+    """assets/<pipeline>.yaml: windows from the number of days, a gate for the task, and a
+    real row of the data as the deployment's probe."""
+    window = min(MAX_WINDOW, len(days.days) - HELD_OUT)
+    target = days.frame[days.target]
+    bar = gate_bar(task, target)
+    return render(
+        "tabular/pipeline.yaml.tmpl", **{**values, "folder": json.dumps(values["folder"])},
+        title=root.name, target=json.dumps(days.target), schema=schema, window=window,
+        held_out=HELD_OUT, batch_size=batch_size(len(target) / len(days.days) * window),
+        gate_metric=bar.metric, gate_minimum=bar.minimum, gate_why=bar.why,
+        margin=margin(task, target), probe=json.dumps({RECORD: days.example_row()}))
+
+
+def pipeline_name(root: Path) -> str:
+    """A spec name (letters, digits, underscores) from the folder name."""
+    name = re.sub(r"\W+", "_", root.name).strip("_").lower() or "pipeline"
+    return f"p_{name}" if name[0].isdigit() else name
+
+
+def gate_bar(task: Task, target: pd.Series) -> Bar:
+    if task == "binary":
+        return Bar("roc_auc", 0.6, "0.5 is a coin toss")
+    if task == "multiclass":
+        share = target.value_counts(normalize=True).max()
+        return Bar("accuracy", min(math.ceil(share * 100 + 5) / 100, 0.99),
+                   "5 points above always answering the most frequent class")
+    return Bar("r2", 0.1, "0 is no better than answering the mean")
+
+
+def margin(task: Task, target: pd.Series) -> float:
+    """0.01 of a score; for regression, compared on rmse, 2% of the target's spread."""
+    if task != "regression":
+        return 0.01
+    spread = float(target.std()) * 0.02 or 0.01
+    return float(f"{spread:.2g}")
+
+
+def batch_size(training_rows: float) -> int:
+    """A power of two giving ~8 or more batches an epoch, from 16 to 256."""
+    return int(min(256, max(16, 2 ** math.floor(math.log2(max(training_rows * 0.8 / 8, 1))))))
+
+
+def features_notebook(sample: str) -> str:
+    """The generic features notebook, with `sample` (the day it computes when run on its own)
+    set."""
+    notebook = nbformat.read(TEMPLATES / "tabular/features.ipynb", as_version=4)
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", ()))
+    assert 'sample = ""' in cell.source, "the features notebook template lost its `sample`"
+    cell.source = cell.source.replace('sample = ""', f"sample = {json.dumps(sample)}")
+    return nbformat.writes(notebook)
+
+
+def _medians(frame: pd.DataFrame, target: str) -> str:
+    gaps = [c for c in frame.columns if c != target and frame[c].isna().any()
+            and pd.api.types.is_numeric_dtype(frame[c])]
+    return repr({str(c): float(frame[c].median()) for c in gaps})
+
+
+def _from_root(root: Path, path: Path) -> str:
+    """Relative to the project when inside it (the project may move), else absolute."""
+    return os.path.relpath(path, root) if path.is_relative_to(root) else str(path)
