@@ -19,7 +19,7 @@ import httpx
 from assetbook.runners.serving.deployment import free_port
 from assetbook.runners.serving.packaging import BentoSource, package
 from assetbook.runners.training.fit import TrainingJob, fit
-from assetbook.spec import load_project
+from assetbook.spec.loader import load_project
 from assetbook.spec.models import TrainerSpec
 from project.stream import LoanStream
 

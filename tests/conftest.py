@@ -15,7 +15,7 @@ import dagster as dg
 import pytest
 
 from assetbook.resources.state import STATE_ENV, StateFolder
-from assetbook.spec import ProjectSpec, load_project
+from assetbook.spec.loader import ProjectSpec, load_project
 
 REPO = Path(__file__).resolve().parent.parent
 # Commands of the environment under test, called by absolute path: the tests see what a user

@@ -33,9 +33,9 @@ from assetbook.cli.session import Session, landing_spec
 from assetbook.data.landing import landed_files, read_landed_file
 from assetbook.errors import AssetbookError
 from assetbook.graph.internals import CODE_VERSION_TAG, RANGE_END_TAG, RANGE_START_TAG
+from assetbook.kinds.promote import PromoteAssetSpec
 from assetbook.resources.state import STATE_ENV, StateFolder
 from assetbook.runners.gate import Decision, decide
-from assetbook.spec.models import PromoteAssetSpec
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from assetbook.errors import AssetbookError
 from assetbook.graph.context import BuildContext
 from assetbook.graph.internals import RANGE_END_TAG, RANGE_START_TAG
 from assetbook.graph.orphans import PID_TAG, fail_orphaned_runs
+from assetbook.kinds.tune import TuneAssetSpec
 from assetbook.runners.simulator import land_days, load_generator
-from assetbook.spec.models import TuneAssetSpec
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,16 @@ import pandas as pd
 from assetbook.cli.session import Session
 from assetbook.errors import AssetbookError
 from assetbook.graph.context import BuildContext
-from assetbook.graph.delivery import append_decision, registered_name
 from assetbook.graph.serving import deployer
+from assetbook.graph.training import registered_name
+from assetbook.kinds.deploy import DeployAssetSpec
+from assetbook.kinds.package import PackageAssetSpec
+from assetbook.kinds.package.served import resolve_served
+from assetbook.kinds.promote import PromoteAssetSpec
+from assetbook.kinds.promote.asset import append_decision
 from assetbook.resources.tracking import MlflowTracking
 from assetbook.runners.serving.deployment import Deployer, Endpoint, alive
-from assetbook.spec import DeclaredAsset
-from assetbook.spec.models import DeployAssetSpec, PackageAssetSpec, PromoteAssetSpec
-from assetbook.spec.served import resolve_served
+from assetbook.spec.loader import DeclaredAsset
 
 
 def _single(session: Session, kind: str) -> DeclaredAsset:

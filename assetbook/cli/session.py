@@ -11,13 +11,13 @@ import dagster as dg
 
 from assetbook.errors import AssetbookError
 from assetbook.graph import build_definitions
-from assetbook.graph.context import BuildContext
+from assetbook.graph.context import BuildContext, landing_folder
 from assetbook.graph.sensors import landing_sources
-from assetbook.graph.sources import landing_folder
+from assetbook.kinds.source import SourceAssetSpec
 from assetbook.resources.importable import make_importable
 from assetbook.resources.state import StateFolder
-from assetbook.spec import DeclaredAsset, ProjectSpec, load_project
-from assetbook.spec.models import LandingSourceSpec, SourceAssetSpec
+from assetbook.spec.loader import DeclaredAsset, ProjectSpec, load_project
+from assetbook.spec.models import LandingSourceSpec
 
 
 @dataclass

@@ -16,12 +16,12 @@ import dagster as dg
 
 from assetbook.cli.session import Session
 from assetbook.graph.context import BuildContext
-from assetbook.graph.delivery import registered_name
 from assetbook.graph.internals import Freshness, GraphState, StaleState
 from assetbook.graph.serving import deployer
+from assetbook.graph.training import registered_name
+from assetbook.kinds.deploy import DeployAssetSpec
 from assetbook.resources.tracking import CHAMPION, MlflowTracking
 from assetbook.runners.serving.deployment import alive
-from assetbook.spec.models import DeployAssetSpec
 
 
 @dataclass(frozen=True)

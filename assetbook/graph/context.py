@@ -18,18 +18,15 @@ from assetbook.graph.automation import build_automation_condition, build_freshne
 from assetbook.graph.checks import CheckOutcome, run_schema_check
 from assetbook.graph.code_version import ModuleSourceError, code_version
 from assetbook.graph.partitions import build_partition_mapping, build_partitions_def, window_keys
+from assetbook.kinds import AssetSpec
+from assetbook.kinds.source import SourceAssetSpec
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.state import UNPARTITIONED, StateFolder, safe_part
-from assetbook.spec import DeclaredAsset, ProjectSpec
-from assetbook.spec.models import (
-    AllInputSpec,
-    AssetSpec,
-    LandingSourceSpec,
-    SameInputSpec,
-    SourceAssetSpec,
-)
+from assetbook.spec.loader import DeclaredAsset, ProjectSpec
+from assetbook.spec.models import AllInputSpec, LandingSourceSpec, SameInputSpec
 
 IO_MANAGER_KEY = "artifacts"
+PER_PARTITION = dg.BackfillPolicy.multi_run(1)  # one bad day must not fail its neighbours
 
 
 @dataclass(frozen=True)
@@ -162,6 +159,15 @@ def since_drift_onset(window: list[str], flags: dict[str, bool]) -> list[str]:
 
 def is_landing_source(spec: AssetSpec) -> bool:
     return isinstance(spec, SourceAssetSpec) and isinstance(spec.source, LandingSourceSpec)
+
+
+def landing_folder(ctx: BuildContext, asset: str, spec: LandingSourceSpec) -> Path:
+    return (ctx.project.root / spec.folder).resolve() if spec.folder else ctx.state.landing(asset)
+
+
+def input_of_kind(ctx: BuildContext, declared: DeclaredAsset, kind: str) -> str:
+    """The input of `declared` whose asset is of `kind` (the loader checked there is one)."""
+    return next(n for n in declared.spec.inputs if ctx.project.assets[n].spec.kind == kind)
 
 
 def partition_keys(context: dg.AssetExecutionContext) -> list[str]:

@@ -1,46 +1,39 @@
-"""Specs -> `dagster.Definitions`: one builder per kind of asset."""
+"""Specs -> `dagster.Definitions`: each asset built by the builder its kind names."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 import dagster as dg
 
 from assetbook.graph.context import IO_MANAGER_KEY, BuildContext
-from assetbook.graph.delivery import build_evaluate_asset, build_promote_asset
-from assetbook.graph.drift import build_drift_asset
-from assetbook.graph.notebooks import build_notebook_asset
 from assetbook.graph.orphans import build_orphaned_runs_sensor
 from assetbook.graph.sensors import build_automation_sensor, build_landing_sensor, landing_sources
-from assetbook.graph.serving import build_deploy_asset, build_package_asset
-from assetbook.graph.sources import build_source_asset, build_validate_asset
-from assetbook.graph.training import MLFLOW_KEY, build_train_asset, build_tune_asset
+from assetbook.graph.training import MLFLOW_KEY
+from assetbook.kinds import BY_NAME
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.importable import make_importable
 from assetbook.resources.state import StateFolder
 from assetbook.resources.tracking import MlflowTracking
-from assetbook.spec import DeclaredAsset, ProjectSpec, load_project
+from assetbook.spec.loader import DeclaredAsset, ProjectSpec, load_project
 
 Builder = Callable[[BuildContext, DeclaredAsset], dg.AssetsDefinition]
-BUILDERS: dict[str, Builder] = {
-    "source": build_source_asset,
-    "validate": build_validate_asset,
-    "notebook": build_notebook_asset,
-    "drift": build_drift_asset,
-    "tune": build_tune_asset,
-    "train": build_train_asset,
-    "evaluate": build_evaluate_asset,
-    "promote": build_promote_asset,
-    "package": build_package_asset,
-    "deploy": build_deploy_asset,
-}
+
+
+@cache
+def builder_of(kind: str) -> Builder:
+    """The builder a kind names as 'module:function', imported on first use."""
+    module, _, function = BY_NAME[kind].builder.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def build_definitions(project: ProjectSpec, state: StateFolder) -> dg.Definitions:
     make_importable(project.root)
     ctx = BuildContext(project, state)
-    assets = [BUILDERS[d.spec.kind](ctx, d) for d in project.assets.values()]
+    assets = [builder_of(d.spec.kind)(ctx, d) for d in project.assets.values()]
     sensors = [build_automation_sensor(), build_orphaned_runs_sensor(),
                *(build_landing_sensor(ctx, d) for d in landing_sources(ctx))]
     return dg.Definitions(

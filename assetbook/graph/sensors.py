@@ -9,10 +9,10 @@ from pathlib import Path
 import dagster as dg
 
 from assetbook.data.landing import landed_files
-from assetbook.graph.context import BuildContext, is_landing_source
-from assetbook.graph.sources import landing_folder
-from assetbook.spec import DeclaredAsset
-from assetbook.spec.models import LandingSourceSpec, SourceAssetSpec
+from assetbook.graph.context import BuildContext, is_landing_source, landing_folder
+from assetbook.kinds.source import SourceAssetSpec
+from assetbook.spec.loader import DeclaredAsset
+from assetbook.spec.models import LandingSourceSpec
 
 AUTOMATION_SENSOR = "assetbook_automation"
 

@@ -1,22 +1,12 @@
-"""Builders of the bento (the champion packaged by BentoML with Assetbook's service) and the
-deployment (the bento served behind nginx on 127.0.0.1, switched blue/green)."""
+"""What the bento and the deployment share with the CLI: where BentoML keeps its store, and
+the deployer of a `deploy` spec (served behind nginx on 127.0.0.1, switched blue/green)."""
 
-import json
 import os
-import subprocess
-import tempfile
 from pathlib import Path
 
-import dagster as dg
-from dagster import AssetExecutionContext
-
-from assetbook.graph.context import BuildContext
-from assetbook.resources.state import UNPARTITIONED, StateFolder
-from assetbook.resources.tracking import MlflowTracking
+from assetbook.kinds.deploy import DeployAssetSpec
+from assetbook.resources.state import StateFolder
 from assetbook.runners.serving.deployment import Deployer, Probe
-from assetbook.runners.serving.packaging import BentoSource, package
-from assetbook.spec import DeclaredAsset
-from assetbook.spec.models import DeployAssetSpec, PackageAssetSpec
 
 PORT_ENV = "ASSETBOOK_SERVE_PORT"
 
@@ -29,61 +19,3 @@ def deployer(state: StateFolder, spec: DeployAssetSpec) -> Deployer:
     port = int(os.environ.get(PORT_ENV) or spec.port)
     return Deployer(state.root / "serving", port, bentoml_home(state),
                     Probe(spec.probe.path, spec.probe.body))
-
-
-def _git_commit(root: Path) -> str:
-    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
-                            capture_output=True, text=True, check=False)
-    return result.stdout.strip() or "unknown"
-
-
-def build_package_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDefinition:
-    spec = declared.spec
-    assert isinstance(spec, PackageAssetSpec)
-    (champion_input,) = spec.inputs
-    source = BentoSource.of(ctx.project, declared.name)
-
-    @dg.asset(**ctx.asset_kwargs(declared, None, []), kinds={"bentoml"})
-    def compute(context: AssetExecutionContext, mlflow: MlflowTracking,
-                **inputs: dict[str, Path]):
-        champion = json.loads(inputs[champion_input][UNPARTITIONED].read_text())
-        name, version = champion["model"], str(champion["candidate"])
-        info = mlflow.version_info(name, version)
-        code_versions = {
-            f"code_{asset}": event.asset_materialization.tags.get("dagster/code_version", "")
-            for asset in (champion_input, *ctx.project.assets[champion_input].spec.inputs)
-            if (event := context.instance.get_latest_materialization_event(dg.AssetKey(asset)))
-        }
-        labels = {"model_version": version, "mlflow_run_id": info.run_id,
-                  "window": info.tags.get("window", "").replace(",", "_")[:60],
-                  "git_commit": _git_commit(ctx.project.root), **code_versions}
-        with tempfile.TemporaryDirectory() as scratch:
-            model_file = mlflow.download(name, version, Path(scratch))
-            packaged = package(model_file, source, name, labels, bentoml_home(ctx.state))
-        record = {"bento": packaged.bento, "model": packaged.model, "model_version": version,
-                  "labels": labels}
-        yield dg.Output({UNPARTITIONED: record}, metadata={
-            "bento": packaged.bento, "bentoml_model": packaged.model, "model_version": version,
-            "labels": labels})
-
-    return compute
-
-
-def build_deploy_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDefinition:
-    spec = declared.spec
-    assert isinstance(spec, DeployAssetSpec)
-    (bento_input,) = spec.inputs
-
-    @dg.asset(**ctx.asset_kwargs(declared, None, []), kinds={"bentoml", "nginx"})
-    def compute(context: AssetExecutionContext, **inputs: dict[str, Path]):
-        bento = json.loads(inputs[bento_input][UNPARTITIONED].read_text())
-        target = deployer(ctx.state, spec)
-        endpoint = target.deploy(bento["bento"], bento["model_version"])
-        record = {"url": target.url, "bento": endpoint.bento,
-                  "model_version": endpoint.model_version, "upstream_port": endpoint.port}
-        yield dg.Output({UNPARTITIONED: record}, metadata={
-            "url": dg.MetadataValue.url(target.url), "bento": endpoint.bento,
-            "model_version": endpoint.model_version, "upstream_port": endpoint.port})
-
-    return compute
-

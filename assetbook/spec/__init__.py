@@ -1,5 +1,5 @@
-"""Spec layer: `assets/*.yaml` as pydantic models. Imports neither Dagster nor ML libraries."""
+"""Spec layer: `assets/*.yaml` as pydantic models. Imports neither Dagster nor ML libraries.
 
-from assetbook.spec.loader import DeclaredAsset, ProjectSpec, load_project
-
-__all__ = ["DeclaredAsset", "ProjectSpec", "load_project"]
+`models` is the shared vocabulary the kinds (`assetbook.kinds`) build on; `loader` sits above
+the kinds and reads a project's files into one `ProjectSpec`.
+"""

@@ -10,33 +10,32 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Annotated, Any, get_args
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from assetbook.errors import SpecError
+from assetbook.kinds import BY_NAME, KINDS, AssetSpec
+from assetbook.kinds.base import Fail
 from assetbook.spec import models
 from assetbook.spec.models import (
-    AssetSpec,
-    DeployAssetSpec,
-    DriftAssetSpec,
+    NAME_PATTERN,
     DynamicPartitionsSpec,
-    EvaluateAssetSpec,
-    NotebookAssetSpec,
-    PackageAssetSpec,
     PartitionsSpec,
-    PipelineFileSpec,
-    PromoteAssetSpec,
     SameInputSpec,
-    TrainAssetSpec,
-    TuneAssetSpec,
-    ValidateAssetSpec,
+    Strict,
     WindowInputSpec,
 )
-from assetbook.spec.served import resolve_served
 
-BENTO_CUSTOMIZATIONS = ("bentofile.yaml", "service.py")
+
+class PipelineFileSpec(Strict):
+    """One `assets/*.yaml` file."""
+
+    pipeline: str = Field(pattern=NAME_PATTERN)
+    description: str | None = None
+    partitions: dict[str, PartitionsSpec] = Field(default_factory=dict)
+    assets: dict[Annotated[str, Field(pattern=NAME_PATTERN)], AssetSpec]
 
 
 @dataclass(frozen=True)
@@ -164,8 +163,9 @@ def _allowed_fields(parent: dict[str, Any], unknown: str) -> list[str]:
 
 
 def _spec_models() -> list[type[BaseModel]]:
-    return [m for m in vars(models).values()
-            if isinstance(m, type) and issubclass(m, models.Strict) and m is not models.Strict]
+    shared = [m for m in vars(models).values()
+              if isinstance(m, type) and issubclass(m, Strict) and m is not Strict]
+    return [*shared, *(kind.spec for kind in KINDS), PipelineFileSpec]
 
 
 def _check_asset(project: ProjectSpec, declared: DeclaredAsset) -> None:
@@ -185,35 +185,6 @@ def _check_asset(project: ProjectSpec, declared: DeclaredAsset) -> None:
                        + f" Declared assets: {', '.join(sorted(project.assets))}.",
                        f"inputs.{upstream}")
         _check_mapping(project, declared.name, upstream, mapping, fail)
-    if isinstance(spec, NotebookAssetSpec | EvaluateAssetSpec):
-        notebook = project.root / spec.notebook
-        if notebook.suffix != ".ipynb" or not notebook.is_file():
-            raise fail(f"notebook '{spec.notebook}' not found (looked for {notebook})",
-                       "notebook")
-    if isinstance(spec, TrainAssetSpec):
-        tuned = [n for n in spec.inputs if isinstance(project.assets[n].spec, TuneAssetSpec)]
-        data = [n for n in spec.inputs if n not in tuned]
-        if len(tuned) > 1 or len(data) != 1:
-            raise fail("a train asset reads one data input and at most one tune asset "
-                       f"(got data: {data or 'none'}, tune: {tuned or 'none'})", "inputs")
-    if isinstance(spec, EvaluateAssetSpec | PromoteAssetSpec):
-        kinds = sorted(project.assets[n].spec.kind for n in spec.inputs)
-        other = "evaluate" if isinstance(spec, PromoteAssetSpec) else "data"
-        if len(kinds) != 2 or kinds.count("train") != 1 or (
-                other == "evaluate" and "evaluate" not in kinds):
-            raise fail(f"reads one train input and one {other} input (got kinds: "
-                       f"{', '.join(kinds) or 'none'})", "inputs")
-    if isinstance(spec, PackageAssetSpec | DeployAssetSpec) and len(spec.inputs) != 1:
-        raise fail("reads exactly one input (the champion, or the bento)", "inputs")
-    if isinstance(spec, PackageAssetSpec):
-        _check_package(project, declared.name, spec, fail)
-    if isinstance(spec, TuneAssetSpec) and len(spec.inputs) != 1:
-        raise fail("a tune asset reads exactly one data input", "inputs")
-    if isinstance(spec, DriftAssetSpec) and (
-            len(spec.inputs) != 1 or not isinstance(next(iter(spec.inputs.values())),
-                                                    SameInputSpec)):
-        raise fail("a drift asset reads exactly one input, with mapping 'same' (the "
-                   "reference is the partitions stored before it)", "inputs")
     for trigger in spec.automation.on_failed_checks:
         if trigger not in project.assets:
             raise fail(f"unknown asset '{trigger}'; declared assets: "
@@ -224,25 +195,11 @@ def _check_asset(project: ProjectSpec, declared: DeclaredAsset) -> None:
         if drift and drift not in drift_assets:
             raise fail(f"'{drift}' is not a drift asset; declared drift assets: "
                        f"{', '.join(drift_assets) or 'none'}", f"inputs.{upstream}.after_drift")
-    if isinstance(spec, ValidateAssetSpec):
-        if len(spec.inputs) != 1:
-            raise fail("a validate asset reads exactly one input", "inputs")
-        if not spec.checks:
-            raise fail("a validate asset needs at least one schema check", "checks")
+    BY_NAME[spec.kind].rules(project, declared, fail)
 
 
-def _check_package(project: ProjectSpec, asset: str, spec: PackageAssetSpec, fail) -> None:
-    """The bento folder, when given, holds what the user customizes; the service resolves."""
-    if spec.bento is not None:
-        folder = project.root / spec.bento
-        if not any((folder / name).is_file() for name in BENTO_CUSTOMIZATIONS):
-            raise fail(f"'{spec.bento}' holds neither {' nor '.join(BENTO_CUSTOMIZATIONS)} "
-                       f"(looked in {folder}): add what you customize there, or remove `bento` "
-                       "to serve Assetbook's service as it is", "bento")
-    resolve_served(project, asset)
-
-
-def _check_mapping(project: ProjectSpec, asset: str, upstream: str, mapping: Any, fail) -> None:
+def _check_mapping(project: ProjectSpec, asset: str, upstream: str, mapping: Any,
+                   fail: Fail) -> None:
     field = f"inputs.{upstream}.mapping"
     mine, theirs = project.assets[asset].spec.partitions, project.assets[upstream].spec.partitions
     if isinstance(mapping, SameInputSpec) and mine != theirs:

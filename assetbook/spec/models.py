@@ -2,7 +2,7 @@
 
 Every model forbids unknown keys, so a typo fails with the list of allowed fields instead of
 being ignored. Variants (partitions, sources, inputs, automation) are tagged by `type` or
-`mapping`; asset kinds are tagged by `kind`.
+`mapping`; asset kinds (their models in `assetbook/kinds/`) are tagged by `kind`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    field_validator,
     model_validator,
 )
 
@@ -221,45 +220,6 @@ class AssetSpecBase(Strict):
         return list(dict.fromkeys([*self.inputs, *self.automation.on_failed_checks, *drift]))
 
 
-class SourceAssetSpec(AssetSpecBase):
-    kind: Literal["source"]
-    source: SourceSpec
-
-    @field_validator("inputs")
-    @classmethod
-    def _no_inputs(cls, inputs: dict[str, Any]) -> dict[str, Any]:
-        if inputs:
-            raise ValueError("a source asset reads no inputs; remove `inputs`")
-        return inputs
-
-
-class ValidateAssetSpec(AssetSpecBase):
-    """Its single input, coerced to the schema of its checks; blocked when a check fails."""
-
-    kind: Literal["validate"]
-
-
-class NotebookAssetSpec(AssetSpecBase):
-    kind: Literal["notebook"]
-    notebook: str = Field(description="Path of the .ipynb, relative to the project root.")
-    config: dict[str, Any] = Field(default_factory=dict, description="Injected as `config`.")
-    backfill: Literal["single_run", "per_partition"] = Field(
-        "single_run", description="single_run runs a range of partitions in one kernel."
-    )
-
-
-class DriftAssetSpec(AssetSpecBase):
-    """Each partition of its input against the partitions stored before it: PSI per column,
-    and a (non-blocking) check that fails when a column drifts past the threshold."""
-
-    kind: Literal["drift"]
-    reference: int = Field(14, ge=1, description="How many earlier partitions form the "
-                           "reference (like a model's training window).")
-    threshold: float = Field(0.25, gt=0, description="PSI above which a column has drifted.")
-    columns: tuple[str, ...] = Field((), description="Columns to score; default: all numeric.")
-    bins: int = Field(10, ge=2, description="Quantile bins of a continuous column.")
-
-
 # --- training and search ----------------------------------------------------------------------
 
 OBJECT_REF = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
@@ -290,15 +250,6 @@ class ModelAssetSpec(AssetSpecBase):
         "auto", description="What the target is; auto: two values are binary, a few labels "
         "multiclass, other numbers regression.")
     trainer: TrainerSpec = TrainerSpec()
-
-
-class TrainAssetSpec(ModelAssetSpec):
-    kind: Literal["train"]
-    hyperparameters: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Constructor arguments of the model; a `tune` input overrides them.")
-    register_as: str | None = Field(None, pattern=NAME_PATTERN,
-                                    description="MLflow registered model; default: the pipeline.")
 
 
 class UniformSpec(Strict):
@@ -359,23 +310,7 @@ class RaySpec(Strict):
                                 "default: a local Ray started for the search.")
 
 
-class TuneAssetSpec(ModelAssetSpec):
-    kind: Literal["tune"]
-    search: SearchSpec
-    ray: RaySpec = RaySpec()
-    automation: AutomationSpec = CronAutomationSpec(type="on_cron", cron="0 3 * * 1")
-
-
 # --- delivery ---------------------------------------------------------------------------------
-
-
-class EvaluateAssetSpec(AssetSpecBase):
-    """A report notebook scoring the candidate (a `train` input) and the current champion on
-    the held-out days (the data input), written as HTML with the metrics as JSON."""
-
-    kind: Literal["evaluate"]
-    notebook: str
-    config: dict[str, Any] = Field(default_factory=dict)
 
 
 class GateSpec(Strict):
@@ -391,13 +326,6 @@ class GateSpec(Strict):
                                           "higher for any other metric.")
     margin: float = Field(0.0, ge=0, description="How much worse than the champion the "
                           "candidate may be on `compare`.")
-
-
-class PromoteAssetSpec(AssetSpecBase):
-    """The champion: the candidate, if it passes the gate; the MLflow alias follows."""
-
-    kind: Literal["promote"]
-    gate: GateSpec = GateSpec()
 
 
 class ServiceSpec(Strict):
@@ -429,38 +357,6 @@ class ServiceSpec(Strict):
         return self
 
 
-class PackageAssetSpec(AssetSpecBase):
-    kind: Literal["package"]
-    service: ServiceSpec = ServiceSpec()
-    bento: str | None = Field(
-        None, description="Optional folder of what you customize, e.g. bentos/loans: a "
-        "bentofile.yaml whose settings (description, labels, include, python.packages, "
-        "envs, docker) add to Assetbook's, and a service.py that replaces Assetbook's service.")
-
-
 class ProbeSpec(Strict):
     path: str = "/predict"
     body: dict[str, Any] = Field(description="A known request the new server must answer.")
-
-
-class DeployAssetSpec(AssetSpecBase):
-    kind: Literal["deploy"]
-    port: int = Field(3030, ge=1, le=65535, description="Served on 127.0.0.1:port "
-                      "($ASSETBOOK_SERVE_PORT overrides).")
-    probe: ProbeSpec
-
-
-AssetSpec = Annotated[
-    SourceAssetSpec | ValidateAssetSpec | NotebookAssetSpec | DriftAssetSpec | TrainAssetSpec
-    | TuneAssetSpec | EvaluateAssetSpec | PromoteAssetSpec | PackageAssetSpec | DeployAssetSpec,
-    Field(discriminator="kind"),
-]
-
-
-class PipelineFileSpec(Strict):
-    """One `assets/*.yaml` file."""
-
-    pipeline: str = Field(pattern=NAME_PATTERN)
-    description: str | None = None
-    partitions: dict[str, PartitionsSpec] = Field(default_factory=dict)
-    assets: dict[Annotated[str, Field(pattern=NAME_PATTERN)], AssetSpec]

@@ -17,14 +17,16 @@ import yaml
 
 from assetbook.cli.main import main
 from assetbook.errors import AssetbookError
+from assetbook.kinds.deploy import DeployAssetSpec
+from assetbook.kinds.package import PackageAssetSpec
+from assetbook.kinds.train import TrainAssetSpec
 from assetbook.scaffold import scaffold_example, scaffold_tabular
 from assetbook.scaffold.common import SHARED_WITH_EXAMPLE, project_name
 from assetbook.scaffold.inference import infer_columns, schema_code, task_of, widened
 from assetbook.scaffold.manifest import example_files
 from assetbook.scaffold.tabular import pipeline_name
 from assetbook.scaffold.templates import example_root
-from assetbook.spec import load_project
-from assetbook.spec.models import DeployAssetSpec, PackageAssetSpec, TrainAssetSpec
+from assetbook.spec.loader import load_project
 from tests.conftest import REPO
 
 COMMON = ["pyproject.toml", "README.md", ".gitignore", "tests/test_project.py"]

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from assetbook.errors import SpecError
-from assetbook.spec import load_project
-from assetbook.spec.served import resolve_served
+from assetbook.kinds.package.served import resolve_served
+from assetbook.spec.loader import load_project
 
 
 def edit(root: Path, old: str, new: str) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from assetbook.errors import SpecError
-from assetbook.spec import load_project
-from assetbook.spec.models import NotebookAssetSpec, SameInputSpec, WindowInputSpec
+from assetbook.kinds.notebook import NotebookAssetSpec
+from assetbook.spec.loader import load_project
+from assetbook.spec.models import SameInputSpec, WindowInputSpec
 from tests.conftest import write_spec
 
 HEADER = """

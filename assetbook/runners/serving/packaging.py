@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from assetbook.errors import AssetbookError
+from assetbook.kinds.package import PackageAssetSpec
+from assetbook.kinds.package.served import resolve_served
 from assetbook.runners.serving.context import write_context
 from assetbook.serving.config import MODEL_FILE, ServiceConfig, ServiceSettings
 from assetbook.serving.model_file import FORMAT, Predictor
-from assetbook.spec import ProjectSpec
-from assetbook.spec.models import PackageAssetSpec
-from assetbook.spec.served import resolve_served
+from assetbook.spec.loader import ProjectSpec
 
 
 class PackagingError(AssetbookError):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from assetbook.spec import load_project
-from assetbook.spec.models import ValidateAssetSpec
+from assetbook.kinds.validate import ValidateAssetSpec
+from assetbook.spec.loader import load_project
 
 ROOT = Path(__file__).resolve().parent.parent
 

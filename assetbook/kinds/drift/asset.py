@@ -13,10 +13,10 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from assetbook.graph.context import BuildContext, partition_keys
+from assetbook.kinds.drift import DriftAssetSpec
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.runners.drift import drift_table
-from assetbook.spec import DeclaredAsset
-from assetbook.spec.models import DriftAssetSpec
+from assetbook.spec.loader import DeclaredAsset
 
 DRIFT_CHECK = "no_drift"
 

@@ -1,8 +1,8 @@
 """What a `package` asset serves, read from the graph: the model behind its champion, the
 validate asset whose schema types a request, and the transform its service applies.
 
-The loader resolves it once to check the spec; the package builder and `assetbook ask` use
-the same answer, so the bento and the CLI agree on the request's shape.
+The package kind's rules resolve it once to check the spec; the package builder and
+`assetbook ask` use the same answer, so the bento and the CLI agree on the request's shape.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from assetbook.errors import SpecError
-from assetbook.spec.models import PackageAssetSpec, TrainAssetSpec, ValidateAssetSpec
+from assetbook.kinds.train import TrainAssetSpec
+from assetbook.kinds.validate import ValidateAssetSpec
 
 if TYPE_CHECKING:
     from assetbook.spec.loader import ProjectSpec
@@ -41,7 +42,8 @@ def resolve_served(project: ProjectSpec, package: str) -> Served:
     """Raises a SpecError naming the package asset's field to fix."""
     declared = project.assets[package]
     spec = declared.spec
-    assert isinstance(spec, PackageAssetSpec)
+    # Not isinstance: this module is part of the package kind, imported before its spec exists.
+    assert spec.kind == "package", f"'{package}' is a {spec.kind} asset"
 
     def fail(message: str, field: str) -> SpecError:
         file = declared.file

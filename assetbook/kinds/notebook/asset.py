@@ -14,9 +14,9 @@ from dagster import AssetExecutionContext
 
 from assetbook.errors import NotebookError
 from assetbook.graph.context import BuildContext, emit, partition_keys
+from assetbook.kinds.notebook import NotebookAssetSpec
 from assetbook.runners.notebook import NotebookRunner
-from assetbook.spec import DeclaredAsset
-from assetbook.spec.models import NotebookAssetSpec
+from assetbook.spec.loader import DeclaredAsset
 
 
 def build_notebook_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDefinition:

@@ -1,0 +1,69 @@
+"""Builder of `evaluate` assets: a report notebook scoring the candidate and the current
+champion (by MLflow alias) on the same held-out days, neither model trained on them."""
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from assetbook.graph.context import BuildContext, input_of_kind
+from assetbook.graph.training import registered_name
+from assetbook.kinds.evaluate import EvaluateAssetSpec
+from assetbook.resources.state import UNPARTITIONED
+from assetbook.resources.tracking import CHAMPION, MlflowTracking
+from assetbook.runners.notebook import NotebookRunner
+from assetbook.spec.loader import DeclaredAsset
+
+
+def latest_metadata(context: AssetExecutionContext, asset: str) -> dict[str, Any]:
+    event = context.instance.get_latest_materialization_event(dg.AssetKey(asset))
+    assert event and event.asset_materialization, f"{asset} has never been materialized"
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def build_evaluate_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDefinition:
+    spec = declared.spec
+    assert isinstance(spec, EvaluateAssetSpec)
+    model_input = input_of_kind(ctx, declared, "train")
+    (data_input,) = [n for n in spec.inputs if n != model_input]
+    name = registered_name(ctx, model_input)
+    notebook = ctx.project.root / spec.notebook
+    runner = NotebookRunner()
+
+    @dg.asset(**ctx.asset_kwargs(declared, notebook, []), kinds={"jupyter", "mlflow"})
+    def compute(context: AssetExecutionContext, mlflow: MlflowTracking,
+                **inputs: dict[str, Path]):
+        days = ctx.inputs_by_partition(declared, [UNPARTITIONED], inputs,
+                                       context.instance)[UNPARTITIONED][data_input]
+        candidate = latest_metadata(context, model_input)
+        champion_version = mlflow.alias_version(name, CHAMPION)
+        output = ctx.staging_path(declared.name, context.run.run_id, UNPARTITIONED, ".json")
+        with tempfile.TemporaryDirectory() as scratch:
+            champion = (str(mlflow.download(name, champion_version, Path(scratch)))
+                        if champion_version else None)
+            result = runner.run(notebook, {
+                "candidate": str(inputs[model_input][UNPARTITIONED]),
+                "candidate_version": str(candidate["model_version"]),
+                "champion": champion, "champion_version": champion_version,
+                "days": [{"key": p.stem, "path": str(p)} for p in days],
+                "output": str(output), "config": spec.config,
+            }, ctx.state.report_path(declared.name, f"v{candidate['model_version']}", ".ipynb"),
+                ctx.project.root, f"asset '{declared.name}'")
+        report = json.loads(output.read_text())
+        mlflow.log(str(candidate["mlflow_run_id"]), metrics={
+            f"heldout_{k}": v for k, v in report["candidate"].items()})
+        champion_metrics = report["champion"] or {}
+        yield dg.Output({UNPARTITIONED: output}, metadata={
+            **{f"candidate_{k}": v for k, v in report["candidate"].items()},
+            **{f"champion_{k}": v for k, v in champion_metrics.items()},
+            "held_out_days": ", ".join(report["days"]),
+            "candidate_version": str(candidate["model_version"]),
+            "champion_version": str(champion_version or "none"),
+            "notebook": dg.MetadataValue.notebook(str(result.executed)),
+            "report": dg.MetadataValue.path(str(result.html)),
+        })
+
+    return compute

@@ -1,0 +1,23 @@
+"""`notebook`: a notebook run by papermill that writes each partition's frame."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from assetbook.kinds.base import Kind, notebook_rules
+from assetbook.spec.models import AssetSpecBase
+
+
+class NotebookAssetSpec(AssetSpecBase):
+    kind: Literal["notebook"]
+    notebook: str = Field(description="Path of the .ipynb, relative to the project root.")
+    config: dict[str, Any] = Field(default_factory=dict, description="Injected as `config`.")
+    backfill: Literal["single_run", "per_partition"] = Field(
+        "single_run", description="single_run runs a range of partitions in one kernel."
+    )
+
+
+KIND = Kind("notebook", NotebookAssetSpec,
+            "assetbook.kinds.notebook.asset:build_notebook_asset", notebook_rules)
