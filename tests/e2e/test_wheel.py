@@ -106,23 +106,27 @@ class Command:
     env: dict[str, str]
 
 
-def at_once(wheel_env: WheelEnv, commands: dict[str, Command], logs: Path
-            ) -> dict[str, tuple[subprocess.CompletedProcess, float]]:
-    """`assetbook <args>` for every command at once; each result with its seconds. Output
-    goes to files: a pipe nobody reads while another process is awaited blocks its writer."""
-    started = time.perf_counter()
+def run_all(wheel_env: WheelEnv, commands: dict[str, Command], logs: Path,
+            at_a_time: int = 1) -> dict[str, tuple[subprocess.CompletedProcess, float]]:
+    """`assetbook <args>` for every command, `at_a_time` of them running together; each
+    result with its own seconds. Output goes to files: a pipe nobody reads while another
+    process is awaited blocks its writer. A pipeline run takes both cores: running several
+    at once only starves the tests of the other pytest worker."""
     logs.mkdir(exist_ok=True)
-    running = {}
-    for name, command in commands.items():
-        with (logs / f"{name}.out").open("w") as out, (logs / f"{name}.err").open("w") as err:
-            running[name] = subprocess.Popen(
-                [str(wheel_env.bin / "assetbook"), *command.args], cwd=command.cwd,
-                env=command.env, stdout=out, stderr=err, start_new_session=True)
-    done = {}
-    while running:
+    waiting, running, done = list(commands), {}, {}
+    while waiting or running:
+        while waiting and len(running) < at_a_time:
+            name = waiting.pop(0)
+            command = commands[name]
+            with (logs / f"{name}.out").open("w") as out, \
+                    (logs / f"{name}.err").open("w") as err:
+                running[name] = (subprocess.Popen(
+                    [str(wheel_env.bin / "assetbook"), *command.args], cwd=command.cwd,
+                    env=command.env, stdout=out, stderr=err, start_new_session=True),
+                    time.perf_counter())
         time.sleep(1)
-        overdue = time.perf_counter() - started > TIMEOUT_S
-        for name, process in list(running.items()):
+        for name, (process, started) in list(running.items()):
+            overdue = time.perf_counter() - started > TIMEOUT_S
             if process.poll() is None and not overdue:
                 continue
             if process.poll() is None:  # stuck: its whole tree goes (kernels, Ray, servers)
@@ -156,7 +160,7 @@ def projects(wheel_env: WheelEnv, tmp_path_factory: pytest.TempPathFactory
         for name, case in CASES.items()}
     inits["loans"] = Command(parent, ["init", "my-loans"], envs["loans"])
     made = {name: Project(parent / folders[name], envs[name], init)
-            for name, (init, _) in at_once(wheel_env, inits, parent / "init-logs").items()}
+            for name, (init, _) in run_all(wheel_env, inits, parent / "init-logs", 4).items()}
     runs = {}
     for name, project in made.items():
         if project.init.returncode != 0:
@@ -169,12 +173,12 @@ def projects(wheel_env: WheelEnv, tmp_path_factory: pytest.TempPathFactory
             speed_up_search(project.root / "assets" / f"{name}.yaml")
             runs[name] = Command(project.root, ["run"], project.env)
     try:
-        for name, (run, seconds) in at_once(wheel_env, runs, parent / "run-logs").items():
+        for name, (run, seconds) in run_all(wheel_env, runs, parent / "run-logs").items():
             made[name].run, made[name].seconds = run, seconds
         yield made
     finally:
-        at_once(wheel_env, {name: Command(p.root, ["stop"], p.env) for name, p in made.items()
-                            if p.root.is_dir()}, parent / "stop-logs")
+        run_all(wheel_env, {name: Command(p.root, ["stop"], p.env) for name, p in made.items()
+                            if p.root.is_dir()}, parent / "stop-logs", 4)
 
 
 def served_answer(run: subprocess.CompletedProcess) -> dict:
