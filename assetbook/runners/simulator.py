@@ -3,7 +3,6 @@ real feed would drop them."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import partial
@@ -13,7 +12,7 @@ import pandas as pd
 
 from assetbook.atomic import atomic_path
 from assetbook.data.landing import landed_files
-from assetbook.errors import SpecError
+from assetbook.serving.references import import_object
 from assetbook.spec.models import GeneratorSpec
 
 Generator = Callable[[str], pd.DataFrame]
@@ -21,12 +20,7 @@ Generator = Callable[[str], pd.DataFrame]
 
 def load_generator(spec: GeneratorSpec, rows: int | None = None) -> Generator:
     """`key -> frame` from the spec's `module:function`, its rows and options."""
-    module_name, _, name = spec.generator.partition(":")
-    try:
-        function = getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError) as exc:
-        raise SpecError("<generator>", f"generator '{spec.generator}' does not import: {exc}",
-                        field="generator") from exc
+    function = import_object(spec.generator, "generator")
     return partial(function, rows=rows or spec.rows, **spec.options)
 
 

@@ -8,7 +8,6 @@ with the weights, so every reader (evaluation, serving, `load`) predicts exactly
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import pandas as pd
 
 from assetbook.atomic import atomic_path
 from assetbook.errors import AssetbookError
+from assetbook.serving.references import import_object
 from assetbook.serving.target import Target
 
 # torch is imported where a model is saved or loaded: most processes that import this module
@@ -37,15 +37,7 @@ def import_model_class(reference: str) -> type:
     """`module:Class` -> the class, with an error that says which part failed."""
     from torch import nn
 
-    module_name, _, name = reference.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ModelImportError(f"model '{reference}': module '{module_name}' does not import: "
-                               f"{exc}") from exc
-    model_class = getattr(module, name, None)
-    if model_class is None:
-        raise ModelImportError(f"model '{reference}': module '{module_name}' has no '{name}'")
+    model_class = import_object(reference, "model", ModelImportError)
     if not (isinstance(model_class, type) and issubclass(model_class, nn.Module)):
         raise ModelImportError(f"model '{reference}' is not a torch module class (a "
                                "pytorch_lightning.LightningModule)")

@@ -1,4 +1,4 @@
-"""`module:name` references, as the spec writes schemas and transforms, resolved in the bento."""
+"""`module:name` references, as specs name models, generators, schemas and transforms."""
 
 from __future__ import annotations
 
@@ -8,15 +8,17 @@ from typing import Any
 from assetbook.errors import AssetbookError
 
 
-def import_object(reference: str) -> Any:
-    """`module:name` -> the object, with an error that says which part failed."""
+def import_object(reference: str, what: str = "",
+                  error: type[AssetbookError] = AssetbookError) -> Any:
+    """`module:name` -> the object, with an error (of type `error`, naming `what` the
+    reference is, e.g. "model") that says which part failed."""
+    label = f"{what} '{reference}'" if what else f"'{reference}'"
     module_name, _, name = reference.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise AssetbookError(f"'{reference}': module '{module_name}' does not import: "
-                             f"{exc}") from exc
+        raise error(f"{label}: module '{module_name}' does not import: {exc}") from exc
     try:
         return getattr(module, name)
     except AttributeError as exc:
-        raise AssetbookError(f"'{reference}': module '{module_name}' has no '{name}'") from exc
+        raise error(f"{label}: module '{module_name}' has no '{name}'") from exc
