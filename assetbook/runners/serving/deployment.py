@@ -277,18 +277,33 @@ class Deployer:
         os.killpg(pid, signal.SIGKILL)
 
     def stop_all(self) -> None:
-        """Stop nginx and every bento server this folder started, a pending one included."""
+        """Stop nginx and every bento server this folder started, a pending one included;
+        return once they are gone (nginx's `quit` only asks it to finish and exit)."""
         pid_file = self.nginx_prefix / "nginx.pid"
         if pid_file.exists():
+            nginx_pid = int(pid_file.read_text().strip() or 0)
             subprocess.run([_nginx(), "-p", str(self.nginx_prefix), "-c",
                             str(self.nginx_prefix / "nginx.conf"), "-s", "quit"],
                            capture_output=True, check=False)
+            if nginx_pid and not _exited(nginx_pid, 15):
+                os.kill(nginx_pid, signal.SIGTERM)  # fast shutdown: drops what is left
+                _exited(nginx_pid, 5)
         pending = self._read().get("pending")
         started = [*self.history(), *([Endpoint(**pending["endpoint"])] if pending else [])]
         for endpoint in started:
             if self._serves(endpoint):
                 self._stop(endpoint.pid)
         self._update(active=None, pending=None)
+
+
+def _exited(pid: int, timeout_s: float) -> bool:
+    """Whether a process that is not our child (nginx's daemon) exits within the time."""
+    deadline = time.monotonic() + timeout_s
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def _nginx() -> str:
