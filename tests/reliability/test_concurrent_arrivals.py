@@ -124,6 +124,8 @@ def test_two_runs_of_one_partition_never_interleave_their_writes(
                                   metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell(STAMPED)]), project_dir / "notebooks" / "stamped.ipynb")
     home = state.prepare_dagster_home()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.get_run_records(limit=1)  # its SQLite schema, made once, not by both runs
     runs = [subprocess.Popen([sys.executable, "-c", RUN, str(project_dir), str(home)],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             for _ in range(2)]

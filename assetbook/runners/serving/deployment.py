@@ -13,6 +13,7 @@ always ends up naming what answers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -274,7 +275,8 @@ class Deployer:
             if not self._running(pid):
                 return
             time.sleep(0.2)
-        os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it may exit just before the kill
+            os.killpg(pid, signal.SIGKILL)
 
     def stop_all(self) -> None:
         """Stop nginx and every bento server this folder started, a pending one included;
