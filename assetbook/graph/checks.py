@@ -7,34 +7,17 @@ and a sample of the bad values.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
-import pandera.pandas as pa
 from pandera.errors import SchemaError, SchemaErrors
 
-from assetbook.errors import SpecError
+from assetbook.serving.request import load_schema
 from assetbook.spec.models import SchemaCheckSpec
 
 SAMPLE = 5
-
-
-def load_schema(reference: str) -> pa.DataFrameSchema:
-    """`module:Name` -> a DataFrameSchema (a DataFrameModel is converted)."""
-    module_name, _, attr = reference.partition(":")
-    try:
-        target = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise SpecError("<checks>", f"schema '{reference}' cannot be imported: {exc}") from exc
-    if isinstance(target, type) and issubclass(target, pa.DataFrameModel):
-        return target.to_schema()
-    if isinstance(target, pa.DataFrameSchema):
-        return target
-    raise SpecError("<checks>", f"'{reference}' is a {type(target).__name__}, expected a "
-                    "pandera DataFrameModel or DataFrameSchema")
 
 
 @dataclass(frozen=True)
