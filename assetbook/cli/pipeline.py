@@ -1,36 +1,44 @@
-"""`assetbook run`: land the default data if none is there, then materialize what is missing.
+"""`assetbook run` and `assetbook materialize`: bring the graph up to date, or run what is named.
 
-It runs in this process against the project's own Dagster instance, so every run shows up in
-`assetbook dev` afterwards, exactly as if the sensors and automation had launched it.
+Both run in this process against the project's own Dagster instance, so every run shows up in
+`assetbook dev` afterwards, exactly as if the sensors and automation had launched it. What
+`run` materializes is what Dagster reports missing or stale (see `plan.py`).
 """
 
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 
+from assetbook.cli.plan import AssetGraph, Plan, Step, selection_plan, stale_plan
+from assetbook.cli.progress import RunProgress
 from assetbook.cli.session import Session, landing_spec
 from assetbook.data.landing import landed_files
 from assetbook.errors import AssetbookError
-from assetbook.graph.context import BuildContext
-from assetbook.graph.internals import RANGE_END_TAG, RANGE_START_TAG
+from assetbook.graph.internals import RANGE_END_TAG, RANGE_START_TAG, GraphState
 from assetbook.graph.orphans import PID_TAG, fail_orphaned_runs
-from assetbook.kinds.tune import TuneAssetSpec
 from assetbook.runners.simulator import land_days, load_generator
+
+SERVING_KINDS = ("package", "deploy")
+STEP_TAG = "assetbook/step"
 
 
 @dataclass(frozen=True)
 class PipelineRun:
     landed: list[str]
-    computed: list[str]
-    assets: list[str]
-    models: list[str]
+    plan: Plan
     failed: dict[str, str]  # day -> why it failed (its checks, or the unreadable file)
 
-
-SERVING_KINDS = ("package", "deploy")
+    @property
+    def computed(self) -> list[str]:
+        """The days whose partitions were all materialized."""
+        return [key for step in self.plan.days for key in step.keys if key not in self.failed]
 
 
 def simulate(session: Session, days: int, source: str | None = None,
@@ -43,94 +51,149 @@ def simulate(session: Session, days: int, source: str | None = None,
                                       days)]
 
 
-def run_pipeline(session: Session, days: int, rows: int | None = None,
-                 serve: bool = True) -> PipelineRun:
-    """With a simulator, land days up to `days`; then materialize what is missing for every
-    landed day. Without `serve`, the package and deploy assets are left out (a CI sample is
-    judged, not served)."""
+def run_pipeline(session: Session, days: int, rows: int | None = None, serve: bool = True,
+                 progress: RunProgress | None = None) -> PipelineRun:
+    """With a simulator, land days up to `days`; then materialize what Dagster reports missing
+    or stale over the landed days, and everything below it. Without `serve`, the package and
+    deploy assets are left out (a CI sample is judged, not served)."""
+    keys = _land(session, days, rows)
+    graph = AssetGraph(session.defs, list(session.project.assets))
+    partitioned = [name for name in graph.order if graph.partitioned(name)]
+    plan = stale_plan(graph, GraphState(session.instance, session.defs), partitioned, keys,
+                      allowed=_serving(session, serve))
+    return PipelineRun(keys, plan, execute(session, plan, progress))
+
+
+def materialize_selection(session: Session, names: Sequence[str], keys: Sequence[str] | None,
+                          downstream: bool, progress: RunProgress | None = None
+                          ) -> PipelineRun:
+    """`names` over `keys` (default: every known partition), with everything below them if
+    `downstream`, whether stale or not."""
+    unknown = [n for n in names if n not in session.project.assets]
+    if unknown:
+        raise AssetbookError(f"no asset named {', '.join(unknown)}; the project has: "
+                             f"{', '.join(session.project.assets)}")
+    known = known_keys(session)
+    missing = [k for k in keys or () if k not in known]
+    if missing:
+        raise AssetbookError(f"no partition {', '.join(missing)}; known: "
+                             f"{_span(known) or 'none (land data first)'}")
+    graph = AssetGraph(session.defs, list(session.project.assets))
+    plan = selection_plan(graph, names, list(keys) if keys else known, downstream)
+    return PipelineRun(known, plan, execute(session, plan, progress))
+
+
+def known_keys(session: Session) -> list[str]:
+    """The partitions of the landing source: its landed days, registered with Dagster."""
     declared, folder = session.landing_source()
-    landing = landing_spec(declared)
-    have = len(landed_files(folder, landing.formats))
-    if landing.simulator is not None and have < days:
-        simulate(session, days - have, declared.name, rows)
-    keys = sorted(landed_files(folder, landing.formats))
-    if not keys:
-        raise AssetbookError(f"no data: drop daily files named <day>.csv or <day>.parquet "
-                             f"into {folder}")
-    ctx = BuildContext(session.project, session.state)
-    partitions_def = ctx.partitions_def(declared.name)
+    keys = sorted(landed_files(folder, landing_spec(declared).formats))
+    partitions_def = session.defs.resolve_asset_graph().get(
+        dg.AssetKey(declared.name)).partitions_def
     if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
-        known = set(session.instance.get_dynamic_partitions(partitions_def.name))
+        registered = set(session.instance.get_dynamic_partitions(partitions_def.name))
         session.instance.add_dynamic_partitions(partitions_def.name,
-                                                [k for k in keys if k not in known])
-    partitioned = [name for name in session.project.assets
-                   if ctx.partitions_def(name) == partitions_def]
-    todo = _first_missing(session, partitioned, keys)
-    failed = _materialize_days(session, partitioned, todo)
-    computed = [key for key in todo if key not in failed]
-    if failed and not computed:
+                                                [k for k in keys if k not in registered])
+    return keys
+
+
+def keys_between(session: Session, first: str | None, last: str | None) -> list[str]:
+    return [k for k in known_keys(session) if (first is None or k >= first)
+            and (last is None or k <= last)]
+
+
+def execute(session: Session, plan: Plan, progress: RunProgress | None = None
+            ) -> dict[str, str]:
+    """Run the plan's steps in order; one bad day cannot hold back the good ones (each step
+    over a range runs again day by day if it fails). Returns the failed days' messages."""
+    failed: dict[str, str] = {}
+    for step in plan.days:
+        failed.update(_run_days(session, step, progress))
+    ran = [key for step in plan.days for key in step.keys]
+    if ran and all(key in failed for key in ran):
         raise AssetbookError("no new day could be processed:\n" + "\n".join(
             f"{key}: {message}" for key, message in failed.items()))
-    models = [m for m in _models_to_run(session, ctx, bool(computed))
-              if serve or session.project.assets[m].spec.kind not in SERVING_KINDS]
-    if models:
-        materialize_assets(session, models, {})
-    return PipelineRun(landed=keys, computed=computed, assets=partitioned, models=models,
-                       failed=failed)
-
-
-def _materialize_days(session: Session, assets: list[str], keys: list[str]) -> dict[str, str]:
-    """All days in one run (one notebook kernel); if that fails, each day on its own, so
-    one bad day cannot hold back the good ones. Returns the failed days' messages."""
-    if not keys:
-        return {}
-    try:
-        materialize_assets(session, assets, {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]})
-        return {}
-    except AssetbookError:
-        pass
-    failed = {}
-    for key in keys:
-        try:
-            materialize_assets(session, assets, {}, partition_key=key)
-        except AssetbookError as exc:
-            failed[key] = str(exc)
+    if plan.models is not None:
+        materialize_assets(session, list(plan.models.assets), {}, progress=progress)
     return failed
 
 
 def materialize_assets(session: Session, selection: list[str], tags: dict[str, str],
-                       partition_key: str | None = None) -> None:
+                       partition_key: str | None = None, progress: RunProgress | None = None,
+                       label: str = "") -> None:
     fail_orphaned_runs(session.instance)
-    result = dg.materialize(
-        list(session.defs.assets or []),
-        selection=selection,
-        partition_key=partition_key,
-        instance=session.instance,
-        resources=session.defs.resources,
-        tags={**tags, "assetbook/launched_by": "run", PID_TAG: str(os.getpid())},
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-    )
+    step_tag = (STEP_TAG, uuid.uuid4().hex)
+    with progress.watching(step_tag, label) if progress else nullcontext():
+        result = dg.materialize(
+            list(session.defs.assets or []),
+            selection=selection,
+            partition_key=partition_key,
+            instance=session.instance,
+            resources=session.defs.resources,
+            tags={**tags, "assetbook/launched_by": "run", PID_TAG: str(os.getpid()),
+                  step_tag[0]: step_tag[1]},
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
     if not result.success:
-        failures = [e.step_failure_data.error.message if e.step_failure_data and
-                    e.step_failure_data.error else e.message for e in result.all_events
+        failures = [_reason(e.step_failure_data.error) if e.step_failure_data and
+                    e.step_failure_data.error else e.message or "" for e in result.all_events
                     if e.is_step_failure]
         checks = [f"check {c.asset_key.to_user_string()}/{c.check_name} failed: {c.description}"
                   for c in result.get_asset_check_evaluations() if not c.passed]
         raise AssetbookError("the pipeline run failed:\n" + "\n".join(failures + checks))
 
 
-def _models_to_run(session: Session, ctx: BuildContext, new_data: bool) -> list[str]:
-    """Unpartitioned assets that are missing, plus (after new data) all but the tuning,
-    which runs on its cron or on a code change."""
-    names = [n for n in session.project.assets if ctx.partitions_def(n) is None]
-    return [n for n in names
-            if not session.instance.get_latest_materialization_event(dg.AssetKey(n))
-            or (new_data and not isinstance(session.project.assets[n].spec, TuneAssetSpec))]
+def _reason(error: Any) -> str:  # Dagster's SerializableErrorInfo, not exported
+    """The user code's own error, not Dagster's "Error occurred while executing op" around it."""
+    while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
+        error = error.cause
+    return error.message.strip()
 
 
-def _first_missing(session: Session, assets: list[str], keys: list[str]) -> list[str]:
-    """Keys from the first one some asset lacks, to the end (a range runs in one kernel)."""
-    done = [set(session.instance.get_materialized_partitions(dg.AssetKey(a))) for a in assets]
-    missing = [i for i, key in enumerate(keys) if any(key not in d for d in done)]
-    return keys[missing[0]:] if missing else []
+def _land(session: Session, days: int, rows: int | None) -> list[str]:
+    """Simulated days up to `days` if the source has a simulator; the landed keys."""
+    declared, folder = session.landing_source()
+    landing = landing_spec(declared)
+    have = len(landed_files(folder, landing.formats))
+    if landing.simulator is not None and have < days:
+        simulate(session, days - have, declared.name, rows)
+    keys = known_keys(session)
+    if not keys:
+        raise AssetbookError(f"no data: drop daily files named <day>.csv or <day>.parquet "
+                             f"into {folder}")
+    return keys
+
+
+def _run_days(session: Session, step: Step, progress: RunProgress | None) -> dict[str, str]:
+    """The step over its range in one run (one kernel); if that fails, each day on its own."""
+    assets = list(step.assets)
+    try:
+        if len(step.keys) == 1:
+            materialize_assets(session, assets, {}, partition_key=step.keys[0],
+                               progress=progress, label=step.label)
+        else:
+            materialize_assets(session, assets, {RANGE_START_TAG: step.keys[0],
+                                                 RANGE_END_TAG: step.keys[-1]},
+                               progress=progress, label=step.label)
+        return {}
+    except AssetbookError as exc:
+        if len(step.keys) == 1:
+            return {step.keys[0]: str(exc)}
+    failed = {}
+    for key in step.keys:
+        try:
+            materialize_assets(session, assets, {}, partition_key=key, progress=progress,
+                               label=key)
+        except AssetbookError as exc:
+            failed[key] = str(exc)
+    return failed
+
+
+def _serving(session: Session, serve: bool):
+    def allowed(name: str) -> bool:
+        return serve or session.project.assets[name].spec.kind not in SERVING_KINDS
+    return allowed
+
+
+def _span(keys: Sequence[str]) -> str:
+    return f"{keys[0]} .. {keys[-1]}" if keys else ""

@@ -1,0 +1,59 @@
+"""What the command line prints: Assetbook's own lines for people, the rest to a log file.
+
+At the default verbosity the process's standard output and error (its own warnings and
+third-party logs, and every child it starts: kernels, Ray workers, training processes,
+servers) are redirected to a log file under the state folder; rich writes to the terminal
+through copies of the original descriptors. `-v` leaves everything on the terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+
+
+@dataclass(frozen=True)
+class Output:
+    out: Console
+    err: Console
+    log: Path | None  # where third-party output went; None when it stays on the terminal
+
+
+@contextmanager
+def command_output(logs: Path | None, command: str) -> Iterator[Output]:
+    """Consoles for a command; with `logs`, file descriptors 1 and 2 go to a new log file in
+    that folder until the command ends."""
+    if logs is None:
+        yield Output(Console(highlight=False, soft_wrap=True),
+                     Console(stderr=True, highlight=False, soft_wrap=True), None)
+        return
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"{command}-{datetime.now():%Y%m%d-%H%M%S}.log"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    terminal = (os.fdopen(os.dup(saved[0]), "w", buffering=1),
+                os.fdopen(os.dup(saved[1]), "w", buffering=1))
+    target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(target, 1)
+    os.dup2(target, 2)
+    os.close(target)
+    try:
+        yield Output(Console(file=terminal[0], highlight=False, soft_wrap=True),
+                     Console(file=terminal[1], highlight=False, soft_wrap=True), log)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+        for stream in terminal:
+            stream.close()

@@ -1,0 +1,111 @@
+"""What `assetbook run` and `assetbook materialize` run, as Dagster itself judges it.
+
+An asset partition needs a run when Dagster reports it missing or stale (a new code version
+of its notebook, spec or modules, or a new upstream materialization); everything below it
+follows, because Dagster marks a downstream asset stale only once its upstream has been
+re-materialized. Nothing else is decided here: no rule of Assetbook's own about what to run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import dagster as dg
+
+from assetbook.graph.internals import GraphState
+
+
+@dataclass(frozen=True)
+class Step:
+    """Assets materialized together in one Dagster run: over `keys` (consecutive partition
+    keys, run as one range) or, with no keys, unpartitioned."""
+
+    assets: tuple[str, ...]
+    keys: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        if not self.keys:
+            return ""
+        return self.keys[0] if len(self.keys) == 1 else f"{self.keys[0]}..{self.keys[-1]}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    days: tuple[Step, ...]    # partitioned steps, first
+    models: Step | None       # then the unpartitioned assets, in one run
+
+    @property
+    def empty(self) -> bool:
+        return not self.days and self.models is None
+
+
+class AssetGraph:
+    """The project's assets as Dagster resolves them: order, partitions, what lies below."""
+
+    def __init__(self, defs: dg.Definitions, order: Sequence[str]) -> None:
+        self._graph = defs.resolve_asset_graph()
+        self.order = tuple(order)
+
+    def partitioned(self, name: str) -> bool:
+        return self._graph.get(dg.AssetKey(name)).is_partitioned
+
+    def below(self, names: Iterable[str]) -> set[str]:
+        """`names` and everything downstream of them."""
+        names = list(names)
+        if not names:
+            return set()
+        keys = dg.AssetSelection.assets(*names).downstream().resolve(self._graph)
+        return {key.to_user_string() for key in keys}
+
+    def ordered(self, names: Iterable[str]) -> tuple[str, ...]:
+        wanted = set(names)
+        return tuple(n for n in self.order if n in wanted)
+
+
+def stale_plan(graph: AssetGraph, state: GraphState, partitioned: Sequence[str],
+               keys: Sequence[str], allowed: Callable[[str], bool] = lambda _: True) -> Plan:
+    """Every partition of `partitioned` (over `keys`) and every unpartitioned asset that
+    Dagster reports missing or stale, with everything below it; `allowed` leaves assets out
+    (and so what is below them only through them)."""
+
+    def needs_run(name: str, key: str | None = None) -> bool:
+        return allowed(name) and state.stale_state(dg.AssetKey(name), key) != "fresh"
+
+    per_key = [frozenset(a for a in graph.below(a for a in partitioned if needs_run(a, key))
+                         if a in partitioned and allowed(a)) for key in keys]
+    days = _consecutive(graph, keys, per_key)
+    unpartitioned = [n for n in graph.order if not graph.partitioned(n)]
+    roots = {n for n in unpartitioned if needs_run(n)} | {a for step in days
+                                                          for a in step.assets}
+    models = graph.ordered(n for n in graph.below(roots) if n in unpartitioned and allowed(n))
+    return Plan(tuple(days), Step(models) if models else None)
+
+
+def selection_plan(graph: AssetGraph, names: Sequence[str], keys: Sequence[str],
+                   downstream: bool, allowed: Callable[[str], bool] = lambda _: True) -> Plan:
+    """`names` (and, with `downstream`, everything below them) over `keys`, whatever their
+    state: the one-off run a user asks for by name."""
+    chosen = graph.below(names) if downstream else set(names)
+    chosen = {n for n in chosen if n in names or allowed(n)}
+    partitioned = graph.ordered(n for n in chosen if graph.partitioned(n))
+    unpartitioned = graph.ordered(n for n in chosen if not graph.partitioned(n))
+    days = (Step(partitioned, tuple(keys)),) if partitioned and keys else ()
+    return Plan(days, Step(unpartitioned) if unpartitioned else None)
+
+
+def _consecutive(graph: AssetGraph, keys: Sequence[str],
+                 selections: Sequence[frozenset[str]]) -> list[Step]:
+    """Runs of consecutive keys that need the same assets, each one step (one kernel)."""
+    steps: list[Step] = []
+    last = -2  # index of the key that ended the previous step
+    for index, (key, selection) in enumerate(zip(keys, selections, strict=True)):
+        if not selection:
+            continue
+        if steps and last == index - 1 and set(steps[-1].assets) == selection:
+            steps[-1] = Step(steps[-1].assets, (*steps[-1].keys, key))
+        else:
+            steps.append(Step(graph.ordered(selection), (key,)))
+        last = index
+    return steps

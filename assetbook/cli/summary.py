@@ -1,0 +1,63 @@
+"""The lines a pipeline command ends with: what ran, the gate's verdict, where the reports are.
+
+Read from what the run left behind (the promotion history and the report folder), so the
+summary says what really happened, not what was planned.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+
+from assetbook.cli.pipeline import PipelineRun
+from assetbook.resources.state import StateFolder
+
+
+def print_summary(console: Console, outcome: PipelineRun, state: StateFolder,
+                  since: datetime, log: Path | None) -> None:
+    say = console.print
+    landed = outcome.landed
+    say(f"\n{len(landed)} day(s) landed: {landed[0]} .. {landed[-1]}", markup=False)
+    day_assets = [a for step in outcome.plan.days for a in step.assets]
+    if outcome.computed:
+        say(f"materialized {', '.join(dict.fromkeys(day_assets))} for "
+            f"{len(outcome.computed)} day(s)", markup=False)
+    if outcome.plan.models is not None:
+        say(f"materialized {', '.join(outcome.plan.models.assets)}", markup=False)
+    if outcome.plan.empty:
+        say("everything was already materialized")
+    for line in gate_lines(state.promotions, since):
+        say(line, markup=False)
+    for report in new_reports(state.reports, since):
+        say(f"report: {report}", markup=False)
+    say(f"state folder: {state.root}", markup=False)
+    if log is not None:
+        say(f"full log: {log}", markup=False)
+
+
+def gate_lines(history: Path, since: datetime) -> list[str]:
+    """The verdict of a promotion decided since `since`, with each rule and its numbers."""
+    if not history.exists():
+        return []
+    records = [json.loads(line) for line in history.read_text().splitlines() if line]
+    recent = [r for r in records if datetime.fromisoformat(r["at"]) >= since.replace(
+        microsecond=0)]
+    if not recent:
+        return []
+    last = recent[-1]
+    champion = f" over champion v{last['champion']}" if last.get("champion") else ""
+    verdict = "promoted" if last["passed"] else "refused, the champion stays"
+    return ([f"gate: {last['model']} candidate v{last['candidate']}{champion}: {verdict}"]
+            + [f"  {rule}" for rule in last["rules"]])
+
+
+def new_reports(reports: Path, since: datetime) -> list[Path]:
+    """HTML reports written since `since`, the newest last."""
+    if not reports.is_dir():
+        return []
+    stamp = since.timestamp()
+    found = [p for p in reports.rglob("*.html") if p.stat().st_mtime >= stamp]
+    return sorted(found, key=lambda p: p.stat().st_mtime)

@@ -1,0 +1,129 @@
+"""`assetbook run` and `assetbook materialize` as a user types them: what runs is what Dagster
+reports missing or stale, and the output is Assetbook's own lines, ending with a summary.
+
+One project (no search, two small days, nothing served) is materialized once for the module;
+the tests then edit it in order, each checking what the instance recorded."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import dagster as dg
+import nbformat
+import pytest
+
+from assetbook.resources.state import STATE_ENV
+from tests.conftest import BIN, copy_example
+from tests.specs import speed_up
+
+DAYS = ("2024-01-01", "2024-01-02", "2024-01-03")  # the models hold out the last two
+DATA = ("raw_applications", "validated_applications")
+BELOW_FEATURES = ("features", "drift_report", "candidate_model", "evaluation_report",
+                  "champion")
+
+
+def assetbook(root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != STATE_ENV}
+    return subprocess.run([str(BIN / "assetbook"), *args], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def materializations(root: Path) -> Counter[tuple[str, str | None]]:
+    """(asset, partition) -> how many times it was materialized."""
+    with dg.DagsterInstance.from_config(str(root / ".assetbook" / "dagster")) as instance:
+        counts: Counter[tuple[str, str | None]] = Counter()
+        for key in instance.get_asset_keys():
+            records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key),
+                                                      limit=1000).records
+            counts.update((key.to_user_string(), r.partition_key) for r in records)
+        return counts
+
+
+def edit_features_notebook(root: Path, code: bool) -> None:
+    """Add a comment to the code of a cell of the features notebook, or only an output."""
+    path = root / "notebooks" / "features.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    cell = next(c for c in notebook.cells if c.cell_type == "code"
+                and "parameters" not in c.metadata.get("tags", []))
+    if code:
+        cell.source += "\n# an edit of the code"
+    else:
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="an output\n")]
+        cell.execution_count = 42
+    nbformat.write(notebook, path)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    root = copy_example(tmp_path_factory.mktemp("run-command"))
+    speed_up(root, search=False)
+    first = assetbook(root, "run", "--days", str(len(DAYS)), "--rows", "300", "--no-serve")
+    assert first.returncode == 0, first.stdout + first.stderr
+    return root, first
+
+
+@pytest.mark.slow
+def test_the_first_run_shows_each_step_and_ends_with_a_summary(project) -> None:
+    root, first = project
+    assert first.stderr == ""
+    assert "Warning" not in first.stdout and "WARNING" not in first.stdout
+    steps = [line for line in first.stdout.splitlines() if line.startswith(("✓", "✗"))]
+    assert [re.sub(r"\s+[\d.]+ s$", "", line) for line in steps] == [
+        f"✓ {name} {DAYS[0]}..{DAYS[-1]}" for name in (*DATA, "features", "drift_report")
+    ] + [f"✓ {name}" for name in ("candidate_model", "evaluation_report", "champion")]
+    summary = first.stdout[first.stdout.index("\n3 day(s) landed"):].strip().splitlines()
+    assert summary[:3] == [
+        f"3 day(s) landed: {DAYS[0]} .. {DAYS[-1]}",
+        f"materialized {', '.join((*DATA, 'features', 'drift_report'))} for 3 day(s)",
+        "materialized candidate_model, evaluation_report, champion"]
+    assert summary[3] == "gate: loans_classifier candidate v1: promoted"
+    assert any(line.startswith("  roc_auc ") for line in summary)
+    assert f"report: {root}/.assetbook/reports/evaluation_report/v1.html" in summary
+    assert summary[-2] == f"state folder: {root}/.assetbook"
+    log = Path(summary[-1].removeprefix("full log: "))
+    assert log.parent == root / ".assetbook" / "logs" and "Warning" in log.read_text(), \
+        "third-party warnings go to the log"
+
+
+@pytest.mark.slow
+def test_editing_only_outputs_runs_nothing(project) -> None:
+    root, _ = project
+    before = materializations(root)
+    edit_features_notebook(root, code=False)
+    again = assetbook(root, "run", "--days", str(len(DAYS)), "--no-serve")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "everything was already materialized" in again.stdout
+    assert materializations(root) == before
+
+
+@pytest.mark.slow
+def test_editing_code_reruns_that_asset_and_everything_below_it(project) -> None:
+    root, _ = project
+    before = materializations(root)
+    edit_features_notebook(root, code=True)
+    again = assetbook(root, "run", "--days", str(len(DAYS)), "--no-serve")
+    assert again.returncode == 0, again.stdout + again.stderr
+    ran = materializations(root) - before
+    assert ran == Counter({**{(name, day): 1 for name in ("features", "drift_report")
+                              for day in DAYS},
+                           **{(name, None): 1 for name in BELOW_FEATURES[2:]}})
+
+
+@pytest.mark.slow
+def test_materialize_runs_one_partition_of_what_is_named(project) -> None:
+    root, _ = project
+    before = materializations(root)
+    result = assetbook(root, "materialize", "features", "--partition", DAYS[1])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert materializations(root) - before == Counter({("features", DAYS[1]): 1})
+    assert f"✓ features {DAYS[1]}" in result.stdout
+    assert "materialized features for 1 day(s)" in result.stdout
+
+    refused = assetbook(root, "materialize", "featurez")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("assetbook: error: no asset named featurez; the project "
+                                     "has: raw_applications, ")
