@@ -27,6 +27,7 @@ from assetbook.spec.models import (
     Strict,
     WindowInputSpec,
 )
+from assetbook.spec.strict_yaml import DuplicateKeyError, load_strict
 
 
 class PipelineFileSpec(Strict):
@@ -94,7 +95,10 @@ def _rel(path: Path, root: Path) -> str:
 def _parse_file(path: Path, root: Path) -> PipelineFileSpec:
     where = _rel(path, root)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_strict(path.read_text())
+    except DuplicateKeyError as exc:
+        assert exc.problem_mark is not None
+        raise SpecError(f"{where}, line {exc.problem_mark.line + 1}", exc.problem or "") from exc
     except yaml.YAMLError as exc:
         raise SpecError(where, f"not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

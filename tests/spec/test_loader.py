@@ -173,3 +173,18 @@ def test_invalid_yaml(project_dir: Path) -> None:
     write_spec(project_dir, "pipeline: [unclosed")
     with pytest.raises(SpecError, match=r"assets/loans.yaml: not valid YAML"):
         load_project(project_dir)
+
+
+def test_a_duplicated_asset_name_fails_naming_the_file_and_both_lines(project_dir: Path) -> None:
+    message = load_error(project_dir, """
+  raw:
+    kind: source
+    partitions: days
+    source: {type: generator, generator: project.stream:other_day}
+""")
+    assert message == ("assets/loans.yaml, line 11: duplicate key 'raw' (first at line 6)")
+
+
+def test_a_duplicated_field_fails_too(project_dir: Path) -> None:
+    message = load_error(project_dir, "    partitions: days\n")
+    assert message == "assets/loans.yaml, line 10: duplicate key 'partitions' (first at line 8)"
