@@ -30,3 +30,13 @@ class SourceError(AssetbookError):
 
 class ArtifactError(AssetbookError):
     """An artifact is missing, or a key would leave the state folder."""
+
+
+class StepTimeoutError(AssetbookError):
+    """A step (a notebook, a training, a search) ran past its spec's `timeout`; its processes
+    are stopped and the message says what was running."""
+
+    def __init__(self, what: str, seconds: float, detail: str):
+        self.what, self.seconds = what, seconds
+        super().__init__(f"{what}: timed out after {seconds:g} s (the spec's `timeout`; raise "
+                         f"it if the step needs longer); {detail}")

@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from assetbook.cli import notebook
 from assetbook.cli.ci import Sample, run_ci
 from assetbook.cli.ci_report import write_report
 from assetbook.cli.output import Output, command_output
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = commands.add_parser("simulate", help="land N more simulated days")
     sim.add_argument("--days", type=int, default=1, help="how many days (default: 1)")
     sim.add_argument("--source", help="landing source asset (default: the only one)")
+    notebook.add_parser(commands)
     commands.add_parser("rollback", help="serve the previous champion again (MLflow alias "
                                          "and bento)")
     commands.add_parser("serve", help="start the recorded deployment again")
@@ -100,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         return _guarded(lambda: _init(args.path, args.data, args.target, args.task))
     if args.command == "dev":
         return _guarded(lambda: _dev(session, args.host, args.port))
+    if args.command == "notebook":
+        return _guarded(lambda: notebook.run_notebook_command(session, args))
     quiet = args.command in QUIET_COMMANDS and not args.verbose
     logs = session.state.root / "logs" if quiet and (session.root / "assets").is_dir() else None
     with command_output(logs, args.command) as output:

@@ -12,12 +12,13 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-import nbformat
+from assetbook.runners.notebook_source import read_notebook
 
 
 def notebook_code(path: Path) -> str:
-    """The code cells of a notebook, joined: what decides its result."""
-    notebook = nbformat.read(path, as_version=4)
+    """The code cells of a notebook (an .ipynb or a text form), joined: what decides its
+    result, so a paired .ipynb and percent .py have the same version."""
+    notebook = read_notebook(path)
     return "\n\n".join(cell.source.strip() for cell in notebook.cells if cell.cell_type == "code")
 
 

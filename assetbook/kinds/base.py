@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from assetbook.errors import SpecError
+from assetbook.runners.notebook_source import source_problem
 from assetbook.spec.models import AssetSpecBase
 
 if TYPE_CHECKING:
@@ -33,8 +34,7 @@ class Kind:
 
 
 def notebook_rules(project: ProjectSpec, declared: DeclaredAsset, fail: Fail) -> None:
-    """The spec's `notebook` exists under the project root."""
+    """The spec's `notebook` is a notebook, in a form Assetbook reads, under the project root."""
     path: str = declared.spec.notebook
-    notebook = project.root / path
-    if notebook.suffix != ".ipynb" or not notebook.is_file():
-        raise fail(f"notebook '{path}' not found (looked for {notebook})", "notebook")
+    if problem := source_problem(project.root / path):
+        raise fail(f"notebook '{path}' {problem}", "notebook")

@@ -76,6 +76,11 @@ class StateFolder:
     def reports(self) -> Path:
         return self.root / "reports"
 
+    @property
+    def scratch(self) -> Path:
+        """Outputs of notebooks opened by `assetbook notebook`: the pipeline never reads them."""
+        return self.root / "scratch"
+
     def landing(self, asset: str) -> Path:
         return self.root / "landing" / safe_part(asset)
 

@@ -2,24 +2,29 @@
 
 Parameters are injected after the cell tagged `parameters` as Python literals (papermill's
 way), so they are data, never code. A failing cell raises `NotebookError` with the cell's
-source and traceback; the executed notebook is kept either way, for the UI and for debugging.
+source and traceback; a run past its timeout raises `StepTimeoutError` naming the running
+cell, after nbclient has shut its kernel down. The executed notebook is kept either way, for
+the UI and for debugging. A text notebook (percent .py, MyST .md) runs as its .ipynb form.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import papermill
+from nbclient.exceptions import CellTimeoutError
 from nbconvert import HTMLExporter
 
 from assetbook.atomic import atomic_path
-from assetbook.errors import NotebookError
+from assetbook.errors import NotebookError, StepTimeoutError
+from assetbook.runners.notebook_source import as_ipynb
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -31,10 +36,29 @@ class NotebookResult:
     seconds: float
 
 
+@dataclass
+class _Budget:
+    """nbclient's `timeout` is per cell: its `timeout_func`, asked as each cell starts, gets
+    what is left of the whole run's. Remembers that cell, the one running when time is up."""
+
+    seconds: float  # math.inf: no limit
+    started: float = field(default_factory=time.monotonic)
+    cell: nbformat.NotebookNode = field(default_factory=nbformat.v4.new_code_cell)
+
+    def __call__(self, cell: nbformat.NotebookNode) -> int | None:
+        self.cell = cell
+        left = self.started + self.seconds - time.monotonic()
+        return None if math.isinf(left) else max(1, math.ceil(left))  # 0 would be no limit
+
+    @property
+    def spent(self) -> bool:
+        return time.monotonic() >= self.started + self.seconds
+
+
 @dataclass(frozen=True)
 class NotebookRunner:
     kernel_name: str = "python3"
-    timeout_s: int | None = None
+    timeout_s: float | None = None  # the whole run, kernel start included
 
     def run(
         self,
@@ -48,24 +72,31 @@ class NotebookRunner:
 
         `what` names the step in error messages, e.g. "asset 'features' (2024-01-01)".
         """
-        started = time.perf_counter()
+        budget = _Budget(math.inf if self.timeout_s is None else self.timeout_s)
         html = executed.with_suffix(".html")
-        failure: papermill.PapermillExecutionError | None = None
-        with atomic_path(executed) as tmp:
+        failure: papermill.PapermillExecutionError | CellTimeoutError | None = None
+        with atomic_path(executed) as tmp, as_ipynb(notebook) as source:
             try:
                 papermill.execute_notebook(
-                    str(notebook), str(tmp), parameters=as_data(parameters),
+                    str(source), str(tmp), parameters=as_data(parameters),
                     kernel_name=self.kernel_name,
                     language="python",
                     cwd=str(cwd), progress_bar=False, log_output=False,
-                    execution_timeout=self.timeout_s,
+                    timeout_func=budget,  # papermill hands it on to nbclient
                 )
             except papermill.PapermillExecutionError as exc:
                 failure = exc  # keep the executed notebook before raising
+            except CellTimeoutError as exc:
+                if not budget.spent:  # nbclient's own wait for outputs, not our timeout
+                    raise
+                failure = exc
         _render_html(executed, html)
+        if isinstance(failure, CellTimeoutError):
+            raise StepTimeoutError(what, budget.seconds, _timeout_detail(
+                budget.cell, notebook, executed)) from failure
         if failure is not None:
             raise NotebookError(_failure_message(failure, notebook, executed, what)) from failure
-        return NotebookResult(executed, html, time.perf_counter() - started)
+        return NotebookResult(executed, html, time.monotonic() - budget.started)
 
 
 def _render_html(executed: Path, html: Path) -> None:
@@ -82,6 +113,12 @@ def _failure_message(exc: Any, notebook: Path, executed: Path, what: str) -> str
         f"--- cell source ---\n{exc.source}\n--- traceback ---\n{trace}\n"
         f"Executed notebook kept at {executed} (HTML: {executed.with_suffix('.html')})"
     )
+
+
+def _timeout_detail(cell: nbformat.NotebookNode, notebook: Path, executed: Path) -> str:
+    return (f"notebook {notebook.name} was running cell {cell.execution_count}; its kernel is "
+            f"shut down\n--- cell source ---\n{cell.source}\n"
+            f"Executed notebook kept at {executed} (HTML: {executed.with_suffix('.html')})")
 
 
 def as_data(parameters: dict[str, Any]) -> dict[str, Any]:

@@ -3,19 +3,21 @@ stopping the weak ones early, Optuna (or random search) proposing the next.
 
 `ray_address` (or $RAY_ADDRESS) joins an existing cluster; otherwise a local Ray starts with
 this machine's CPUs and stops afterwards. The data is prepared once and shipped through
-Ray's object store, so trials on other nodes need no shared disk.
+Ray's object store, so trials on other nodes need no shared disk. A `timeout_s` bounds the
+whole search: Tune stops every trial when what is left of it runs out, and the search fails.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from assetbook.errors import AssetbookError
+from assetbook.errors import AssetbookError, StepTimeoutError
 from assetbook.runners.training.data import Dataset
 from assetbook.runners.training.fit import TrainingJob, fit, job_module, load_dataset
 from assetbook.spec.models import ChoiceSpec, DimensionSpec, IntegerSpec, SearchSpec
@@ -34,6 +36,7 @@ class TuneJob:
     ray_address: str | None = None
     mlflow_experiment: str | None = None
     mlflow_tags: dict[str, str] | None = None  # e.g. the parent run, the Dagster run
+    timeout_s: float | None = None  # the whole search, data loading and Ray's start included
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ def search(job: TuneJob) -> TuneResult:
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     spec = job.search
+    deadline = None if job.timeout_s is None else time.monotonic() + job.timeout_s
     dataset = load_dataset(job.training)
     check_space(job, dataset)
     max_epochs = job.training.trainer.max_epochs
@@ -147,6 +151,7 @@ def search(job: TuneJob) -> TuneResult:
             tracking_uri=job.training.mlflow_tracking_uri, experiment_name=job.mlflow_experiment,
             tags=job.mlflow_tags or {}, save_artifact=False))
     with ray_session(job.ray_address), _environment_kept("MLFLOW_TRACKING_URI"):
+        budget = None if deadline is None else max(deadline - time.monotonic(), 1e-3)  # 0: none
         trainable = tune.with_resources(
             tune.with_parameters(_trial, job=job.training, dataset=dataset, metric=spec.metric),
             {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
@@ -155,11 +160,16 @@ def search(job: TuneJob) -> TuneResult:
             tune_config=tune.TuneConfig(
                 metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples,
                 max_concurrent_trials=spec.max_concurrent_trials, search_alg=algorithm,
-                scheduler=scheduler),
+                scheduler=scheduler, time_budget_s=budget),
             run_config=tune.RunConfig(name=job.name, storage_path=str(job.storage_path),
                                       callbacks=callbacks, verbose=0),
         )
         results = tuner.fit()
+        if deadline is not None and time.monotonic() >= deadline:
+            epochs = sum(r.metrics.get("training_iteration", 0) for r in results)
+            raise StepTimeoutError(f"search '{job.name}'", job.timeout_s, (
+                f"Tune stopped its trials ({len(results)} of {spec.num_samples} had started, "
+                f"{epochs} epochs in all)"))
         cluster = ray.get_runtime_context().gcs_address
         errors = [str(r.error) for r in results if r.error]
         if len(errors) == len(results):

@@ -13,6 +13,8 @@ PATTERNS = (
     "project/*.py",
     "assets/loans.yaml",
     "notebooks/*.ipynb",
+    "notebooks/*.py",  # plain-text notebooks (jupytext percent, MyST), or the pair of one
+    "notebooks/*.md",
     "bentos/**/*",
     "workspace.yaml",
     ".github/workflows/assetbook-ci.yml",

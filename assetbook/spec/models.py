@@ -220,6 +220,26 @@ class AssetSpecBase(Strict):
         return list(dict.fromkeys([*self.inputs, *self.automation.on_failed_checks, *drift]))
 
 
+# --- notebooks --------------------------------------------------------------------------------
+
+
+class NotebookStepSpec(AssetSpecBase):
+    """What the kinds that run a notebook (notebook, evaluate) declare alike.
+
+    Fields excluded from dumps are left out of the code version: the notebook's code cells
+    stand for its path (an .ipynb and its paired .py have one version), and a timeout bounds
+    a run, not its result.
+    """
+
+    notebook: str = Field(exclude=True, description="The notebook, relative to the project "
+                          "root: an .ipynb, a jupytext percent-format .py or a MyST .md.")
+    config: dict[str, Any] = Field(default_factory=dict, description="Injected as `config`.")
+    timeout: Duration = Field(
+        timedelta(hours=1), gt=timedelta(0), exclude=True,
+        description="How long the whole notebook may run, in seconds or as '90m', '2h'; past "
+        "it the run fails naming the running cell, and the kernel is shut down.")
+
+
 # --- training and search ----------------------------------------------------------------------
 
 OBJECT_REF = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
@@ -250,6 +270,10 @@ class ModelAssetSpec(AssetSpecBase):
         "auto", description="What the target is; auto: two values are binary, a few labels "
         "multiclass, other numbers regression.")
     trainer: TrainerSpec = TrainerSpec()
+    timeout: Duration = Field(  # not in the code version (see NotebookStepSpec.timeout)
+        timedelta(hours=6), gt=timedelta(0), exclude=True,
+        description="How long the fit (for tune: the whole search) may run, in seconds or as "
+        "'90m', '6h'; past it the run fails and its processes (or Ray trials) are stopped.")
 
 
 class UniformSpec(Strict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -10,6 +11,7 @@ import nbformat
 import pytest
 
 from assetbook.graph.code_version import code_version
+from assetbook.spec.loader import load_project
 from tests.conftest import build_defs
 
 
@@ -63,3 +65,13 @@ def test_a_named_module_changes_the_version(tmp_path: Path, monkeypatch: pytest.
     module.write_text("SCALE = 2\n")
     sys.modules.pop("helper_for_version", None)
     assert code_version({"a": 1}, None, ["helper_for_version"]) != before
+
+
+def test_a_timeout_does_not_change_the_version(project_dir: Path) -> None:
+    """A timeout bounds a run, not its result: raising it must re-run nothing."""
+    before = features_version(project_dir)
+    spec = project_dir / "assets" / "loans.yaml"
+    spec.write_text(spec.read_text().replace("    modules: [project.features]",
+                                             "    timeout: 2h\n    modules: [project.features]"))
+    assert load_project(project_dir).assets["features"].spec.timeout == timedelta(hours=2)
+    assert features_version(project_dir) == before

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 import torch
 
+from assetbook.errors import StepTimeoutError
 from assetbook.runners.training.data import TrainingDataError, prepare
 from assetbook.runners.training.fit import TrainingJob
 from assetbook.runners.training.launch import TrainingError, train
@@ -65,13 +66,20 @@ def test_same_seed_same_weights(tmp_path: Path) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_killed_training_leaves_no_model(tmp_path: Path) -> None:
+def test_timed_out_training_leaves_no_model_and_no_rank(tmp_path: Path) -> None:
+    """Two DDP ranks: Lightning starts the second, which outlives a kill of the first alone."""
     paths = write_days(tmp_path / "data", 2, rows=2000)
-    output = tmp_path / "model.pt"
-    with pytest.raises(subprocess.TimeoutExpired):
-        train(job(paths, output, max_epochs=10_000), tmp_path / "w", timeout_s=12)
+    output, workdir = tmp_path / "model.pt", tmp_path / "w"
+    with pytest.raises(StepTimeoutError, match=r"^training: timed out after 30 s .* the "
+                       "training processes are stopped; log"):
+        train(job(paths, output, max_epochs=10_000, devices=2), workdir, timeout_s=30)
     assert not output.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".model")]
+    # rank 0 says so once it has started the other rank
+    assert "Initializing distributed: GLOBAL_RANK: 0" in (workdir / "train.log").read_text()
+    left = [p.pid for p in psutil.process_iter(["cmdline"])
+            if str(workdir) in " ".join(p.info["cmdline"] or [])]
+    assert not left
 
 
 def test_errors_cross_the_process_boundary(tmp_path: Path) -> None:

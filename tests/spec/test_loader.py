@@ -47,11 +47,13 @@ def test_window_shorthand_and_durations(project_dir: Path) -> None:
     notebook: notebooks/features.ipynb
     inputs: {raw: {mapping: window, size: 3, lag: 1}}
     freshness: {fail_after: 36h, warn_after: 90m}
+    timeout: 90m
 """)
     spec = load_project(project_dir).assets["feats"].spec
     assert spec.inputs["raw"] == WindowInputSpec(mapping="window", size=3, lag=1)
     assert spec.freshness.fail_after.total_seconds() == 36 * 3600
     assert spec.freshness.warn_after.total_seconds() == 90 * 60
+    assert spec.timeout.total_seconds() == 90 * 60
 
 
 ERRORS = {
@@ -88,6 +90,27 @@ ERRORS = {
     partitions: days
     notebook: notebooks/nope.ipynb
 """, ["asset 'feats', field 'notebook': notebook 'notebooks/nope.ipynb' not found"]),
+    "not a notebook": ("""
+  feats:
+    kind: notebook
+    partitions: days
+    notebook: notebooks/features.txt
+""", ["asset 'feats', field 'notebook': notebook 'notebooks/features.txt' is not a notebook: "
+      "use an .ipynb, a jupytext percent-format .py (cells opened by `# %%`) or a MyST .md"]),
+    "a module, not a notebook": ("""
+  feats:
+    kind: notebook
+    partitions: days
+    notebook: project/features.py
+""", ["field 'notebook': notebook 'project/features.py' has no code cell of the py:percent "
+      "format", "`jupytext --set-formats ipynb,py:percent NOTEBOOK.ipynb` pairs"]),
+    "no time at all": ("""
+  feats:
+    kind: notebook
+    partitions: days
+    notebook: notebooks/features.ipynb
+    timeout: 0
+""", ["asset 'feats', field 'timeout'", "greater than 0 seconds"]),
     "bad partition mapping": ("""
   summary:
     kind: notebook

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import Field
+from typing import TYPE_CHECKING, Literal
 
 from assetbook.kinds.base import Fail, Kind, notebook_rules
-from assetbook.spec.models import AssetSpecBase
+from assetbook.spec.models import NotebookStepSpec
 
 if TYPE_CHECKING:
     from assetbook.spec.loader import DeclaredAsset, ProjectSpec
 
 
-class EvaluateAssetSpec(AssetSpecBase):
+class EvaluateAssetSpec(NotebookStepSpec):
     """A report notebook scoring the candidate (a `train` input) and the current champion on
     the held-out days (the data input), written as HTML with the metrics as JSON."""
 
     kind: Literal["evaluate"]
-    notebook: str
-    config: dict[str, Any] = Field(default_factory=dict)
 
 
 def rules(project: ProjectSpec, declared: DeclaredAsset, fail: Fail) -> None:

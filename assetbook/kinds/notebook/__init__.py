@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from assetbook.kinds.base import Kind, notebook_rules
-from assetbook.spec.models import AssetSpecBase
+from assetbook.spec.models import NotebookStepSpec
 
 
-class NotebookAssetSpec(AssetSpecBase):
+class NotebookAssetSpec(NotebookStepSpec):
     kind: Literal["notebook"]
-    notebook: str = Field(description="Path of the .ipynb, relative to the project root.")
-    config: dict[str, Any] = Field(default_factory=dict, description="Injected as `config`.")
     backfill: Literal["single_run", "per_partition"] = Field(
         "single_run", description="single_run runs a range of partitions in one kernel."
     )

@@ -47,7 +47,9 @@ def build_train_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDe
             mlflow.log(run_id, params=trainer_params(spec, window))
             job = training_job(spec, data, hyperparameters=hyperparameters, output=str(output),
                                mlflow_tracking_uri=mlflow.tracking_uri, mlflow_run_id=run_id)
-            result = train(job, workdir=ctx.state.root / "training" / declared.name)
+            result = train(job, workdir=ctx.state.root / "training" / declared.name,
+                           timeout_s=spec.timeout.total_seconds(),
+                           what=f"asset '{declared.name}'")
             mlflow.log(run_id, metrics={"wall_seconds": result.seconds,
                                         "samples_per_second": result.samples_per_second})
             source = mlflow.log_file(run_id, output, "model", "model.pt")

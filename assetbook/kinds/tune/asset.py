@@ -42,7 +42,8 @@ def build_tune_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDef
                 search=spec.search, name=f"{declared.name}-{context.run.run_id[:8]}",
                 storage_path=ctx.state.root / "ray_results", ray_address=spec.ray.address,
                 mlflow_experiment=declared.pipeline,
-                mlflow_tags={**tags, "mlflow.parentRunId": run_id}))
+                mlflow_tags={**tags, "mlflow.parentRunId": run_id},
+                timeout_s=spec.timeout.total_seconds()))
             mlflow.log(run_id, params={f"best.{k}": v for k, v in result.best_config.items()},
                        metrics={f"best_{spec.search.metric}": result.best_metric})
         best = {"best_config": result.best_config, "metric": spec.search.metric,

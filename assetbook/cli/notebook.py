@@ -1,0 +1,166 @@
+"""`assetbook notebook ASSET`: Jupyter on 127.0.0.1 with the asset's notebook open on real data.
+
+The notebook gets the parameters the pipeline itself would inject for the chosen partitions
+(the builders' own `notebook_parameters` and `evaluation_parameters`, fed by the IO manager's
+stored files), except that its output goes to a scratch folder the pipeline never reads. The
+injected cell lives only in the open notebook: Jupyter's contents manager adds it when the
+notebook is opened and drops it when it is saved (`assetbook.runners.injection`), so the file,
+its code version and the commits never hold it. `--print` prints the parameters instead, for
+editors that run notebooks themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from assetbook.cli.session import Session
+from assetbook.errors import AssetbookError
+from assetbook.graph.context import BuildContext
+from assetbook.graph.stored import StoredAssets, describe_keys
+from assetbook.kinds.evaluate.asset import evaluation_parameters
+from assetbook.kinds.notebook.asset import notebook_parameters
+from assetbook.resources.state import UNPARTITIONED, safe_part
+from assetbook.resources.tracking import MlflowTracking
+from assetbook.runners.notebook import as_data
+from assetbook.spec.loader import DeclaredAsset
+
+NOTEBOOK_KINDS = ("notebook", "evaluate")
+CONTENTS_MANAGER = "assetbook.runners.injection.InjectingContentsManager"
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """The `notebook` command and its flags."""
+    parser = commands.add_parser(
+        "notebook", help="open an asset's notebook in Jupyter (127.0.0.1) on real data: a "
+        "partition's upstream files, its config, and an output in a scratch folder")
+    parser.add_argument("asset", metavar="ASSET", help="a notebook or evaluate asset, e.g. "
+                        "features")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--partition", metavar="KEY", help="the partition to work on (default: "
+                       "the latest one its upstream has materialized)")
+    which.add_argument("--last", type=_positive, metavar="N", help="the last N partitions its "
+                       "upstream has materialized, as one range (a backfill in one kernel)")
+    parser.add_argument("--print", dest="print_only", action="store_true",
+                        help="print the parameters as JSON and exit, for editors that run "
+                        "notebooks themselves (VS Code)")
+    parser.add_argument("--port", type=int, default=8888,
+                        help="Jupyter's port on 127.0.0.1 (default: 8888)")
+    parser.add_argument("--no-browser", dest="browser", action="store_false",
+                        help="only print Jupyter's address; do not open a web browser")
+
+
+def run_notebook_command(session: Session, args: argparse.Namespace) -> int:
+    """Print the parameters, or become the Jupyter server (it runs until stopped)."""
+    declared, parameters = opened_parameters(session, args.asset, args.partition, args.last)
+    if args.print_only:
+        print(json.dumps(as_data(parameters), indent=2))
+        return 0
+    _exec_jupyter(session, declared, parameters, args.port, args.browser)
+    return 0  # not reached: exec replaces this process
+
+
+def opened_parameters(session: Session, asset: str, partition: str | None,
+                      last: int | None) -> tuple[DeclaredAsset, dict[str, Any]]:
+    """The asset and what the pipeline would inject to compute the chosen partitions, with
+    the output in the scratch folder."""
+    ctx = BuildContext(session.project, session.state)
+    stored = StoredAssets(ctx, session.instance)
+    declared = stored.declared(asset)
+    if declared.spec.kind not in NOTEBOOK_KINDS:
+        opened = [n for n, d in ctx.project.assets.items() if d.spec.kind in NOTEBOOK_KINDS]
+        raise AssetbookError(f"'{asset}' is a {declared.spec.kind} asset and runs no notebook; "
+                             f"assetbook notebook opens {', '.join(opened) or 'none here'}")
+    inputs = stored.inputs(declared)
+    if unstored := [name for name, files in inputs.items() if not files]:
+        raise AssetbookError(f"'{asset}' reads {', '.join(unstored)}, which has no stored "
+                             "partition yet: run the pipeline first (`assetbook run`)")
+    keys = _chosen_keys(stored, declared, partition, last)
+    scratch = session.state.scratch / safe_part(asset)
+    scratch.mkdir(parents=True, exist_ok=True)
+    if declared.spec.kind == "evaluate":
+        return declared, evaluation_parameters(
+            ctx, declared, inputs, session.instance, MlflowTracking.local(session.state.root),
+            scratch / f"{UNPARTITIONED}.json", scratch)
+    parameters = notebook_parameters(ctx, declared, inputs, session.instance,
+                                     {key: scratch / f"{safe_part(key)}.parquet" for key in keys})
+    for entry in parameters["partitions"]:
+        if empty := [name for name, files in entry["inputs"].items() if not files]:
+            raise AssetbookError(
+                f"'{asset}' ({entry['key']}) would read no stored partition of {empty[0]} "
+                f"(materialized: {describe_keys(stored.materialized(empty[0]))}); pick one "
+                "with --partition")
+    return declared, parameters
+
+
+def _chosen_keys(stored: StoredAssets, declared: DeclaredAsset, partition: str | None,
+                 last: int | None) -> list[str]:
+    """The partition named, else the latest `last` (default 1) that every input partitioned
+    like the asset has materialized."""
+    name, mine = declared.name, declared.spec.partitions
+    if mine is None:
+        if partition is not None or last is not None:
+            raise AssetbookError(f"'{name}' is not partitioned: drop --partition and --last")
+        return [UNPARTITIONED]
+    if partition is not None:
+        if partition not in (keys := stored.partition_keys(name)):
+            raise AssetbookError(f"'{name}' has no partition '{partition}' (its partitions: "
+                                 f"{describe_keys(keys)})")
+        return [partition]
+    alike = [n for n in declared.spec.inputs if stored.ctx.project.assets[n].spec.partitions
+             == mine]
+    if not alike:
+        raise AssetbookError(f"'{name}' reads no input partitioned like it: name the partition "
+                             "with --partition KEY")
+    common = sorted(set.intersection(*(set(stored.materialized(n)) for n in alike)))
+    if not common:
+        raise AssetbookError(f"no partition of {', '.join(alike)} is materialized yet: run the "
+                             "pipeline first (`assetbook run`)")
+    return common[-(last or 1):]
+
+
+def _exec_jupyter(session: Session, declared: DeclaredAsset, parameters: dict[str, Any],
+                  port: int, browser: bool) -> None:
+    """Replace this process by JupyterLab on the loopback, with the injecting contents
+    manager; its kernels start in the project root, as a pipeline run's do."""
+    scratch = session.state.scratch / safe_part(declared.name)
+    parameters_file = scratch / "parameters.json"
+    parameters_file.write_text(json.dumps(as_data(parameters), indent=2))
+    notebook = Path(declared.spec.notebook).as_posix()
+    token = secrets.token_hex(24)
+    print(f"{declared.name}: {notebook} with the parameters of {_what(parameters)} injected "
+          f"(never saved); outputs go to {scratch}\n"
+          f"Jupyter: http://127.0.0.1:{port}/lab/tree/{quote(notebook)}?token={token}",
+          flush=True)
+    command = [sys.executable, "-m", "jupyterlab", str(session.root / notebook),
+               "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+               "--ServerApp.port_retries=0", f"--ServerApp.root_dir={session.root}",
+               f"--ServerApp.contents_manager_class={CONTENTS_MANAGER}",
+               f"--InjectingContentsManager.notebook={notebook}",
+               f"--InjectingContentsManager.parameters_file={parameters_file}",
+               *([] if browser else ["--no-browser"]),
+               # Jupyter refuses root unless told; containers often run as root, and the
+               # server listens on the loopback only, behind a token.
+               *(["--allow-root"] if os.geteuid() == 0 else [])]
+    os.chdir(session.root)
+    # The token travels in the environment: a command line is visible to every local user.
+    os.execve(command[0], command, {**os.environ, "JUPYTER_TOKEN": token})
+
+
+def _what(parameters: dict[str, Any]) -> str:
+    if "partitions" not in parameters:
+        return f"candidate v{parameters['candidate_version']}"
+    return describe_keys([entry["key"] for entry in parameters["partitions"]])
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: give 1 or more")
+    return value
