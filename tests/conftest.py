@@ -158,6 +158,8 @@ def session_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # for minutes while the other finished it (whole suite 15m20s).
 LONGEST_FIRST = ("tests/e2e/test_wheel.py", "tests/e2e/test_delivery.py",
                  "tests/e2e/test_automation_loop.py",
+                 "tests/e2e/test_run_command.py", "tests/notebook_loop/test_load.py",
+                 "tests/notebook_loop/test_notebook_command.py", "tests/graph/test_timeouts.py",
                  "tests/e2e/test_init.py", "tests/reliability/test_killed_work.py",
                  "tests/reliability/test_http_fuzz.py", "tests/e2e/test_ci.py",
                  "tests/serving/test_bento_export.py", "tests/runners/test_tuning.py",
