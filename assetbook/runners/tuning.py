@@ -20,6 +20,7 @@ from typing import Any
 from assetbook.errors import AssetbookError, StepTimeoutError
 from assetbook.runners.training.data import Dataset
 from assetbook.runners.training.fit import TrainingJob, fit, job_module, load_dataset
+from assetbook.runners.training.progress import Report
 from assetbook.spec.models import ChoiceSpec, DimensionSpec, IntegerSpec, SearchSpec
 
 
@@ -123,7 +124,34 @@ def _trial(config: dict[str, Any], job: TrainingJob, dataset: Dataset, metric: s
     fit(trial_job, dataset, callbacks=(report,))
 
 
-def search(job: TuneJob) -> TuneResult:
+def _trial_progress(report: Report, spec: SearchSpec) -> Any:
+    """A Tune callback that reports "trial 2 of 4 ended, best val_loss 0.4120" as trials end."""
+    from ray import tune
+
+    better = min if spec.mode == "min" else max
+
+    class TrialProgress(tune.Callback):
+        ended, best = 0, None
+
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any
+                              ) -> None:
+            self._ended(trial.last_result.get(spec.metric))
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self._ended(None)
+
+        def _ended(self, value: float | None) -> None:
+            self.ended += 1
+            if value is not None:
+                self.best = value if self.best is None else better(self.best, value)
+            line = f"trial {self.ended} of {spec.num_samples} ended"
+            report(line if self.best is None else f"{line}, best {spec.metric} {self.best:.4f}")
+
+    return TrialProgress()
+
+
+def search(job: TuneJob, report: Report | None = None) -> TuneResult:
+    """The best configuration of the search; `report` receives a line as each trial ends."""
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -143,7 +171,7 @@ def search(job: TuneJob) -> TuneResult:
     scheduler = spec.scheduler and ASHAScheduler(
         time_attr="training_iteration", max_t=max_epochs, grace_period=spec.scheduler.grace_period,
         reduction_factor=spec.scheduler.reduction_factor)
-    callbacks = []
+    callbacks = [_trial_progress(report, spec)] if report else []
     if job.mlflow_experiment:
         from ray.air.integrations.mlflow import MLflowLoggerCallback
 

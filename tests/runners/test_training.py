@@ -59,8 +59,12 @@ def test_model_file_holds_only_tensors_and_data(tmp_path: Path) -> None:
 
 def test_same_seed_same_weights(tmp_path: Path) -> None:
     paths = write_days(tmp_path / "data", 1, rows=300)
+    lines: list[str] = []
     for name in ("a", "b"):
-        train(job(paths, tmp_path / f"{name}.pt", max_epochs=2), tmp_path / name)
+        train(job(paths, tmp_path / f"{name}.pt", max_epochs=2), tmp_path / name,
+              report=lines.append)
+    assert [line.split(",")[0] for line in lines] == ["epoch 1 of 2", "epoch 2 of 2"] * 2
+    assert all(line.split(", ")[1].startswith("val_loss 0.") for line in lines)
     a = torch.load(tmp_path / "a.pt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "b.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -35,7 +35,11 @@ def tune_job(tmp_path: Path, space: dict = SPACE, address: str | None = None) ->
 
 @pytest.mark.slow
 def test_asha_stops_weak_trials_early(tmp_path: Path) -> None:
-    result = search(tune_job(tmp_path))
+    lines: list[str] = []
+    result = search(tune_job(tmp_path), report=lines.append)
+    assert [line.split(",")[0] for line in lines] == [f"trial {i} of 4 ended" for i in
+                                                       range(1, 5)]
+    assert lines[-1].endswith(f"best val_loss {result.best_metric:.4f}")
     assert len(result.trials) == 4 and not any(t["error"] for t in result.trials)
     assert result.stopped_early >= 1
     assert result.total_epochs < 4 * 4

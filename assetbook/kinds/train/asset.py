@@ -49,7 +49,7 @@ def build_train_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDe
                                mlflow_tracking_uri=mlflow.tracking_uri, mlflow_run_id=run_id)
             result = train(job, workdir=ctx.state.root / "training" / declared.name,
                            timeout_s=spec.timeout.total_seconds(),
-                           what=f"asset '{declared.name}'")
+                           what=f"asset '{declared.name}'", report=context.log.info)
             mlflow.log(run_id, metrics={"wall_seconds": result.seconds,
                                         "samples_per_second": result.samples_per_second})
             source = mlflow.log_file(run_id, output, "model", "model.pt")

@@ -43,7 +43,7 @@ def build_tune_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDef
                 storage_path=ctx.state.root / "ray_results", ray_address=spec.ray.address,
                 mlflow_experiment=declared.pipeline,
                 mlflow_tags={**tags, "mlflow.parentRunId": run_id},
-                timeout_s=spec.timeout.total_seconds()))
+                timeout_s=spec.timeout.total_seconds()), report=context.log.info)
             mlflow.log(run_id, params={f"best.{k}": v for k, v in result.best_config.items()},
                        metrics={f"best_{spec.search.metric}": result.best_metric})
         best = {"best_config": result.best_config, "metric": spec.search.metric,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from assetbook.runners.training.data import Dataset, prepare, read_frames
+from assetbook.runners.training.progress import epoch_callback
 from assetbook.serving.model_file import ModelFile, build_module
 from assetbook.spec.models import TrainerSpec
 
@@ -27,6 +28,7 @@ class TrainingJob:
     mlflow_tracking_uri: str | None = None
     mlflow_run_id: str | None = None
     task: str = "auto"  # binary, multiclass, regression, or inferred from the target
+    progress: str | None = None  # where rank 0 writes "epoch i of n" as it goes
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "trainer": self.trainer.model_dump(),
@@ -91,7 +93,9 @@ def fit(job: TrainingJob, dataset: Dataset | None = None, callbacks: tuple = ())
         trainer = pl.Trainer(
             max_epochs=job.trainer.max_epochs, accelerator=job.trainer.accelerator,
             devices=job.trainer.devices, num_nodes=job.trainer.num_nodes, strategy=strategy,
-            precision=job.trainer.precision, logger=loggers or False, callbacks=list(callbacks),
+            precision=job.trainer.precision, logger=loggers or False,
+            callbacks=[*callbacks, *([epoch_callback(Path(job.progress))] if job.progress
+                                     else [])],
             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
             deterministic=True, default_root_dir=scratch,
         )
