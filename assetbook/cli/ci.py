@@ -2,8 +2,9 @@
 
 The base branch is built once on a small sample (its champion is the yardstick) in a state
 folder kept per base commit, so a second pull request on the same base reuses it. The pull
-request's code then re-materializes only the stale part of the graph on the same data:
-assets whose code version changed, and everything below them. The package and deploy assets
+request's code then re-materializes only the stale part of the graph on the same data, as
+`assetbook run` does: what Dagster reports stale (assets whose code version changed) and
+everything below them. The package and deploy assets
 are left out, and the champion is not moved: the gate is applied to the new evaluation report
 here, and its verdict is the exit code.
 """
@@ -21,18 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
-
 from assetbook.atomic import atomic_path
-from assetbook.cli.pipeline import (
-    SERVING_KINDS,
-    materialize_assets,
-    simulate,
-)
+from assetbook.cli.pipeline import SERVING_KINDS, execute, known_keys, plan_stale, simulate
 from assetbook.cli.session import Session, landing_spec
 from assetbook.data.landing import landed_files, read_landed_file
 from assetbook.errors import AssetbookError
-from assetbook.graph.internals import CODE_VERSION_TAG, RANGE_END_TAG, RANGE_START_TAG
 from assetbook.kinds.promote import PromoteAssetSpec
 from assetbook.resources.state import STATE_ENV, StateFolder
 from assetbook.runners.gate import Decision, decide
@@ -83,15 +77,17 @@ def run_ci(root: Path, base_ref: str | None, sample: Sample) -> tuple[CiOutcome,
     session = Session(root)
     if outcome.failures:
         return outcome, session
-    stale = stale_assets(session)
-    outcome.recomputed = stale
     try:
         outcome.data = scored_data(session, sample)
-        _materialize_stale(session, stale, outcome.data)
+        plan = plan_stale(session, known_keys(session), lambda name: session.project.assets[
+            name].spec.kind not in (*SERVING_KINDS, "promote"))
+        outcome.recomputed = list(plan.assets)
+        failed = execute(session, plan)
     except AssetbookError as exc:
         outcome.failures.append(str(exc))
         return outcome, session
-    _judge(session, stale, outcome)
+    outcome.failures += [f"day {key}: {message}" for key, message in failed.items()]
+    _judge(session, outcome.recomputed, outcome)
     return outcome, session
 
 
@@ -129,23 +125,6 @@ def _build_base(root: Path, sha: str, state: Path, sample: Sample) -> None:
         tmp_marker.write_text(json.dumps(wanted))
 
 
-def stale_assets(session: Session) -> list[str]:
-    """Assets whose code version differs from their last materialization's (or that were
-    never materialized), and everything below them; serving assets are left out."""
-    graph = session.defs.resolve_asset_graph()
-    changed = set()
-    for key in graph.get_all_asset_keys():
-        event = session.instance.get_latest_materialization_event(key)
-        stored = event.asset_materialization.tags.get(CODE_VERSION_TAG) if (
-            event and event.asset_materialization) else None
-        if stored is None or stored != graph.get(key).code_version:
-            changed.add(key)
-    below = dg.AssetSelection.assets(*changed).downstream().resolve(graph) if changed else set()
-    names = {key.to_user_string() for key in below}
-    return [n for n in session.project.assets if n in names and
-            session.project.assets[n].spec.kind not in (*SERVING_KINDS, "promote")]
-
-
 def scored_data(session: Session, sample: Sample) -> ScoredData:
     """The landed days of the CI state; without any (no base was built), this branch lands
     the sample itself. Days in the CI state folder were simulated there (by the base's run or
@@ -159,24 +138,6 @@ def scored_data(session: Session, sample: Sample) -> ScoredData:
     rows = sum(len(read_landed_file(folder, key, formats)) for key in keys)
     return ScoredData(declared.name, keys, rows, folder,
                       simulated or folder.is_relative_to(session.state.root))
-
-
-def _materialize_stale(session: Session, stale: list[str], data: ScoredData) -> None:
-    keys = data.keys
-    partitions_def = session.defs.resolve_asset_graph().get(
-        dg.AssetKey(data.source)).partitions_def
-    if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
-        session.instance.add_dynamic_partitions(partitions_def.name, [
-            k for k in keys if not session.instance.has_dynamic_partition(partitions_def.name,
-                                                                          k)])
-    graph = session.defs.resolve_asset_graph()
-    partitioned = [n for n in stale if graph.get(dg.AssetKey(n)).is_partitioned]
-    if partitioned:
-        materialize_assets(session, partitioned,
-                           {RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]})
-    models = [n for n in stale if n not in partitioned]
-    if models:
-        materialize_assets(session, models, {})
 
 
 def _judge(session: Session, stale: Iterable[str], outcome: CiOutcome) -> None:

@@ -41,7 +41,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "notebook", help="open an asset's notebook in Jupyter (127.0.0.1) on real data: a "
         "partition's upstream files, its config, and an output in a scratch folder")
     parser.add_argument("asset", metavar="ASSET", help="a notebook or evaluate asset, e.g. "
-                        "features")
+                        "features (of a notebook with several outputs: any output, or the "
+                        "notebook's own name)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--partition", metavar="KEY", help="the partition to work on (default: "
                        "the latest one its upstream has materialized)")
@@ -68,11 +69,13 @@ def run_notebook_command(session: Session, args: argparse.Namespace) -> int:
 
 def opened_parameters(session: Session, asset: str, partition: str | None,
                       last: int | None) -> tuple[DeclaredAsset, dict[str, Any]]:
-    """The asset and what the pipeline would inject to compute the chosen partitions, with
-    the output in the scratch folder."""
+    """The step (the asset, or the notebook writing it among several) and what the pipeline
+    would inject to compute the chosen partitions, with the outputs in the scratch folder."""
     ctx = BuildContext(session.project, session.state)
     stored = StoredAssets(ctx, session.instance)
-    declared = stored.declared(asset)
+    if asset not in ctx.project.steps:
+        asset = stored.declared(asset).producer or asset
+    declared = ctx.project.steps[asset]
     if declared.spec.kind not in NOTEBOOK_KINDS:
         opened = [n for n, d in ctx.project.assets.items() if d.spec.kind in NOTEBOOK_KINDS]
         raise AssetbookError(f"'{asset}' is a {declared.spec.kind} asset and runs no notebook; "
@@ -88,8 +91,9 @@ def opened_parameters(session: Session, asset: str, partition: str | None,
         return declared, evaluation_parameters(
             ctx, declared, inputs, session.instance, MlflowTracking.local(session.state.root),
             scratch / f"{UNPARTITIONED}.json", scratch)
-    parameters = notebook_parameters(ctx, declared, inputs, session.instance,
-                                     {key: scratch / f"{safe_part(key)}.parquet" for key in keys})
+    parameters = notebook_parameters(ctx, declared, inputs, session.instance, {
+        key: {written.name: _scratch_folder(scratch, written) / f"{safe_part(key)}.parquet"
+              for written in ctx.project.written_by(asset)} for key in keys})
     for entry in parameters["partitions"]:
         if empty := [name for name, files in entry["inputs"].items() if not files]:
             raise AssetbookError(
@@ -97,6 +101,15 @@ def opened_parameters(session: Session, asset: str, partition: str | None,
                 f"(materialized: {describe_keys(stored.materialized(empty[0]))}); pick one "
                 "with --partition")
     return declared, parameters
+
+
+def _scratch_folder(scratch: Path, written: DeclaredAsset) -> Path:
+    """The scratch folder itself, or a folder in it for each output of a notebook."""
+    if written.producer is None:
+        return scratch
+    folder = scratch / safe_part(written.name)
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 def _chosen_keys(stored: StoredAssets, declared: DeclaredAsset, partition: str | None,

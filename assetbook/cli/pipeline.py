@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -57,11 +57,19 @@ def run_pipeline(session: Session, days: int, rows: int | None = None, serve: bo
     or stale over the landed days, and everything below it. Without `serve`, the package and
     deploy assets are left out (a CI sample is judged, not served)."""
     keys = _land(session, days, rows)
-    graph = AssetGraph(session.defs, list(session.project.assets))
-    partitioned = [name for name in graph.order if graph.partitioned(name)]
-    plan = stale_plan(graph, GraphState(session.instance, session.defs), partitioned, keys,
-                      allowed=_serving(session, serve))
+    plan = plan_stale(session, keys, lambda name: serve or _kind(session, name) not in
+                      SERVING_KINDS)
     return PipelineRun(keys, plan, execute(session, plan, progress))
+
+
+def plan_stale(session: Session, keys: Sequence[str], allowed: Callable[[str], bool]) -> Plan:
+    """What Dagster reports missing or stale over the landing source's `keys` (and the assets
+    partitioned as it is), with everything below it; `allowed` leaves assets out."""
+    declared, _ = session.landing_source()
+    graph = AssetGraph(session.defs, list(session.project.assets))
+    partitioned = [name for name in graph.order if graph.same_partitions(name, declared.name)]
+    return stale_plan(graph, GraphState(session.instance, session.defs), partitioned, keys,
+                      allowed)
 
 
 def materialize_selection(session: Session, names: Sequence[str], keys: Sequence[str] | None,
@@ -189,10 +197,8 @@ def _run_days(session: Session, step: Step, progress: RunProgress | None) -> dic
     return failed
 
 
-def _serving(session: Session, serve: bool):
-    def allowed(name: str) -> bool:
-        return serve or session.project.assets[name].spec.kind not in SERVING_KINDS
-    return allowed
+def _kind(session: Session, name: str) -> str:
+    return session.project.assets[name].spec.kind
 
 
 def _span(keys: Sequence[str]) -> str:

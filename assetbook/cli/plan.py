@@ -40,6 +40,12 @@ class Plan:
     def empty(self) -> bool:
         return not self.days and self.models is None
 
+    @property
+    def assets(self) -> tuple[str, ...]:
+        """Every asset the plan runs, once, in the order it runs them."""
+        steps = (*self.days, *([self.models] if self.models else []))
+        return tuple(dict.fromkeys(name for step in steps for name in step.assets))
+
 
 class AssetGraph:
     """The project's assets as Dagster resolves them: order, partitions, what lies below."""
@@ -50,6 +56,11 @@ class AssetGraph:
 
     def partitioned(self, name: str) -> bool:
         return self._graph.get(dg.AssetKey(name)).is_partitioned
+
+    def same_partitions(self, name: str, other: str) -> bool:
+        partitions = self._graph.get(dg.AssetKey(name)).partitions_def
+        return partitions is not None and partitions == self._graph.get(
+            dg.AssetKey(other)).partitions_def
 
     def below(self, names: Iterable[str]) -> set[str]:
         """`names` and everything downstream of them."""

@@ -31,7 +31,7 @@ class CheckOutcome:
 
 
 def run_schema_check(
-    spec: SchemaCheckSpec, frames: Mapping[str, pd.DataFrame]
+    spec: SchemaCheckSpec, frames: Mapping[str, pd.DataFrame], asset: str
 ) -> CheckOutcome:
     schema = load_schema(spec.schema_)
     problems: list[str] = []
@@ -49,6 +49,7 @@ def run_schema_check(
     description = "all rows valid" if passed else "; ".join(problems)
     return CheckOutcome(
         dg.AssetCheckResult(
+            asset_key=dg.AssetKey(asset),
             check_name=spec.check_name,
             passed=passed,
             severity=dg.AssetCheckSeverity.ERROR if spec.blocking else dg.AssetCheckSeverity.WARN,

@@ -40,41 +40,80 @@ class BuildContext:
                 for name, spec in self.project.partitions.items()}
 
     def partitions_def(self, asset: str) -> dg.PartitionsDefinition | None:
-        name = self.project.assets[asset].spec.partitions
+        """The partitions of an asset, or of a step (a notebook writing several assets)."""
+        name = self.project.named(asset).spec.partitions
         return self.partitions_defs[name] if name else None
 
     def asset_kwargs(
         self, declared: DeclaredAsset, notebook: Path | None, modules: Iterable[str]
     ) -> dict[str, Any]:
         """Keyword arguments of `@dg.asset` that every kind of asset derives the same way."""
-        spec = declared.spec
-        partitions_def = self.partitions_def(declared.name)
-        modules = [*modules, *spec.modules, *(c.schema_.split(":")[0] for c in spec.checks)]
-        try:
-            version = code_version(spec.model_dump(mode="json", by_alias=True), notebook, modules)
-        except ModuleSourceError as exc:
-            raise SpecError(str(declared.file.relative_to(self.project.root)),
-                            f"{exc}; check the module paths it names", asset=declared.name
-                            ) from exc
         return {
             "name": declared.name,
+            **self._asset_fields(declared, self.code_version(declared, notebook, modules)),
+            "ins": self.ins(declared),
+            "deps": self._other_deps(declared),
+            "check_specs": self.check_specs(declared),
+            "output_required": not declared.spec.checks,  # a failed check withholds the output
+            "io_manager_key": IO_MANAGER_KEY,
+        }
+
+    def asset_spec(self, declared: DeclaredAsset, version: str, kinds: set[str]) -> dg.AssetSpec:
+        """One asset of a `@dg.multi_asset`, derived as `asset_kwargs` derives a single one;
+        its inputs are the step's `ins`, as dependencies."""
+        ins = [dg.AssetDep(name, partition_mapping=asset_in.partition_mapping)
+               for name, asset_in in self.ins(declared).items()]
+        return dg.AssetSpec(
+            declared.name, **self._asset_fields(declared, version),
+            deps=[*ins, *self._other_deps(declared)], kinds=kinds,
+        ).with_io_manager_key(IO_MANAGER_KEY)
+
+    def code_version(self, declared: DeclaredAsset, notebook: Path | None,
+                     modules: Iterable[str]) -> str:
+        """From the spec's fields, the notebook's code cells, and the modules the builder, the
+        spec and its checks name."""
+        spec = declared.spec
+        modules = [*modules, *spec.modules, *(c.schema_.split(":")[0] for c in spec.checks)]
+        try:
+            return code_version(spec.model_dump(mode="json", by_alias=True), notebook, modules)
+        except ModuleSourceError as exc:
+            raise SpecError(str(declared.file.relative_to(self.project.root)),
+                            f"{exc}; check the module paths it names",
+                            asset=declared.producer or declared.name) from exc
+
+    def ins(self, declared: DeclaredAsset) -> dict[str, dg.AssetIn]:
+        """The inputs a step is handed, with Dagster's mapping of their partitions."""
+        partitioned = self.partitions_def(declared.name) is not None
+        return {upstream: dg.AssetIn(upstream, partition_mapping=build_partition_mapping(
+                    mapping, partitioned, self.partitions_def(upstream)))
+                for upstream, mapping in declared.spec.inputs.items()}
+
+    def check_specs(self, declared: DeclaredAsset) -> list[dg.AssetCheckSpec]:
+        """The asset's checks. Dagster fails a whole step on a failed blocking check, which
+        would stop the consumers of every output of a multi-asset; there a failed check
+        withholds its own output only (see `emit`), which stops that output's consumers."""
+        return [dg.AssetCheckSpec(check.check_name, asset=declared.name,
+                                  blocking=check.blocking and declared.producer is None,
+                                  description=f"pandera schema {check.schema_}")
+                for check in declared.spec.checks]
+
+    def _other_deps(self, declared: DeclaredAsset) -> list[dg.AssetDep]:
+        """Dependencies that are not inputs: assets whose failed checks trigger it."""
+        partitioned = self.partitions_def(declared.name) is not None
+        spec = declared.spec
+        return [dg.AssetDep(name, partition_mapping=build_partition_mapping(
+                    AllInputSpec(mapping="all"), partitioned, self.partitions_def(name)))
+                for name in spec.dependencies if name not in spec.inputs]
+
+    def _asset_fields(self, declared: DeclaredAsset, version: str) -> dict[str, Any]:
+        """What `@dg.asset` and `dg.AssetSpec` take alike."""
+        spec = declared.spec
+        partitions_def = self.partitions_def(declared.name)
+        return {
             "description": spec.description,
             "group_name": spec.group or declared.pipeline,
             "partitions_def": partitions_def,
-            "ins": {
-                upstream: dg.AssetIn(
-                    upstream,
-                    partition_mapping=build_partition_mapping(
-                        mapping, partitions_def is not None, self.partitions_def(upstream)
-                    ),
-                )
-                for upstream, mapping in spec.inputs.items()
-            },
             "code_version": version,
-            "deps": [dg.AssetDep(name, partition_mapping=build_partition_mapping(
-                AllInputSpec(mapping="all"), partitions_def is not None,
-                self.partitions_def(name))) for name in spec.dependencies
-                if name not in spec.inputs],
             "automation_condition": build_automation_condition(
                 spec.automation, fed_by_sensor=is_landing_source(spec),
                 refresh_when_stale=spec.freshness is not None and partitions_def is None,
@@ -84,13 +123,6 @@ class BuildContext:
                                  and self.project.assets[n].spec.kind == "train"),
             ),
             "freshness_policy": build_freshness_policy(spec.freshness),
-            "check_specs": [
-                dg.AssetCheckSpec(check.check_name, asset=declared.name, blocking=check.blocking,
-                                  description=f"pandera schema {check.schema_}")
-                for check in spec.checks
-            ],
-            "output_required": not spec.checks,  # a failed check withholds the output
-            "io_manager_key": IO_MANAGER_KEY,
             "metadata": {"spec_file": str(declared.file.relative_to(self.project.root))},
         }
 
@@ -183,14 +215,17 @@ def emit(
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Run the asset's checks on its product; store it only if no blocking check failed.
 
-    With `store_validated`, the frames coerced by the first schema are stored instead.
+    With `store_validated`, the frames coerced by the first schema are stored instead. An
+    output of a multi-asset (a notebook's `outputs`) is named by its asset.
     """
     frames = {key: value if isinstance(value, pd.DataFrame) else pd.read_parquet(value)
               for key, value in artifacts.items()} if declared.spec.checks else {}
-    outcomes: list[CheckOutcome] = [run_schema_check(c, frames) for c in declared.spec.checks]
+    outcomes: list[CheckOutcome] = [run_schema_check(c, frames, declared.name)
+                                    for c in declared.spec.checks]
     if not any(outcome.blocks for outcome in outcomes):
         stored = outcomes[0].frames if store_validated else dict(artifacts)
-        yield dg.Output(stored, metadata={**metadata, **table_metadata(stored)})
+        yield dg.Output(stored, output_name=declared.name if declared.producer else "result",
+                        metadata={**metadata, **table_metadata(stored)})
     else:  # withheld: drop what the step staged, so nothing half-accepted is left behind
         for value in artifacts.values():
             if isinstance(value, Path):

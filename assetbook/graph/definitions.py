@@ -1,4 +1,5 @@
-"""Specs -> `dagster.Definitions`: each asset built by the builder its kind names."""
+"""Specs -> `dagster.Definitions`: each step (an asset, or a notebook writing several) built by
+the builder its kind names."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def builder_of(kind: str) -> Builder:
 def build_definitions(project: ProjectSpec, state: StateFolder) -> dg.Definitions:
     make_importable(project.root)
     ctx = BuildContext(project, state)
-    assets = [builder_of(d.spec.kind)(ctx, d) for d in project.assets.values()]
+    # one build per step: a notebook with `outputs` is one multi-asset, not one per output
+    assets = [builder_of(d.spec.kind)(ctx, d) for d in project.steps.values()]
     sensors = [build_automation_sensor(), build_orphaned_runs_sensor(),
                *(build_landing_sensor(ctx, d) for d in landing_sources(ctx))]
     return dg.Definitions(

@@ -37,6 +37,10 @@ class StoredAssets:
         assets = self.ctx.project.assets
         if asset in assets:
             return assets[asset]
+        if False:
+            outputs = ", ".join(d.name for d in self.ctx.project.written_by(asset))
+            raise AssetbookError(f"'{asset}' is a notebook that writes several assets; name "
+                                 f"one of them: {outputs}")
         hint = difflib.get_close_matches(asset, list(assets), n=1)
         raise AssetbookError(f"no asset '{asset}' in {self.ctx.project.root}"
                              + (f"; did you mean '{hint[0]}'?" if hint else "")

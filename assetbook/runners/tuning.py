@@ -128,14 +128,20 @@ def _trial_progress(report: Report, spec: SearchSpec) -> Any:
     """A Tune callback that reports "trial 2 of 4 ended, best val_loss 0.4120" as trials end."""
     from ray import tune
 
-    better = min if spec.mode == "min" else max
-
     class TrialProgress(tune.Callback):
-        ended, best = 0, None
+        def __init__(self, report: Report, spec: SearchSpec) -> None:  # no closure: pickled
+            self.report: Report | None = report
+            self.metric, self.mode, self.trials = spec.metric, spec.mode, spec.num_samples
+            self.ended, self.best = 0, None
+
+        def __getstate__(self) -> dict[str, Any]:
+            """Tune pickles its callbacks with the experiment's state; a step's logger cannot
+            be pickled, so a restored search reports nothing."""
+            return {**self.__dict__, "report": None}
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any
                               ) -> None:
-            self._ended(trial.last_result.get(spec.metric))
+            self._ended(trial.last_result.get(self.metric))
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             self._ended(None)
@@ -143,11 +149,15 @@ def _trial_progress(report: Report, spec: SearchSpec) -> Any:
         def _ended(self, value: float | None) -> None:
             self.ended += 1
             if value is not None:
+                better = min if self.mode == "min" else max
                 self.best = value if self.best is None else better(self.best, value)
-            line = f"trial {self.ended} of {spec.num_samples} ended"
-            report(line if self.best is None else f"{line}, best {spec.metric} {self.best:.4f}")
+            line = f"trial {self.ended} of {self.trials} ended"
+            if self.best is not None:
+                line += f", best {self.metric} {self.best:.4f}"
+            if self.report is not None:
+                self.report(line)
 
-    return TrialProgress()
+    return TrialProgress(report, spec)
 
 
 def search(job: TuneJob, report: Report | None = None) -> TuneResult:

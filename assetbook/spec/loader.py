@@ -2,12 +2,15 @@
 
 Relative paths in specs (notebooks, landing folders) resolve from the project root, the folder
 that holds `assets/`. All files share one namespace of asset and partition names, so an asset
-may read an input declared in another file.
+may read an input declared in another file. A notebook with `outputs` is one step that writes
+several assets: each output is an asset in that namespace, and so is the notebook's own name
+(it names the step, e.g. for `assetbook notebook`).
 """
 
 from __future__ import annotations
 
 import difflib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, get_args
@@ -41,17 +44,22 @@ class PipelineFileSpec(Strict):
 
 @dataclass(frozen=True)
 class DeclaredAsset:
+    """An entry of a file's `assets`, or one output of a notebook that writes several; an
+    output's spec is the notebook's with the output's own fields (see `output_specs`)."""
+
     name: str
     spec: AssetSpec
     file: Path
     pipeline: str
+    producer: str | None = None  # the notebook step that writes it among its `outputs`
 
 
 @dataclass(frozen=True)
 class ProjectSpec:
     root: Path
-    assets: dict[str, DeclaredAsset]
+    assets: dict[str, DeclaredAsset]  # every asset of the graph: each output of a notebook too
     partitions: dict[str, PartitionsSpec]
+    steps: dict[str, DeclaredAsset]  # what runs: each entry of the files' `assets`, built once
 
     def partitions_of(self, asset: str) -> PartitionsSpec | None:
         name = self.assets[asset].spec.partitions
@@ -59,6 +67,14 @@ class ProjectSpec:
 
     def downstream_of(self, asset: str) -> list[str]:
         return [n for n, a in self.assets.items() if asset in a.spec.inputs]
+
+    def named(self, name: str) -> DeclaredAsset:
+        """An asset, or else a step (a notebook writing several assets), by name."""
+        return self.assets[name] if name in self.assets else self.steps[name]
+
+    def written_by(self, step: str) -> list[DeclaredAsset]:
+        """The assets a step writes: a notebook's outputs, or the asset itself."""
+        return [d for d in self.assets.values() if (d.producer or d.name) == step]
 
 
 def load_project(root: Path | str) -> ProjectSpec:
@@ -68,6 +84,7 @@ def load_project(root: Path | str) -> ProjectSpec:
     if not files:
         raise SpecError(str(root / "assets"), "no *.yaml spec files found")
     assets: dict[str, DeclaredAsset] = {}
+    steps: dict[str, DeclaredAsset] = {}
     partitions: dict[str, tuple[PartitionsSpec, Path]] = {}
     for path in files:
         parsed = _parse_file(path, root)
@@ -77,15 +94,34 @@ def load_project(root: Path | str) -> ProjectSpec:
                                 f"{_rel(partitions[name][1], root)}", field="partitions")
             partitions[name] = (spec, path)
         for name, spec in parsed.assets.items():
-            if name in assets:
-                raise SpecError(_rel(path, root), f"already declared in "
-                                f"{_rel(assets[name].file, root)}", asset=name)
-            assets[name] = DeclaredAsset(name, spec, path, parsed.pipeline)
-    project = ProjectSpec(root, assets, {k: v for k, (v, _) in partitions.items()})
-    for declared in assets.values():
+            step = DeclaredAsset(name, spec, path, parsed.pipeline)
+            written = [DeclaredAsset(output, output_spec, path, parsed.pipeline, producer=name)
+                       for output, output_spec in spec.output_specs().items()] or [step]
+            _check_names_free(step, written, {**steps, **assets}, root)
+            steps[name] = step
+            assets.update((declared.name, declared) for declared in written)
+    project = ProjectSpec(root, assets, {k: v for k, (v, _) in partitions.items()}, steps)
+    for declared in steps.values():
         _check_asset(project, declared)
     _check_acyclic(project)
     return project
+
+
+def _check_names_free(step: DeclaredAsset, written: list[DeclaredAsset],
+                      taken: dict[str, DeclaredAsset], root: Path) -> None:
+    """A step's name and the assets it writes are new: an output named like any asset or step
+    declared before it would make two things of one name."""
+    for name in dict.fromkeys([step.name, *(declared.name for declared in written)]):
+        if name not in taken:
+            continue
+        other = taken[name]
+        where = _rel(other.file, root) + (f", as an output of '{other.producer}'"
+                                          if other.producer else "")
+        if name == step.name:
+            raise SpecError(_rel(step.file, root), f"already declared in {where}", asset=name)
+        raise SpecError(_rel(step.file, root), f"output '{name}' is already declared in "
+                        f"{where}; asset and output names are one namespace: rename one",
+                        asset=step.name, field=f"outputs.{name}")
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -153,23 +189,31 @@ _TAGS = ("kind", "type", "mapping")
 
 
 def _allowed_fields(parent: dict[str, Any], unknown: str) -> list[str]:
-    """The fields of the spec model that matches the mapping holding an unknown key."""
+    """The fields of the spec model that matches the mapping holding an unknown key; when
+    several match (a mapping with few keys), the first with a field close to the unknown."""
     known = set(parent) - {unknown}
     tags = [tag for tag in _TAGS if tag in parent]
+    matching = []
     for model in _spec_models():
         fields = model.model_fields
         names = {field.alias or name for name, field in fields.items()}
         if not known <= names or any(tag in names and tag not in tags for tag in _TAGS):
             continue
         if all(tag in fields and parent[tag] in get_args(fields[tag].annotation) for tag in tags):
-            return sorted(names)
-    return []
+            matching.append(sorted(names))
+    close = [names for names in matching if difflib.get_close_matches(unknown, names, n=1)]
+    return (close or matching or [[]])[0]
 
 
 def _spec_models() -> list[type[BaseModel]]:
-    shared = [m for m in vars(models).values()
-              if isinstance(m, type) and issubclass(m, Strict) and m is not Strict]
-    return [*shared, *(kind.spec for kind in KINDS), PipelineFileSpec]
+    """Every spec model a mapping of a file can be: the shared ones, then those of each kind's
+    home (its asset spec and the parts only it has, such as a notebook's outputs); bases that
+    only lend fields to others are left out."""
+    homes = [models, *(sys.modules[kind.spec.__module__] for kind in KINDS)]
+    found = dict.fromkeys(m for home in homes for m in vars(home).values()
+                          if isinstance(m, type) and issubclass(m, Strict) and m is not Strict)
+    return [*(m for m in found if not any(o is not m and issubclass(o, m) for o in found)),
+            PipelineFileSpec]
 
 
 def _check_asset(project: ProjectSpec, declared: DeclaredAsset) -> None:
@@ -182,17 +226,25 @@ def _check_asset(project: ProjectSpec, declared: DeclaredAsset) -> None:
         raise fail(f"unknown partitions '{spec.partitions}'; declared: "
                    f"{', '.join(sorted(project.partitions)) or 'none'}", "partitions")
     for upstream, mapping in spec.inputs.items():
+        if upstream in project.steps and upstream not in project.assets:
+            outputs = ", ".join(d.name for d in project.written_by(upstream))
+            raise fail(f"'{upstream}' is a notebook that writes several assets; read one of "
+                       f"them: {outputs}", f"inputs.{upstream}")
         if upstream not in project.assets:
             hint = difflib.get_close_matches(upstream, list(project.assets), n=1)
             raise fail(f"unknown input '{upstream}'"
                        + (f"; did you mean '{hint[0]}'?" if hint else "")
                        + f" Declared assets: {', '.join(sorted(project.assets))}.",
                        f"inputs.{upstream}")
-        _check_mapping(project, declared.name, upstream, mapping, fail)
-    for trigger in spec.automation.on_failed_checks:
-        if trigger not in project.assets:
-            raise fail(f"unknown asset '{trigger}'; declared assets: "
-                       f"{', '.join(sorted(project.assets))}", "automation.on_failed_checks")
+        _check_mapping(project, declared, upstream, mapping, fail)
+    outputs = [d for d in project.written_by(declared.name) if d.producer]
+    for field, automation in [("automation", spec.automation),
+                              *((f"outputs.{d.name}.automation", d.spec.automation)
+                                for d in outputs)]:
+        for trigger in automation.on_failed_checks:
+            if trigger not in project.assets:
+                raise fail(f"unknown asset '{trigger}'; declared assets: "
+                           f"{', '.join(sorted(project.assets))}", f"{field}.on_failed_checks")
     drift_assets = [n for n, d in project.assets.items() if d.spec.kind == "drift"]
     for upstream, mapping in spec.inputs.items():
         drift = getattr(mapping, "after_drift", None)
@@ -202,12 +254,12 @@ def _check_asset(project: ProjectSpec, declared: DeclaredAsset) -> None:
     BY_NAME[spec.kind].rules(project, declared, fail)
 
 
-def _check_mapping(project: ProjectSpec, asset: str, upstream: str, mapping: Any,
+def _check_mapping(project: ProjectSpec, declared: DeclaredAsset, upstream: str, mapping: Any,
                    fail: Fail) -> None:
     field = f"inputs.{upstream}.mapping"
-    mine, theirs = project.assets[asset].spec.partitions, project.assets[upstream].spec.partitions
+    mine, theirs = declared.spec.partitions, project.assets[upstream].spec.partitions
     if isinstance(mapping, SameInputSpec) and mine != theirs:
-        raise fail(f"'same' needs both assets on the same partitions; '{asset}' has "
+        raise fail(f"'same' needs both assets on the same partitions; '{declared.name}' has "
                    f"{mine or 'none'}, '{upstream}' has {theirs or 'none'}. Use 'all' or "
                    "'window' to read many partitions.", field)
     if isinstance(mapping, WindowInputSpec):
@@ -231,8 +283,8 @@ def _check_acyclic(project: ProjectSpec) -> None:
             cycle = path[path.index(name):] + [name]
             declared = project.assets[name]
             raise SpecError(_rel(declared.file, project.root),
-                            f"inputs form a cycle: {' -> '.join(cycle)}", asset=name,
-                            field="inputs")
+                            f"inputs form a cycle: {' -> '.join(cycle)}",
+                            asset=declared.producer or name, field="inputs")
         state[name] = "visiting"
         for upstream in project.assets[name].spec.dependencies:
             visit(upstream, path + [name])

@@ -8,6 +8,7 @@ being ignored. Variants (partitions, sources, inputs, automation) are tagged by 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
@@ -218,6 +219,11 @@ class AssetSpecBase(Strict):
         drift = [m.after_drift for m in self.inputs.values()
                  if isinstance(m, WindowInputSpec) and m.after_drift]
         return list(dict.fromkeys([*self.inputs, *self.automation.on_failed_checks, *drift]))
+
+    def output_specs(self) -> Mapping[str, AssetSpecBase]:
+        """The assets of a spec that writes several (a notebook's `outputs`), each as a spec of
+        its own; empty when the spec is one asset, named by its key."""
+        return {}
 
 
 # --- notebooks --------------------------------------------------------------------------------

@@ -97,3 +97,25 @@ def test_joins_an_existing_cluster_through_its_address(tmp_path: Path) -> None:
     result = json.loads(driver.stdout.strip().splitlines()[-1])
     assert result["cluster"] == f"127.0.0.1:{port}"
     assert len(result["trials"]) == 4 and not any(t["error"] for t in result["trials"])
+
+
+def test_the_progress_callback_pickles_without_the_steps_logger() -> None:
+    """Tune pickles its callbacks with the experiment; a Dagster step's logger cannot be."""
+    import cloudpickle
+
+    from assetbook.runners.tuning import _trial_progress
+
+    class StepLog:
+        lines: list[str] = []
+
+        def __reduce__(self) -> tuple:
+            raise TypeError("logger cannot be pickled")
+
+        def info(self, line: str) -> None:
+            self.lines.append(line)
+
+    log = StepLog()
+    progress = _trial_progress(log.info, SearchSpec(space=SPACE, num_samples=2))
+    progress.on_trial_complete(0, [], type("Trial", (), {"last_result": {"val_loss": 0.5}}))
+    cloudpickle.loads(cloudpickle.dumps(progress)).on_trial_error(1, [], None)
+    assert log.lines == ["trial 1 of 2 ended, best val_loss 0.5000"]
