@@ -24,6 +24,7 @@ from typing import Any
 
 from assetbook.atomic import atomic_path
 from assetbook.cli.pipeline import SERVING_KINDS, execute, known_keys, plan_stale, simulate
+from assetbook.cli.progress import RunProgress
 from assetbook.cli.session import Session, landing_spec
 from assetbook.data.landing import landed_files, read_landed_file
 from assetbook.errors import AssetbookError
@@ -62,9 +63,10 @@ class CiOutcome:
         return not self.failures and (self.decision is None or self.decision.passed)
 
 
-def run_ci(root: Path, base_ref: str | None, sample: Sample) -> tuple[CiOutcome, Session]:
-    """Build the base (or reuse it), then the stale part of this branch; judge the result.
-    Returns the outcome and the session on the CI state folder (for the report)."""
+def run_ci(root: Path, base_ref: str | None, sample: Sample,
+           progress: RunProgress | None = None) -> tuple[CiOutcome, Session]:
+    """Build the base (or reuse it), then the stale part of this branch (shown by `progress`);
+    judge the result. Returns the outcome and the session on the CI state folder."""
     base_sha = _git(root, "rev-parse", "--verify", f"{base_ref}^{{commit}}") if base_ref else None
     state = StateFolder.for_project(root).root / "ci" / (base_sha[:12] if base_sha else "none")
     outcome = CiOutcome(base=f"{base_ref} ({base_sha[:12]})" if base_sha else "no base")
@@ -82,7 +84,7 @@ def run_ci(root: Path, base_ref: str | None, sample: Sample) -> tuple[CiOutcome,
         plan = plan_stale(session, known_keys(session), lambda name: session.project.assets[
             name].spec.kind not in (*SERVING_KINDS, "promote"))
         outcome.recomputed = list(plan.assets)
-        failed = execute(session, plan)
+        failed = execute(session, plan, progress)
     except AssetbookError as exc:
         outcome.failures.append(str(exc))
         return outcome, session

@@ -151,7 +151,7 @@ def _run(session: Session, days: int, rows: int | None, serve_model: bool,
          output: Output) -> int:
     since = datetime.now(UTC)
     outcome = run_pipeline(session, days, rows, serve_model,
-                           RunProgress(output.out, session.instance))
+                           RunProgress(output.out))
     print_summary(output.out, outcome, session.state, since, output.log)
     if serve_model and any(d.spec.kind == "deploy" for d in session.project.assets.values()):
         with output.err.status("asking the served model"):
@@ -172,7 +172,7 @@ def _materialize(session: Session, args: argparse.Namespace, output: Output) -> 
         raise AssetbookError(f"no partition between {args.first or 'the first'} and "
                              f"{args.last or 'the last'}")
     outcome = materialize_selection(session, args.assets, keys, args.downstream,
-                                    RunProgress(output.out, session.instance))
+                                    RunProgress(output.out))
     print_summary(output.out, outcome, session.state, since, output.log)
     return _report_failed_days(outcome, output)
 
@@ -203,8 +203,10 @@ def _init(path: Path, data: Path | None, target: str | None, task: str | None) -
 
 def _ci(session: Session, base: str | None, report: Path, sample: Sample,
         output: Output) -> int:
-    with output.err.status("building the base and scoring this branch on a sample"):
-        outcome, ci_session = run_ci(session.root, base, sample)
+    if base:
+        output.out.print(f"building the base {base} on the sample (once per base commit)",
+                         markup=False)
+    outcome, ci_session = run_ci(session.root, base, sample, RunProgress(output.out))
     written = write_report(report.resolve(), outcome, ci_session, sample)
     output.out.print(written.read_text(), markup=False)
     output.out.print(f"\nreport: {written}", markup=False)

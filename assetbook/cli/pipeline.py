@@ -130,7 +130,7 @@ def materialize_assets(session: Session, selection: list[str], tags: dict[str, s
                        label: str = "") -> None:
     fail_orphaned_runs(session.instance)
     step_tag = (STEP_TAG, uuid.uuid4().hex)
-    with progress.watching(step_tag, label) if progress else nullcontext():
+    with progress.watching(session.instance, step_tag, label) if progress else nullcontext():
         result = dg.materialize(
             list(session.defs.assets or []),
             selection=selection,

@@ -72,16 +72,16 @@ class _Watch:
 class RunProgress:
     """One display for the runs of a command; `watching` follows one run at a time."""
 
-    def __init__(self, console: Console, instance: dg.DagsterInstance) -> None:
-        self.instance = instance
+    def __init__(self, console: Console) -> None:
         self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
                                  TextColumn("[dim]{task.fields[detail]}"), TimeElapsedColumn(),
                                  console=console, transient=True)
 
     @contextmanager
-    def watching(self, tag: tuple[str, str], label: str = "") -> Iterator[None]:
+    def watching(self, instance: dg.DagsterInstance, tag: tuple[str, str], label: str = ""
+                 ) -> Iterator[None]:
         """Show the steps of the run tagged `tag` (started inside the block) as they go."""
-        watch = _Watch(self.instance, tag, label, self.progress)
+        watch = _Watch(instance, tag, label, self.progress)
         thread = threading.Thread(target=_follow, args=(watch,), daemon=True)
         live = self.progress.console.is_terminal  # elsewhere (a log, CI): the ended lines only
         if live:

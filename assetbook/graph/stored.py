@@ -37,7 +37,7 @@ class StoredAssets:
         assets = self.ctx.project.assets
         if asset in assets:
             return assets[asset]
-        if False:
+        if asset in self.ctx.project.steps:
             outputs = ", ".join(d.name for d in self.ctx.project.written_by(asset))
             raise AssetbookError(f"'{asset}' is a notebook that writes several assets; name "
                                  f"one of them: {outputs}")

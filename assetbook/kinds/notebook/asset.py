@@ -49,7 +49,7 @@ def notebook_parameters(ctx: BuildContext, declared: DeclaredAsset,
 def _written(spec: NotebookAssetSpec, paths: Mapping[str, Path]) -> dict[str, Any]:
     """Where one partition goes: `output`, or with `outputs` a path per output."""
     if spec.outputs:
-        return {"outputs": {name: str(path) for name, path in zip(paths, reversed(list(paths.values())))}}
+        return {"outputs": {name: str(path) for name, path in paths.items()}}
     (path,) = paths.values()
     return {"output": str(path)}
 
