@@ -77,6 +77,7 @@ def materialize_selection(session: Session, names: Sequence[str], keys: Sequence
                           ) -> PipelineRun:
     """`names` over `keys` (default: every known partition), with everything below them if
     `downstream`, whether stale or not."""
+    names = [asset for name in names for asset in _written(session, name)]
     unknown = [n for n in names if n not in session.project.assets]
     if unknown:
         raise AssetbookError(f"no asset named {', '.join(unknown)}; the project has: "
@@ -142,6 +143,12 @@ def materialize_assets(session: Session, selection: list[str], tags: dict[str, s
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
+    withheld = [f"check {c.asset_key.to_user_string()}/{c.check_name} failed: {c.description}"
+                for c in result.get_asset_check_evaluations()
+                if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
+    if result.success and withheld:  # an output of several withheld: its consumers skipped
+        raise AssetbookError("the pipeline run withheld what failed its checks:\n"
+                             + "\n".join(withheld))
     if not result.success:
         failures = [_reason(e.step_failure_data.error) if e.step_failure_data and
                     e.step_failure_data.error else e.message or "" for e in result.all_events
@@ -195,6 +202,14 @@ def _run_days(session: Session, step: Step, progress: RunProgress | None) -> dic
         except AssetbookError as exc:
             failed[key] = str(exc)
     return failed
+
+
+def _written(session: Session, name: str) -> list[str]:
+    """The assets a name stands for: a notebook writing several assets stands for all."""
+    project = session.project
+    if name in project.assets or name not in project.steps:
+        return [name]
+    return [asset.name for asset in project.written_by(name)]
 
 
 def _kind(session: Session, name: str) -> str:

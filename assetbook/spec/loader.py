@@ -61,10 +61,6 @@ class ProjectSpec:
     partitions: dict[str, PartitionsSpec]
     steps: dict[str, DeclaredAsset]  # what runs: each entry of the files' `assets`, built once
 
-    def partitions_of(self, asset: str) -> PartitionsSpec | None:
-        name = self.assets[asset].spec.partitions
-        return self.partitions[name] if name else None
-
     def downstream_of(self, asset: str) -> list[str]:
         return [n for n, a in self.assets.items() if asset in a.spec.inputs]
 

@@ -35,7 +35,7 @@ class Summary(pa.DataFrameModel):
 SPEC = """
 pipeline: tables
 partitions:
-  days: {type: daily, start: 2024-03-01, end: 2024-03-04}
+  days: {type: daily, start: 2024-03-01, end: 2024-03-05}
 assets:
   applications:
     kind: source
@@ -46,7 +46,7 @@ assets:
     notebook: notebooks/tables.py
     partitions: days
     inputs: {applications: same}
-    config: {broken: BROKEN}
+    config: {broken_day: "2024-03-04"}  # its summary fails its check
     outputs:
       features:
         checks: [{schema: "tests.graph.test_multi_output_notebooks:Features"}]
@@ -68,7 +68,7 @@ assets:
 NOTEBOOK = """\
 # %% tags=["parameters"]
 partitions = []
-config = {"broken": ""}
+config = {"broken_day": ""}
 
 # %%
 import pandas as pd
@@ -77,17 +77,17 @@ for partition in partitions:
     frame = pd.concat(pd.read_parquet(path) for path in partition["inputs"]["applications"])
     features = frame[["salary"]].assign(income=frame["salary"] + frame["commission"])
     summary = pd.DataFrame({"day": [partition["key"]], "rows": [len(frame)]})
-    if config["broken"] == "summary":
+    if partition["key"] == config["broken_day"]:
         summary["rows"] = 0
     features.to_parquet(partition["outputs"]["features"])
     summary.to_parquet(partition["outputs"]["feature_summary"])
 """
-DAYS = ["2024-03-01", "2024-03-02"]
+DAYS = ["2024-03-01", "2024-03-02"]  # then 2024-03-03 alone, and 2024-03-04, the broken day
 OUTPUTS = ["features", "feature_summary"]
 
 
-def tables_project(root: Path, broken: str = "") -> dg.Definitions:
-    write_spec(root, SPEC.replace("BROKEN", repr(broken)))
+def tables_project(root: Path) -> dg.Definitions:
+    write_spec(root, SPEC)
     (root / "notebooks" / "tables.py").write_text(NOTEBOOK)
     return build_defs(root)
 
@@ -173,7 +173,7 @@ def test_status_and_the_notebook_command_see_each_output(tables: Tables) -> None
     assert list(statuses) == ["applications", *OUTPUTS, "checked_features", "checked_summary"]
     for name in OUTPUTS:
         partitions = statuses[name].partitions
-        assert partitions is not None and (partitions.materialized, partitions.total) == (2, 3)
+        assert partitions is not None and (partitions.materialized, partitions.total) == (2, 4)
     assert statuses["features"].freshness == "PASS" and statuses["feature_summary"].freshness \
         is None
     # the notebook opens by its own name or by any output's, with a scratch path per output
@@ -200,16 +200,18 @@ def test_a_run_of_one_output_stores_only_that_output(tables: Tables) -> None:
 
 
 def test_a_failed_check_withholds_its_output_and_blocks_only_its_consumers(
-        project_dir: Path, instance: dg.DagsterInstance, state: StateFolder) -> None:
-    defs = tables_project(project_dir, broken="summary")
-    result = materialize(defs, instance, ["applications", *OUTPUTS, "checked_features",
-                                          "checked_summary"], DAYS[:1])
-
+        tables: Tables) -> None:
+    day = "2024-03-04"
+    with tables.instance() as instance:
+        result = materialize(tables.defs, instance, ["applications", *OUTPUTS,
+                                                     "checked_features", "checked_summary"], [day])
+        assert materialized_keys(instance, "checked_features") == {day}
+        assert day in materialized_keys(instance, "features")
+        assert day not in materialized_keys(instance, "feature_summary")
+        assert not materialized_keys(instance, "checked_summary")
     assert check_results(result) == {"features": [True], "feature_summary": [False],
                                      "checked_features": [True]}
-    assert materialized_keys(instance, "checked_features") == {DAYS[0]}
-    assert not materialized_keys(instance, "feature_summary")
-    assert not materialized_keys(instance, "checked_summary")
-    assert not (state.artifacts / "feature_summary").exists()
+    assert not (tables.state.artifacts / "feature_summary" / f"{day}.parquet").exists()
+    assert not list((tables.state.root / "staging" / "feature_summary").glob(f"*{day}*"))
     skipped = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SKIPPED"}
     assert skipped == {"checked_summary"}

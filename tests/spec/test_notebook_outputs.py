@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from assetbook.errors import SpecError
+from assetbook.kinds.notebook import NotebookAssetSpec, NotebookOutputSpec
 from assetbook.spec.loader import load_project
 from tests.conftest import write_spec
 from tests.spec.test_loader import HEADER, load_error
@@ -50,8 +51,8 @@ def test_a_list_of_outputs_is_short_for_outputs_with_no_fields_of_their_own(
     write_spec(project_dir, HEADER + TABLES.split("    outputs:")[0]
                + "    outputs: [features, summary]\n")
     spec = load_project(project_dir).steps["tables"].spec
-    assert spec.outputs == {"features": type(spec.outputs["features"])(),
-                            "summary": type(spec.outputs["features"])()}
+    assert isinstance(spec, NotebookAssetSpec)
+    assert spec.outputs == {"features": NotebookOutputSpec(), "summary": NotebookOutputSpec()}
 
 
 def test_an_output_named_like_an_asset_of_another_file_fails_naming_both_files(
