@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="show the output of Dagster, Ray, MLflow, kernels and servers "
                              "(by default it goes to a log file under .assetbook/logs)")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     help="what to do (each has --help)")
     init = commands.add_parser("init", help="create a new project folder that runs end to end")
     init.add_argument("path", type=Path, help="the new folder (absent or empty)")
     init.add_argument("--data", type=Path, help="a folder of your daily files, <day>.csv or "
