@@ -267,12 +267,14 @@ class Deployer:
     # -- stop --------------------------------------------------------------------------------
 
     def _stop(self, pid: int) -> None:
+        """Stop a server and its whole process group: its workers get the signal too, but
+        one still starting can outlive the server that started it."""
         try:
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
             return
         for _ in range(50):
-            if not self._running(pid):
+            if not self._running(pid) and not group_members(pid):
                 return
             time.sleep(0.2)
         with contextlib.suppress(ProcessLookupError):  # it may exit just before the kill
@@ -296,6 +298,19 @@ class Deployer:
             if self._serves(endpoint):
                 self._stop(endpoint.pid)
         self._update(active=None, pending=None)
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live processes of a process group (zombies, which only wait to be reaped, left out)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # it exited while we looked
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(stat.parent.name))
+    return members
 
 
 def _exited(pid: int, timeout_s: float) -> bool:
