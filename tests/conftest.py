@@ -16,6 +16,7 @@ import pytest
 
 from assetbook.resources.state import STATE_ENV, StateFolder
 from assetbook.spec.loader import ProjectSpec, load_project
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 # Commands of the environment under test, called by absolute path: the tests see what a user
@@ -34,7 +35,7 @@ def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The default project (specs, notebooks) copied into tmp, with state under tmp."""
     root = copy_example(tmp_path / "proj")
     monkeypatch.setenv(STATE_ENV, str(root / ".assetbook"))
-    monkeypatch.setenv("ASSETBOOK_SERVE_PORT", str(_free_port()))
+    monkeypatch.setenv("ASSETBOOK_SERVE_PORT", str(free_port()))
     return root
 
 
@@ -49,14 +50,6 @@ def copy_example(root: Path) -> Path:
                         ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
     shutil.copy(REPO / "workspace.yaml", root / "workspace.yaml")
     return root
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.e2e.servers import free_port
+from tests.ports import free_port
 
 INHERITED = ("MLFLOW_TRACKING_URI", "DAGSTER_HOME", "PYTHONPATH", "VIRTUAL_ENV")
 

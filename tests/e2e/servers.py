@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import dagster as dg
 import httpx
 
 from assetbook.resources.state import StateFolder
+from tests.ports import free_port
 
 # Commands of the environment under test, called by absolute path (what `make run` users see).
 BIN = Path(sys.executable).parent
@@ -31,12 +31,6 @@ DATA = ("raw_applications", "validated_applications", "features")  # partitioned
 PROBE = {"application": {"salary": 85000.0, "commission": 0.0, "age": 45, "elevel": 2, "car": 4,
                          "zipcode": 3, "hvalue": 350000.0, "hyears": 12, "loan": 150000.0}}
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.servers import assetbook_dev, free_port, graphql
+from tests.e2e.servers import assetbook_dev, graphql
+from tests.ports import free_port
 from tests.processes import listening
 
 ASSET_NODES = """{ assetNodes { assetKey { path } dependencyKeys { path } isPartitioned

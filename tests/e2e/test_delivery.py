@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 from assetbook.resources.importable import make_importable
 from assetbook.runners.serving.deployment import Deployer, DeploymentError, Probe
 from tests.conftest import BIN, copy_example
-from tests.e2e.servers import free_port
+from tests.ports import free_port
 from tests.processes import listening, processes, tree
 
 pytestmark = pytest.mark.slow

@@ -17,11 +17,11 @@ from tests.e2e.servers import (
     AUTOMATION_SENSOR,
     AUTOMATION_TAG,
     assetbook_dev,
-    free_port,
     graphql,
     runs_since,
     wait_for,
 )
+from tests.ports import free_port
 
 SPEC = """
 pipeline: fresh

@@ -12,10 +12,10 @@ import pytest
 from tests.e2e.servers import (
     artifacts_folder,
     dagster_dev,
-    free_port,
     graphql,
     wait_for_assets,
 )
+from tests.ports import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ASSETS = ("raw_applications", "validated_applications", "features", "candidate_model",

@@ -31,8 +31,9 @@ from assetbook.graph.code_version import notebook_code
 from assetbook.graph.internals import CODE_VERSION_TAG
 from assetbook.runners.injection import INJECTED_TAG, PARAMETERS_TAG
 from tests.conftest import BIN, build_defs
-from tests.e2e.servers import free_port, wait_until_up
+from tests.e2e.servers import wait_until_up
 from tests.notebook_loop.conftest import DAYS, Materialized
+from tests.ports import free_port
 from tests.processes import listening
 
 NOTEBOOK = "notebooks/features.ipynb"

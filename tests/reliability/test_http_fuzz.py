@@ -32,8 +32,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import copy_example
-from tests.e2e.servers import free_port
 from tests.e2e.test_delivery import GOOD, Project
+from tests.ports import free_port
 from tests.processes import resident_mb
 from tests.reliability.ledger import Ledger
 from tests.specs import speed_up

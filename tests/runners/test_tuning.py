@@ -19,7 +19,7 @@ from assetbook.runners.training.fit import TrainingJob
 from assetbook.runners.tuning import TuneJob, search
 from assetbook.spec.models import SearchSpec, TrainerSpec
 from tests.conftest import BIN, REPO, write_days
-from tests.e2e.servers import free_port
+from tests.ports import free_port
 
 SPACE = {"lr": {"type": "loguniform", "low": 1e-4, "high": 3e-2},
          "hidden": {"type": "choice", "values": [16, 64]}}
