@@ -18,6 +18,9 @@ from assetbook.resources.state import STATE_ENV, StateFolder
 from assetbook.spec.loader import ProjectSpec, load_project
 from tests.ports import free_port
 
+# The session's Ray cluster, for the modules that use it (tests/ray_cluster.py).
+pytest_plugins = ["tests.ray_cluster"]
+
 REPO = Path(__file__).resolve().parent.parent
 # Commands of the environment under test, called by absolute path: the tests see what a user
 # sees who runs `make run` without activating the virtual environment.

@@ -5,6 +5,11 @@ stopping the weak ones early, Optuna (or random search) proposing the next.
 this machine's CPUs and stops afterwards. The data is prepared once and shipped through
 Ray's object store, so trials on other nodes need no shared disk. A `timeout_s` bounds the
 whole search: Tune stops every trial when what is left of it runs out, and the search fails.
+
+Ray's overhead is most of a small search's time (bench/bench_search.py): each trial process
+imports Ray Tune, PyTorch and Lightning (~4 s of CPU) before its first epoch. So a trial
+process that ends runs the next trial (`reuse_actors`), a local Ray starts as many trial
+processes at once as it can run, and it does not prestart workers Tune's trials cannot use.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from assetbook.runners.training.data import Dataset
 from assetbook.runners.training.fit import TrainingJob, fit, job_module, load_dataset
 from assetbook.runners.training.progress import Report
 from assetbook.spec.models import ChoiceSpec, DimensionSpec, IntegerSpec, SearchSpec
+
+LOOPBACK = "127.0.0.1"
+NO_PRESTART = ("RAY_prestart_worker_first_driver", "0")  # see ray_session
 
 
 class SearchSpaceError(AssetbookError):
@@ -81,23 +89,47 @@ def check_space(job: TuneJob, dataset: Dataset) -> None:
 
 
 @contextmanager
-def ray_session(address: str | None) -> Iterator[None]:
+def ray_session(address: str | None) -> Iterator[bool]:
+    """Ray for the search; yields whether it is a local Ray started here (this machine's
+    resources, fixed) rather than a cluster joined or a Ray this process had started."""
     import ray
 
     if ray.is_initialized():
-        yield
+        yield False
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
-    local = {}
+    local: dict[str, Any] = {}
     if address is None:  # a private local Ray: on loopback, with no auth token to manage
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        local = {"num_cpus": os.cpu_count(), "_node_ip_address": "127.0.0.1"}
-    ray.init(address=address, include_dashboard=False, log_to_driver=False,
-             configure_logging=False, **local)
+        local = {"num_cpus": os.cpu_count(), "_node_ip_address": LOOPBACK}
+    elif address.rpartition(":")[0] in (LOOPBACK, "localhost"):
+        # a cluster on this machine's loopback: Ray would name this driver's node by the
+        # address that routes outside, which that cluster's processes do not listen on
+        local = {"_node_ip_address": LOOPBACK}
+    # A local Ray prestarts a worker per CPU for its first driver; Tune's trial actors carry a
+    # runtime env of their own (PL_DISABLE_FORK), never use them, and start their own, so the
+    # prestarted ones only slow Ray's start (~3 s of CPU). The raylet reads the setting from
+    # the environment it starts with.
+    with _environment_kept(NO_PRESTART[0]):
+        if address is None:
+            os.environ.setdefault(*NO_PRESTART)
+        ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False, **local)
     try:
-        yield
+        yield address is None
     finally:
         ray.shutdown()
+
+
+def trials_at_once(spec: SearchSpec) -> int:
+    """How many trials the Ray this process is connected to has room for at once."""
+    import ray
+
+    resources = ray.cluster_resources()
+    room = resources.get("CPU", 0) // spec.cpus_per_trial
+    if spec.gpus_per_trial:
+        room = min(room, resources.get("GPU", 0) // spec.gpus_per_trial)
+    return max(1, int(room))
 
 
 @contextmanager
@@ -188,8 +220,13 @@ def search(job: TuneJob, report: Report | None = None) -> TuneResult:
         callbacks.append(MLflowLoggerCallback(
             tracking_uri=job.training.mlflow_tracking_uri, experiment_name=job.mlflow_experiment,
             tags=job.mlflow_tags or {}, save_artifact=False))
-    with ray_session(job.ray_address), _environment_kept("MLFLOW_TRACKING_URI"):
+    with ray_session(job.ray_address) as local, _environment_kept("MLFLOW_TRACKING_URI"):
         budget = None if deadline is None else max(deadline - time.monotonic(), 1e-3)  # 0: none
+        # Unlimited, Tune keeps one trial pending for a searcher such as Optuna: the trials'
+        # processes start one after the other (the second ~3.5 s after the first on 2 CPUs).
+        # Limited to what a local Ray has room for anyway, as many start at once, and the
+        # searcher proposes a trial when one can run. A cluster's room may grow: no limit.
+        concurrent = spec.max_concurrent_trials or (trials_at_once(spec) if local else None)
         trainable = tune.with_resources(
             tune.with_parameters(_trial, job=job.training, dataset=dataset, metric=spec.metric),
             {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
@@ -197,8 +234,12 @@ def search(job: TuneJob, report: Report | None = None) -> TuneResult:
             trainable, param_space=sample_space(spec.space),
             tune_config=tune.TuneConfig(
                 metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples,
-                max_concurrent_trials=spec.max_concurrent_trials, search_alg=algorithm,
-                scheduler=scheduler, time_budget_s=budget),
+                max_concurrent_trials=concurrent, search_alg=algorithm,
+                scheduler=scheduler, time_budget_s=budget,
+                # a trial process that ends (ASHA stopped it, or it finished) runs the next
+                # trial instead of a new process importing Tune, PyTorch and Lightning again;
+                # each fit seeds itself and builds its module, so nothing else carries over
+                reuse_actors=True),
             run_config=tune.RunConfig(name=job.name, storage_path=str(job.storage_path),
                                       callbacks=callbacks, verbose=0),
         )

@@ -25,7 +25,7 @@ import pytest
 from tests.conftest import REPO
 from tests.ports import free_port
 
-INHERITED = ("MLFLOW_TRACKING_URI", "DAGSTER_HOME", "PYTHONPATH", "VIRTUAL_ENV")
+INHERITED = ("MLFLOW_TRACKING_URI", "DAGSTER_HOME", "PYTHONPATH", "VIRTUAL_ENV", "RAY_ADDRESS")
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ from tests.e2e.servers import (
 )
 from tests.specs import speed_up
 
+pytestmark = pytest.mark.usefixtures("shared_ray")  # searches join one Ray
+
 MODEL = ("candidate_model", "champion", "bento", "deployment")
 DELIVERY_TIMEOUT_S = 420  # 260 s measured on the 2-core machine, loaded (11 runs for 3 days)
 

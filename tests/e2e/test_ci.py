@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import BIN
 
+pytestmark = pytest.mark.usefixtures("shared_ray")  # searches join one Ray
+
 GIT = ["git", "-c", "user.email=ci@example.com", "-c", "user.name=ci"]
 PNG = b"\x89PNG\r\n\x1a\n"
 

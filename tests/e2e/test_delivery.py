@@ -24,7 +24,7 @@ from tests.conftest import BIN, copy_example
 from tests.ports import free_port
 from tests.processes import listening, processes, tree
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_ray")]  # searches join one Ray
 
 GOOD = {"salary": 85000.0, "commission": 0.0, "age": 45, "elevel": 2, "car": 4, "zipcode": 3,
         "hvalue": 350000.0, "hyears": 12, "loan": 150000.0}

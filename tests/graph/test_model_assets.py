@@ -1,4 +1,5 @@
-"""Tune and train assets through Dagster, with a real local Ray and a real MLflow store."""
+"""Tune and train assets through Dagster, with a real Ray (the session's cluster) and a real
+MLflow store."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from mlflow.tracking import MlflowClient
 from assetbook.errors import SpecError
 from assetbook.resources.state import StateFolder
 from tests.conftest import DATA, build_defs, failure_messages, land, materialize
+
+pytestmark = pytest.mark.usefixtures("shared_ray")  # searches join one Ray
 
 MODELS = ["hyperparameters", "candidate_model"]
 

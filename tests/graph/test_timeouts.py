@@ -11,6 +11,7 @@ import psutil
 
 from assetbook.resources.state import StateFolder
 from tests.conftest import build_defs, failure_messages, materialize, write_spec
+from tests.ray_cluster import private_ray
 
 SPEC = """
 pipeline: stuck
@@ -136,7 +137,8 @@ def test_search_past_its_timeout_stops_its_trials(
     defs = project(project_dir)
     for day in ("2024-03-01", "2024-03-02"):
         assert materialize(defs, instance, ["applications"], [day]).success
-    message, seconds = timed_run(defs, instance, "search", None)
+    with private_ray():  # its own local Ray, which must be gone after
+        message, seconds = timed_run(defs, instance, "search", None)
 
     assert seconds < 10 + RAY_MARGIN_S  # 100,000 epochs each: only stopped trials end so soon
     assert "search 'search-" in message and "timed out after 10 s" in message

@@ -38,6 +38,7 @@ from assetbook.resources.tracking import CANDIDATE, CHAMPION, PREVIOUS, MlflowTr
 from tests.conftest import BIN
 from tests.e2e.test_delivery import Project
 from tests.processes import processes, tree
+from tests.ray_cluster import private_ray
 from tests.reliability.ledger import Ledger
 from tests.reliability.test_http_fuzz import Traffic, served
 
@@ -68,7 +69,8 @@ with atomic_path(Path(sys.argv[1])) as tmp:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    with served(tmp_path_factory.mktemp("killed"), search=True) as project:
+    # its own local Ray: the killed search's trials must go with its process group
+    with private_ray(), served(tmp_path_factory.mktemp("killed"), search=True) as project:
         assert project.assetbook("simulate", "--days", "1").returncode == 0
         yield project
 

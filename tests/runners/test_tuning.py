@@ -1,25 +1,23 @@
-"""Ray Tune for real: a local Ray, and a cluster started with `ray start --head`."""
+"""Ray Tune for real, on a cluster started with `ray start --head` (the session's, see
+tests/ray_cluster.py). A search's own local Ray is tested through the wheel's projects, the
+killed search and the search past its timeout."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-import psutil
 import pytest
 
 from assetbook.errors import AssetbookError
 from assetbook.runners.training.fit import TrainingJob
 from assetbook.runners.tuning import TuneJob, search
 from assetbook.spec.models import SearchSpec, TrainerSpec
-from tests.conftest import BIN, REPO, write_days
-from tests.ports import free_port
+from tests.conftest import REPO, write_days
+
+pytestmark = pytest.mark.usefixtures("shared_ray")
 
 SPACE = {"lr": {"type": "loguniform", "low": 1e-4, "high": 3e-2},
          "hidden": {"type": "choice", "values": [16, 64]}}
@@ -67,35 +65,15 @@ print(json.dumps({"cluster": result.cluster, "trials": result.trials}))
 """
 
 
-def stop_cluster(temp_dir: str) -> None:
-    """`ray stop` stops every Ray on the machine (a parallel test's, a user's): kill only the
-    processes of this cluster, whose command lines name its temp dir."""
-    for process in psutil.process_iter(["cmdline"]):
-        if any(temp_dir in arg for arg in process.info["cmdline"] or []):
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
-
-
 @pytest.mark.slow
-def test_joins_an_existing_cluster_through_its_address(tmp_path: Path) -> None:
-    """`ray start --head` on loopback, then a separate driver process joins it by address."""
-    port = free_port()
-    temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must be short
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
-           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # node addresses on loopback
-    start = [str(BIN / "ray"), "start", "--head", f"--port={port}", "--num-cpus=2",
-             "--include-dashboard=false", f"--temp-dir={temp_dir}"]
-    subprocess.run(start, check=True, env=env, capture_output=True, timeout=120)
-    try:
-        driver = subprocess.run([sys.executable, "-c", DRIVER, str(tmp_path),
-                                 f"127.0.0.1:{port}"], env=env, cwd=REPO, capture_output=True,
-                                text=True, timeout=300)
-    finally:
-        stop_cluster(temp_dir)
-        shutil.rmtree(temp_dir, ignore_errors=True)
+def test_joins_an_existing_cluster_through_its_address(tmp_path: Path, shared_ray: str) -> None:
+    """A cluster started by `ray start --head` on loopback (the session's, see
+    tests/ray_cluster.py); a separate driver process joins it by address."""
+    driver = subprocess.run([sys.executable, "-c", DRIVER, str(tmp_path), shared_ray],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
     assert driver.returncode == 0, driver.stderr[-3000:]
     result = json.loads(driver.stdout.strip().splitlines()[-1])
-    assert result["cluster"] == f"127.0.0.1:{port}"
+    assert result["cluster"] == shared_ray
     assert len(result["trials"]) == 4 and not any(t["error"] for t in result["trials"])
 
 

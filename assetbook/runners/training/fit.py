@@ -70,18 +70,13 @@ def job_module(job: TrainingJob, dataset: Dataset) -> Any:
 
 def fit(job: TrainingJob, dataset: Dataset | None = None, callbacks: tuple = ()) -> FitResult:
     import pytorch_lightning as pl
-    import torch
-    from torch.utils.data import DataLoader, TensorDataset
+
+    from assetbook.runners.training.batches import TensorData  # torch: not at import
 
     pl.seed_everything(job.trainer.seed, workers=True, verbose=False)
     dataset = dataset or load_dataset(job)
     module = job_module(job, dataset)
     batch = max(1, job.trainer.batch_size // job.world_size)  # same global batch on N devices
-
-    def loader(x, y, shuffle: bool) -> DataLoader:
-        return DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
-                          batch_size=batch, shuffle=shuffle)
-
     strategy = job.trainer.strategy
     if strategy == "auto" and job.world_size > 1:
         strategy = "ddp"
@@ -98,10 +93,10 @@ def fit(job: TrainingJob, dataset: Dataset | None = None, callbacks: tuple = ())
                                      else [])],
             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
             deterministic=True, default_root_dir=scratch,
+            use_distributed_sampler=False,  # the batches shard themselves (batches.py)
         )
         started = time.perf_counter()
-        trainer.fit(module, loader(dataset.x_train, dataset.y_train, True),
-                    loader(dataset.x_val, dataset.y_val, False))
+        trainer.fit(module, datamodule=TensorData(dataset, batch, job.trainer.seed))
         seconds = time.perf_counter() - started
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if job.output and trainer.is_global_zero:
