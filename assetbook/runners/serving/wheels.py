@@ -1,8 +1,8 @@
 """The wheels a bento carries, so it installs from public requirements and itself alone:
 Assetbook's serving runtime (no Dagster, Ray or MLflow) and the project's own packages.
 
-Each is built by pip and setuptools from a scratch copy with a generated `pyproject.toml`,
-offline (`--no-build-isolation` uses this environment's setuptools).
+Each is built by setuptools from a scratch copy with a generated `pyproject.toml`,
+offline, with this environment's setuptools.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ include = ["{package}", "{package}.*"]
 [tool.setuptools.package-data]
 "*" = ["*"]
 """
+BUILD_WHEEL = "import sys; from setuptools import build_meta; build_meta.build_wheel(sys.argv[1])"
 SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
 
 
@@ -80,9 +81,10 @@ def _build(tree: Path, name: str, version: str, package: str, description: str,
     (tree / "pyproject.toml").write_text(PYPROJECT.format(
         name=name, version=version, description=description, package=package))
     dist = tree / "dist"
+    # setuptools' PEP 517 backend called directly, as `pip wheel --no-build-isolation` would
+    # call it, without pip's own start (1.5 s against 0.4 s a wheel)
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-         "--quiet", "--wheel-dir", str(dist), str(tree)],
+        [sys.executable, "-c", BUILD_WHEEL, str(dist)], cwd=tree,
         capture_output=True, text=True, check=False)
     built = list(dist.glob("*.whl"))
     if result.returncode != 0 or len(built) != 1:
