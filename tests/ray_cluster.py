@@ -24,9 +24,13 @@ from tests.conftest import BIN
 from tests.ports import free_port
 
 ADDRESS = "RAY_ADDRESS"
-# Node addresses on loopback, no auth token to manage, nothing reported home.
+# Node addresses on loopback, no auth token to manage, nothing reported home. Set for the whole
+# test process as this module is loaded (a plugin of tests/conftest.py): Ray reads the first
+# when it is imported, and a driver that imported it before would dial the cluster at the
+# machine's routable address, where a loopback cluster does not listen (it hung 14 minutes).
 ENVIRONMENT = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
                "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+os.environ.update(ENVIRONMENT)
 
 
 def stop_cluster(temp_dir: str) -> None:
@@ -47,8 +51,7 @@ def head_node(cpus: int = 2) -> Iterator[str]:
              "--node-ip-address=127.0.0.1",
              "--include-dashboard=false", f"--temp-dir={temp_dir}"]
     try:
-        subprocess.run(start, check=True, env={**os.environ, **ENVIRONMENT},
-                       capture_output=True, timeout=120)
+        subprocess.run(start, check=True, capture_output=True, timeout=120)
         yield f"127.0.0.1:{port}"
     finally:
         stop_cluster(temp_dir)
@@ -59,7 +62,6 @@ def head_node(cpus: int = 2) -> Iterator[str]:
 def shared_ray() -> Iterator[str]:
     """The cluster, its address in $RAY_ADDRESS for this process and what it starts."""
     with head_node() as address:
-        os.environ.update(ENVIRONMENT)
         os.environ[ADDRESS] = address
         try:
             yield address

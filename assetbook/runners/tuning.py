@@ -102,10 +102,6 @@ def ray_session(address: str | None) -> Iterator[bool]:
     if address is None:  # a private local Ray: on loopback, with no auth token to manage
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         local = {"num_cpus": os.cpu_count(), "_node_ip_address": LOOPBACK}
-    elif address.rpartition(":")[0] in (LOOPBACK, "localhost"):
-        # a cluster on this machine's loopback: Ray would name this driver's node by the
-        # address that routes outside, which that cluster's processes do not listen on
-        local = {"_node_ip_address": LOOPBACK}
     # A local Ray prestarts a worker per CPU for its first driver; Tune's trial actors carry a
     # runtime env of their own (PL_DISABLE_FORK), never use them, and start their own, so the
     # prestarted ones only slow Ray's start (~3 s of CPU). The raylet reads the setting from
