@@ -22,11 +22,12 @@ from assetbook.graph.context import BuildContext
 from assetbook.graph.stored import StoredAssets, describe_keys
 from assetbook.resources.importable import make_importable
 from assetbook.resources.state import UNPARTITIONED, StateFolder
+from assetbook.resources.store import read_frame
 from assetbook.serving.model_file import Predictor
 from assetbook.spec.loader import load_project
 
 READERS: dict[str, Callable[[Path], Any]] = {
-    ".parquet": pd.read_parquet,
+    ".parquet": read_frame,
     ".json": lambda path: json.loads(path.read_text()),
     ".pt": Predictor.load,
 }

@@ -28,6 +28,7 @@ from assetbook.cli.session import Session
 from assetbook.cli.status import project_status, render, to_json
 from assetbook.cli.summary import print_summary
 from assetbook.errors import AssetbookError
+from assetbook.resources.profile import PROFILE_ENV
 from assetbook.scaffold import scaffold_example, scaffold_tabular
 from assetbook.serving.target import TASKS
 
@@ -38,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assetbook", description=__doc__)
     parser.add_argument("--project", type=Path, default=Path.cwd(),
                         help="project folder (holds assets/); default: the current folder")
+    parser.add_argument("--profile", metavar="NAME",
+                        help="a profile of the project's profiles.yaml: where artifacts, the "
+                             "Dagster instance, MLflow and Ray live (default: $ASSETBOOK_PROFILE, "
+                             "else 'embedded', all in .assetbook/)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="show the output of Dagster, Ray, MLflow, kernels and servers "
                              "(by default it goes to a log file under .assetbook/logs)")
@@ -98,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.profile:  # for this process and every process it starts (kernels, dagster dev)
+        os.environ[PROFILE_ENV] = args.profile
     session = Session(args.project.resolve())
     if args.command == "init":
         return _guarded(lambda: _init(args.path, args.data, args.target, args.task))
@@ -106,7 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "notebook":
         return _guarded(lambda: notebook.run_notebook_command(session, args))
     quiet = args.command in QUIET_COMMANDS and not args.verbose
-    logs = session.state.root / "logs" if quiet and (session.root / "assets").is_dir() else None
+    try:  # the state folder reads the profile, which may be malformed
+        logs = session.state.root / "logs" if quiet and (session.root / "assets").is_dir() \
+            else None
+    except AssetbookError as exc:
+        print(f"assetbook: error: {exc}", file=sys.stderr)
+        return 1
     with command_output(logs, args.command) as output:
         try:
             return _command(session, args, output)

@@ -88,9 +88,9 @@ def opened_parameters(session: Session, asset: str, partition: str | None,
     scratch = session.state.scratch / safe_part(asset)
     scratch.mkdir(parents=True, exist_ok=True)
     if declared.spec.kind == "evaluate":
-        return declared, evaluation_parameters(
-            ctx, declared, inputs, session.instance, MlflowTracking.local(session.state.root),
-            scratch / f"{UNPARTITIONED}.json", scratch)
+        registry = MlflowTracking.local(session.state.root, session.state.profile.mlflow)
+        return declared, evaluation_parameters(ctx, declared, inputs, session.instance, registry,
+                                               scratch / f"{UNPARTITIONED}.json", scratch)
     parameters = notebook_parameters(ctx, declared, inputs, session.instance, {
         key: {written.name: _scratch_folder(scratch, written) / f"{safe_part(key)}.parquet"
               for written in ctx.project.written_by(asset)} for key in keys})

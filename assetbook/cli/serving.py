@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import dagster as dg
 import httpx
-import pandas as pd
 
 from assetbook.cli.session import Session
 from assetbook.errors import AssetbookError
@@ -19,6 +19,8 @@ from assetbook.kinds.package import PackageAssetSpec
 from assetbook.kinds.package.served import resolve_served
 from assetbook.kinds.promote import PromoteAssetSpec
 from assetbook.kinds.promote.asset import append_decision
+from assetbook.resources.artifacts import ArtifactIOManager
+from assetbook.resources.store import read_frame
 from assetbook.resources.tracking import MlflowTracking
 from assetbook.runners.serving.deployment import Deployer, Endpoint, alive
 from assetbook.spec.loader import DeclaredAsset
@@ -44,12 +46,12 @@ def ask(session: Session) -> dict[str, Any]:
     package = _single(session, "package")
     assert isinstance(package.spec, PackageAssetSpec)
     served = resolve_served(session.project, package.name)
-    stored = sorted(p for p in (session.state.artifacts / served.validate).glob("*.parquet")
-                    if not p.name.startswith("."))  # a killed write's temporary file
+    stored = list(ArtifactIOManager(root=str(session.state.artifacts)).stored(
+        dg.AssetKey(served.validate)).values())
     if not stored:
         raise AssetbookError(f"no partition of '{served.validate}' is stored yet: run "
                              "`assetbook run` first")
-    frame = pd.read_parquet(stored[-1]).drop(columns=[served.target], errors="ignore").head(1)
+    frame = read_frame(stored[-1]).drop(columns=[served.target], errors="ignore").head(1)
     body = {package.spec.service.record: frame.to_dict(orient="records")[0]}  # ints stay ints
     url = f"{_deployer(session).url}/predict"
     response = httpx.post(url, json=body, timeout=30)
@@ -66,7 +68,7 @@ def rollback(session: Session) -> Endpoint:
                        if session.project.assets[n].spec.kind == "train")
     name = registered_name(ctx, model_input)
     target = _deployer(session)
-    registry = MlflowTracking.local(session.state.root)
+    registry = MlflowTracking.local(session.state.root, session.state.profile.mlflow)
     previous = registry.alias_version(name, "previous")
     served = [e for e in target.history() if e.model_version == previous]
     if not served:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assetbook.atomic import StorePath
 from assetbook.errors import AssetbookError
 from assetbook.graph import build_definitions
 from assetbook.graph.context import BuildContext, landing_folder
@@ -48,7 +49,7 @@ class Session:
         return dg.DagsterInstance.get()
 
     def landing_source(self, name: str | None = None, simulated: bool = False
-                       ) -> tuple[DeclaredAsset, Path]:
+                       ) -> tuple[DeclaredAsset, StorePath]:
         """A landing source and its folder: the one named, or the only one (with a
         `simulator` when `simulated`)."""
         ctx = BuildContext(self.project, self.state)

@@ -104,7 +104,7 @@ def _distinct(reasons: Iterable[str]) -> tuple[str, ...]:
 def model_statuses(session: Session) -> tuple[ModelStatus, ...]:
     """The champion of each model a `train` asset registers."""
     ctx = BuildContext(session.project, session.state)
-    registry = MlflowTracking.local(session.state.root)
+    registry = MlflowTracking.local(session.state.root, session.state.profile.mlflow)
     names = dict.fromkeys(registered_name(ctx, d.name) for d in session.project.assets.values()
                           if d.spec.kind == "train")
     return tuple(ModelStatus(name, registry.alias_version(name, CHAMPION)) for name in names)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pandas as pd
 
+from assetbook.atomic import StorePath
 from assetbook.errors import SourceError
+from assetbook.resources.store import is_local
 
 SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 DELIMITER = ","
 OTHER_DELIMITERS = (";", "\t", "|")
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: str) -> pd.DataFrame:
     """UTF-8 (with or without the byte-order mark spreadsheets write), comma-delimited."""
     return pd.read_csv(path, sep=DELIMITER, encoding="utf-8-sig")
 
@@ -22,26 +23,30 @@ def _read_csv(path: Path) -> pd.DataFrame:
 READERS = {".parquet": pd.read_parquet, ".csv": _read_csv}
 
 
-def partition_key_of(path: Path) -> str | None:
+def partition_key_of(path: StorePath) -> str | None:
     """The key a landed file stands for, or None if its name could escape the state folder."""
     key = path.stem
     return key if SAFE_KEY.fullmatch(key) and ".." not in key else None
 
 
-def landed_files(folder: Path, formats: tuple[str, ...]) -> dict[str, Path]:
+def landed_files(folder: StorePath, formats: tuple[str, ...]) -> dict[str, StorePath]:
     """Partition key -> file for every finished file in the folder (dotfiles are in flight);
     a link is followed only if it leads to a file inside the folder."""
     if not folder.is_dir():
         return {}
     suffixes = {f".{fmt}" for fmt in formats}
-    inside = folder.resolve()
     files = sorted(p for p in folder.iterdir()
                    if p.is_file() and p.suffix in suffixes and not p.name.startswith(".")
-                   and p.resolve().is_relative_to(inside))
+                   and _inside(p, folder))
     return {key: p for p in files if (key := partition_key_of(p))}
 
 
-def read_landed_file(folder: Path, key: str, formats: tuple[str, ...]) -> pd.DataFrame:
+def _inside(path: StorePath, folder: StorePath) -> bool:
+    """On a disk, a link must lead to a file inside the folder; a store has no links."""
+    return not is_local(path) or path.resolve().is_relative_to(folder.resolve())
+
+
+def read_landed_file(folder: StorePath, key: str, formats: tuple[str, ...]) -> pd.DataFrame:
     """The frame of one partition; any failure names the file and the reason."""
     matches = [p for k, p in landed_files(folder, formats).items() if k == key]
     if not matches:
@@ -51,7 +56,7 @@ def read_landed_file(folder: Path, key: str, formats: tuple[str, ...]) -> pd.Dat
     if path.stat().st_size == 0:
         raise SourceError(f"cannot read landed file {path}: it is empty (0 bytes)")
     try:
-        frame = READERS[path.suffix](path)
+        frame = READERS[path.suffix](str(path))  # a local path or a store URL
     except UnicodeDecodeError as exc:
         raise SourceError(f"cannot read landed file {path}: it is not UTF-8 text "
                           f"({exc.reason} at byte {exc.start}); save it as UTF-8") from exc
@@ -64,7 +69,7 @@ def read_landed_file(folder: Path, key: str, formats: tuple[str, ...]) -> pd.Dat
     return frame
 
 
-def _refuse_wrong_delimiter(path: Path, frame: pd.DataFrame) -> None:
+def _refuse_wrong_delimiter(path: StorePath, frame: pd.DataFrame) -> None:
     """A CSV read as one column whose name holds another delimiter was written with it."""
     if path.suffix != ".csv" or len(frame.columns) != 1:
         return

@@ -13,6 +13,7 @@ import dagster as dg
 import pandas as pd
 import pyarrow.parquet as pq
 
+from assetbook.atomic import StorePath
 from assetbook.errors import SpecError
 from assetbook.graph.automation import build_automation_condition, build_freshness_policy
 from assetbook.graph.checks import CheckOutcome, run_schema_check
@@ -22,6 +23,7 @@ from assetbook.kinds import AssetSpec
 from assetbook.kinds.source import SourceAssetSpec
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.state import UNPARTITIONED, StateFolder, safe_part
+from assetbook.resources.store import read_frame, store_path
 from assetbook.spec.loader import DeclaredAsset, ProjectSpec
 from assetbook.spec.models import AllInputSpec, LandingSourceSpec, SameInputSpec
 
@@ -161,7 +163,7 @@ class BuildContext:
     def _drift_flags(self, drift_asset: str) -> dict[str, bool]:
         """Per stored partition of a drift asset: whether any column drifted."""
         stored = ArtifactIOManager(root=str(self.state.artifacts)).stored(dg.AssetKey(drift_asset))
-        return {key: bool(pd.read_parquet(path, columns=["drifted"])["drifted"].any())
+        return {key: bool(read_frame(path, columns=["drifted"])["drifted"].any())
                 for key, path in stored.items()}
 
     def _ordered_keys(
@@ -193,8 +195,14 @@ def is_landing_source(spec: AssetSpec) -> bool:
     return isinstance(spec, SourceAssetSpec) and isinstance(spec.source, LandingSourceSpec)
 
 
-def landing_folder(ctx: BuildContext, asset: str, spec: LandingSourceSpec) -> Path:
-    return (ctx.project.root / spec.folder).resolve() if spec.folder else ctx.state.landing(asset)
+def landing_folder(ctx: BuildContext, asset: str, spec: LandingSourceSpec) -> StorePath:
+    """The spec's `folder` (relative to the project, or a store URL), else the landing folder
+    in the project's store."""
+    if not spec.folder:
+        return ctx.state.landing(asset)
+    if "://" in spec.folder:
+        return store_path(spec.folder)
+    return (ctx.project.root / spec.folder).resolve()
 
 
 def input_of_kind(ctx: BuildContext, declared: DeclaredAsset, kind: str) -> str:

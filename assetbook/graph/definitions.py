@@ -41,12 +41,13 @@ def build_definitions(project: ProjectSpec, state: StateFolder) -> dg.Definition
     return dg.Definitions(
         assets=assets,
         sensors=sensors,
-        # Steps of a run share its process: a new process per step cost 6-12 s each here,
-        # a third of a model run; training and search still get processes of their own.
-        executor=dg.in_process_executor,
+        # Steps of a run share its process by default: a new process per step cost 6-12 s
+        # each here, a third of a model run; training and search get processes of their own.
+        executor=(dg.multiprocess_executor if state.profile.executor == "multiprocess"
+                  else dg.in_process_executor),
         resources={
             IO_MANAGER_KEY: ArtifactIOManager(root=str(state.artifacts)),
-            MLFLOW_KEY: MlflowTracking.local(state.root),
+            MLFLOW_KEY: MlflowTracking.local(state.root, state.profile.mlflow),
         },
     )
 

@@ -4,13 +4,14 @@ box) and one landing sensor per landing source, which turns new files into parti
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import dagster as dg
 
+from assetbook.atomic import StorePath
 from assetbook.data.landing import landed_files
 from assetbook.graph.context import BuildContext, is_landing_source, landing_folder
 from assetbook.kinds.source import SourceAssetSpec
+from assetbook.resources.store import is_local
 from assetbook.spec.loader import DeclaredAsset
 from assetbook.spec.models import LandingSourceSpec
 
@@ -73,8 +74,11 @@ def _already_materialized(instance: dg.DagsterInstance, asset: str,
     return {key: fingerprint for key, fingerprint in files.items() if key in done}
 
 
-def _fingerprint(path: Path) -> str:
+def _fingerprint(path: StorePath) -> str:
     """Modification time in ns and size: a file replaced within one coarse mtime tick
-    still counts as changed."""
+    still counts as changed. On an object store, whose times are in whole seconds, the
+    object's ETag (a digest of its content) instead."""
     stat = path.stat()
+    if not is_local(path) and (etag := stat.info.get("ETag")):
+        return str(etag).strip('"')
     return f"{stat.st_mtime_ns}-{stat.st_size}"

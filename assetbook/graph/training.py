@@ -14,7 +14,9 @@ from dagster import AssetExecutionContext
 from assetbook.graph.context import BuildContext
 from assetbook.kinds.train import TrainAssetSpec
 from assetbook.resources.state import UNPARTITIONED
-from assetbook.runners.training.fit import TrainingJob
+from assetbook.runners.training.fit import FitResult, TrainingJob
+from assetbook.runners.training.launch import train
+from assetbook.runners.training.progress import Report
 from assetbook.spec.loader import DeclaredAsset
 from assetbook.spec.models import ModelAssetSpec
 
@@ -42,6 +44,21 @@ def window_paths(ctx: BuildContext, declared: DeclaredAsset, data_input: str,
 def training_job(spec: ModelAssetSpec, data: list[Path], **extra: Any) -> TrainingJob:
     return TrainingJob(model=spec.model, target=spec.target, data=tuple(map(str, data)),
                        task=spec.task, trainer=spec.trainer, **extra)
+
+
+def fit_model(ctx: BuildContext, declared: DeclaredAsset, job: TrainingJob,
+              report: Report) -> FitResult:
+    """The fit of a train asset: on the profile's Ray cluster through Ray Train (its workers
+    are the spec's devices x num_nodes), else in a process of its own on this machine."""
+    assert isinstance(declared.spec, ModelAssetSpec)
+    timeout_s, what = declared.spec.timeout.total_seconds(), f"asset '{declared.name}'"
+    profile = ctx.state.profile
+    if profile.ray:
+        from assetbook.runners.training.on_ray import train_on_ray
+
+        return train_on_ray(job, profile.ray, timeout_s, what, report, profile.environment)
+    return train(job, workdir=ctx.state.root / "training" / declared.name, timeout_s=timeout_s,
+                 what=what, report=report)
 
 
 def trainer_params(spec: ModelAssetSpec, window: list[str]) -> dict[str, Any]:

@@ -1,17 +1,23 @@
 """The one git-ignored folder that holds all local state, and the names of what lies in it.
 
-Everything a run produces is first written under a temporary name in the same folder and
-then renamed into place, so a run killed midway leaves nothing that looks finished.
+Artifacts, executed notebooks, reports and landed files live in the project's store: this
+folder by default, or the active profile's `store` (an fsspec URL). Everything a run produces
+is written atomically (`assetbook.atomic`), so a run killed midway leaves nothing that looks
+finished.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from assetbook.atomic import StorePath
 from assetbook.errors import ArtifactError
+from assetbook.resources.profile import Profile, active_profile
+from assetbook.resources.store import store_path
 
 STATE_ENV = "ASSETBOOK_STATE"
 # Runs interrupted by a dead process are retried; failed assets and checks are not. A run
@@ -28,6 +34,11 @@ run_monitoring:
   start_timeout_seconds: 120
   poll_interval_seconds: 30
 """
+# The profile's `postgres`: runs, events and schedules in one database (dagster-postgres).
+POSTGRES_YAML = """storage:
+  postgres:
+    postgres_url: {url}
+"""
 _SAFE_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 UNPARTITIONED = "all"
 
@@ -42,12 +53,21 @@ def safe_part(value: str) -> str:
 
 @dataclass(frozen=True)
 class StateFolder:
+    """The local state folder, and the store of artifacts, reports and landed files: the
+    folder itself by default, or the active profile's `store`."""
+
     root: Path
+    profile: Profile = Profile()
 
     @classmethod
     def for_project(cls, project_root: Path) -> StateFolder:
-        """`$ASSETBOOK_STATE` if set, else `<project>/.assetbook`."""
-        return cls(Path(os.environ.get(STATE_ENV) or project_root / ".assetbook").resolve())
+        """`$ASSETBOOK_STATE` if set, else `<project>/.assetbook`; the active profile's."""
+        root = Path(os.environ.get(STATE_ENV) or project_root / ".assetbook").resolve()
+        return cls(root, active_profile(project_root))
+
+    @property
+    def store(self) -> StorePath:
+        return store_path(self.profile.store) if self.profile.store else self.root
 
     @property
     def dagster_home(self) -> Path:
@@ -59,13 +79,15 @@ class StateFolder:
         would only fail again)."""
         self.dagster_home.mkdir(parents=True, exist_ok=True)
         config = self.dagster_home / "dagster.yaml"
-        if not config.exists() or config.read_text() != DAGSTER_YAML:
-            config.write_text(DAGSTER_YAML)
+        wanted = DAGSTER_YAML + (POSTGRES_YAML.format(url=json.dumps(self.profile.postgres))
+                                 if self.profile.postgres else "")
+        if not config.exists() or config.read_text() != wanted:
+            config.write_text(wanted)
         return self.dagster_home
 
     @property
-    def artifacts(self) -> Path:
-        return self.root / "artifacts"
+    def artifacts(self) -> StorePath:
+        return self.store / "artifacts"
 
     @property
     def promotions(self) -> Path:
@@ -73,16 +95,16 @@ class StateFolder:
         return self.root / "promotions.jsonl"
 
     @property
-    def reports(self) -> Path:
-        return self.root / "reports"
+    def reports(self) -> StorePath:
+        return self.store / "reports"
 
     @property
     def scratch(self) -> Path:
         """Outputs of notebooks opened by `assetbook notebook`: the pipeline never reads them."""
         return self.root / "scratch"
 
-    def landing(self, asset: str) -> Path:
-        return self.root / "landing" / safe_part(asset)
+    def landing(self, asset: str) -> StorePath:
+        return self.store / "landing" / safe_part(asset)
 
-    def report_path(self, asset: str, label: str, suffix: str) -> Path:
+    def report_path(self, asset: str, label: str, suffix: str) -> StorePath:
         return self.reports / safe_part(asset) / f"{safe_part(label)}{suffix}"

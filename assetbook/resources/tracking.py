@@ -3,7 +3,9 @@
 dagster-mlflow's `mlflow_tracking` opens one MLflow run per Dagster run and hands out the
 `mlflow` module itself; Assetbook needs a run per asset (tuning and training in one Dagster
 run must not share parameters), nested runs for trials, and the registry's aliases, so it
-talks to `MlflowClient` directly. The sqlite store lives in the state folder by default.
+talks to `MlflowClient` directly. The sqlite store lives in the state folder by default; a
+profile's `mlflow` (or $MLFLOW_TRACKING_URI) names a tracking server instead, which keeps the
+artifacts where it is configured to (e.g. `--artifacts-destination s3://...`).
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ class MlflowTracking(dg.ConfigurableResource):
     (where a rollback returns)."""
 
     tracking_uri: str
-    artifact_root: str
+    artifact_root: str  # "": the server's own artifact store
 
     @classmethod
-    def local(cls, state_root: Path) -> MlflowTracking:
-        default = f"sqlite:///{state_root / 'mlflow.db'}"
-        return cls(tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or default,
+    def local(cls, state_root: Path, server: str | None = None) -> MlflowTracking:
+        """`server` (a profile's), else $MLFLOW_TRACKING_URI, else SQLite in the state folder."""
+        uri = server or os.environ.get("MLFLOW_TRACKING_URI")
+        if uri and uri.startswith(("http://", "https://")):
+            return cls(tracking_uri=uri, artifact_root="")
+        return cls(tracking_uri=uri or f"sqlite:///{state_root / 'mlflow.db'}",
                    artifact_root=(state_root / "mlartifacts").as_uri())
 
     def client(self) -> Any:
@@ -48,8 +53,8 @@ class MlflowTracking(dg.ConfigurableResource):
         found = client.get_experiment_by_name(experiment)
         if found is not None:
             return found.experiment_id
-        return client.create_experiment(experiment,
-                                        artifact_location=f"{self.artifact_root}/{experiment}")
+        return client.create_experiment(experiment, artifact_location=(
+            f"{self.artifact_root}/{experiment}" if self.artifact_root else None))
 
     @contextmanager
     def run(self, experiment: str, name: str, tags: Mapping[str, str]) -> Iterator[str]:

@@ -1,4 +1,5 @@
-"""Execute a notebook with papermill, keep the executed copy and its HTML render.
+"""Execute a notebook with papermill, keep the executed copy and its HTML render (in the state
+folder, or in the profile's store).
 
 Parameters are injected after the cell tagged `parameters` as Python literals (papermill's
 way), so they are data, never code. A failing cell raises `NotebookError` with the cell's
@@ -22,7 +23,7 @@ import papermill
 from nbclient.exceptions import CellTimeoutError
 from nbconvert import HTMLExporter
 
-from assetbook.atomic import atomic_path
+from assetbook.atomic import StorePath, atomic_path
 from assetbook.errors import NotebookError, StepTimeoutError
 from assetbook.runners.notebook_source import as_ipynb
 
@@ -31,8 +32,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 @dataclass(frozen=True)
 class NotebookResult:
-    executed: Path
-    html: Path
+    executed: StorePath
+    html: StorePath
     seconds: float
 
 
@@ -64,7 +65,7 @@ class NotebookRunner:
         self,
         notebook: Path,
         parameters: dict[str, Any],
-        executed: Path,
+        executed: StorePath,
         cwd: Path,
         what: str,
     ) -> NotebookResult:
@@ -75,7 +76,8 @@ class NotebookRunner:
         budget = _Budget(math.inf if self.timeout_s is None else self.timeout_s)
         html = executed.with_suffix(".html")
         failure: papermill.PapermillExecutionError | CellTimeoutError | None = None
-        with atomic_path(executed) as tmp, as_ipynb(notebook) as source:
+        with (atomic_path(executed) as tmp, atomic_path(html) as tmp_html,
+              as_ipynb(notebook) as source):
             try:
                 papermill.execute_notebook(
                     str(source), str(tmp), parameters=as_data(parameters),
@@ -90,7 +92,7 @@ class NotebookRunner:
                 if not budget.spent:  # nbclient's own wait for outputs, not our timeout
                     raise
                 failure = exc
-        _render_html(executed, html)
+            _render_html(tmp, tmp_html)
         if isinstance(failure, CellTimeoutError):
             raise StepTimeoutError(what, budget.seconds, _timeout_detail(
                 budget.cell, notebook, executed)) from failure
@@ -101,11 +103,10 @@ class NotebookRunner:
 
 def _render_html(executed: Path, html: Path) -> None:
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
-    with atomic_path(html) as tmp:
-        tmp.write_text(body, encoding="utf-8")
+    html.write_text(body, encoding="utf-8")
 
 
-def _failure_message(exc: Any, notebook: Path, executed: Path, what: str) -> str:
+def _failure_message(exc: Any, notebook: Path, executed: StorePath, what: str) -> str:
     trace = _ANSI.sub("", "\n".join(exc.traceback or []))
     return (
         f"{what}: notebook {notebook.name} failed in cell {exc.exec_count} "
@@ -115,7 +116,7 @@ def _failure_message(exc: Any, notebook: Path, executed: Path, what: str) -> str
     )
 
 
-def _timeout_detail(cell: nbformat.NotebookNode, notebook: Path, executed: Path) -> str:
+def _timeout_detail(cell: nbformat.NotebookNode, notebook: Path, executed: StorePath) -> str:
     return (f"notebook {notebook.name} was running cell {cell.execution_count}; its kernel is "
             f"shut down\n--- cell source ---\n{cell.source}\n"
             f"Executed notebook kept at {executed} (HTML: {executed.with_suffix('.html')})")

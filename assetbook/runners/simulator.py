@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import partial
-from pathlib import Path
 
 import pandas as pd
 
-from assetbook.atomic import atomic_path
+from assetbook.atomic import StorePath, atomic_path
 from assetbook.data.landing import landed_files
 from assetbook.serving.references import import_object
 from assetbook.spec.models import GeneratorSpec
@@ -24,14 +23,15 @@ def load_generator(spec: GeneratorSpec, rows: int | None = None) -> Generator:
     return partial(function, rows=rows or spec.rows, **spec.options)
 
 
-def next_day(folder: Path, start: date) -> date:
+def next_day(folder: StorePath, start: date) -> date:
     """The day after the last landed one, or `start` if nothing landed yet."""
     days = [date.fromisoformat(key) for key in landed_files(folder, ("parquet", "csv"))
             if _is_iso_day(key)]
     return max(days) + timedelta(days=1) if days else start
 
 
-def land_days(folder: Path, generate: Generator, start: date, days: int) -> list[Path]:
+def land_days(folder: StorePath, generate: Generator, start: date, days: int
+              ) -> list[StorePath]:
     """Write `days` new daily Parquet files after the last landed day; each appears at once
     (written under a hidden name, then renamed), so a sensor never reads half a file."""
     first = next_day(folder, start)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -105,11 +105,12 @@ class ModelFile:
             torch.save(payload, tmp)
 
     @classmethod
-    def load(cls, path: Path) -> tuple[ModelFile, torch.nn.Module]:
+    def load(cls, path: Path | str) -> tuple[ModelFile, torch.nn.Module]:
         """The config and the module in eval mode; refuses anything but tensors and data."""
         import torch
 
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with _opened(path) as file:
+            payload = torch.load(file, map_location="cpu", weights_only=True)
         if payload.get("format") != FORMAT:
             raise AssetbookError(f"{path} is not an Assetbook model file ({FORMAT})")
         info = cls(payload["model"], payload["hyperparameters"],
@@ -130,7 +131,8 @@ class Predictor:
 
     @classmethod
     def load(cls, path: Path | str) -> Predictor:
-        return cls(*ModelFile.load(Path(path)))
+        """From a local path, or a store URL such as `s3://...` (through fsspec)."""
+        return cls(*ModelFile.load(path))
 
     @property
     def target(self) -> Target:
@@ -150,3 +152,13 @@ class Predictor:
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return self.outputs(self.features(frame))
+
+
+def _opened(path: Path | str) -> IO[bytes]:
+    """A local file, or a store URL opened through fsspec (imported only then: a bento's
+    environment reads local files)."""
+    if "://" not in str(path):
+        return Path(path).open("rb")
+    import fsspec
+
+    return fsspec.open(str(path), "rb").open()

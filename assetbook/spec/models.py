@@ -186,8 +186,8 @@ class LandingSourceSpec(Strict):
     type: Literal["landing"]
     folder: str | None = Field(
         None,
-        description="Folder watched for daily files, relative to the project root; "
-        "default: <state>/landing/<asset>.",
+        description="Folder watched for daily files, relative to the project root, or a "
+        "store URL (s3://bucket/prefix); default: landing/<asset> in the project's store.",
     )
     formats: tuple[Literal["parquet", "csv"], ...] = ("parquet", "csv")
     simulator: SimulatorSpec | None = Field(

@@ -15,6 +15,7 @@ from dagster import AssetExecutionContext
 from assetbook.graph.context import BuildContext, partition_keys
 from assetbook.kinds.drift import DriftAssetSpec
 from assetbook.resources.artifacts import ArtifactIOManager
+from assetbook.resources.store import read_frame
 from assetbook.runners.drift import drift_table
 from assetbook.spec.loader import DeclaredAsset
 
@@ -51,11 +52,11 @@ def reference_paths(stored: dict[str, Path], key: str, size: int) -> list[Path]:
 
 
 def _score(spec: DriftAssetSpec, day: Path, reference: list[Path]) -> pd.DataFrame:
-    frame = pd.read_parquet(day)
+    frame = read_frame(day)
     if not reference:  # the first day has nothing to be compared with: no drift by definition
         reference_frame = frame
     else:
-        reference_frame = pd.concat([pd.read_parquet(p) for p in reference], ignore_index=True)
+        reference_frame = pd.concat([read_frame(p) for p in reference], ignore_index=True)
     table = drift_table(reference_frame, frame, spec.threshold, list(spec.columns) or None,
                         spec.bins)
     table.insert(1, "reference_days", len(reference))

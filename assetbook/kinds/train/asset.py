@@ -9,6 +9,7 @@ from dagster import AssetExecutionContext
 
 from assetbook.graph.context import BuildContext
 from assetbook.graph.training import (
+    fit_model,
     model_module,
     registered_name,
     run_tags,
@@ -20,7 +21,6 @@ from assetbook.kinds.train import TrainAssetSpec
 from assetbook.kinds.tune import TuneAssetSpec
 from assetbook.resources.state import UNPARTITIONED
 from assetbook.resources.tracking import CANDIDATE, MlflowTracking
-from assetbook.runners.training.launch import train
 from assetbook.spec.loader import DeclaredAsset
 
 
@@ -47,9 +47,7 @@ def build_train_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDe
             mlflow.log(run_id, params=trainer_params(spec, window))
             job = training_job(spec, data, hyperparameters=hyperparameters, output=str(output),
                                mlflow_tracking_uri=mlflow.tracking_uri, mlflow_run_id=run_id)
-            result = train(job, workdir=ctx.state.root / "training" / declared.name,
-                           timeout_s=spec.timeout.total_seconds(),
-                           what=f"asset '{declared.name}'", report=context.log.info)
+            result = fit_model(ctx, declared, job, report=context.log.info)
             mlflow.log(run_id, metrics={"wall_seconds": result.seconds,
                                         "samples_per_second": result.samples_per_second})
             source = mlflow.log_file(run_id, output, "model", "model.pt")

@@ -40,7 +40,8 @@ def build_tune_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDef
             result = search(TuneJob(
                 training=training_job(spec, data, mlflow_tracking_uri=mlflow.tracking_uri),
                 search=spec.search, name=f"{declared.name}-{context.run.run_id[:8]}",
-                storage_path=ctx.state.root / "ray_results", ray_address=spec.ray.address,
+                storage_path=ctx.state.root / "ray_results",
+                ray_address=ctx.state.profile.ray or spec.ray.address,
                 mlflow_experiment=declared.pipeline,
                 mlflow_tags={**tags, "mlflow.parentRunId": run_id},
                 timeout_s=spec.timeout.total_seconds()), report=context.log.info)

@@ -7,6 +7,7 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from assetbook.graph.context import PER_PARTITION, BuildContext, emit, partition_keys
+from assetbook.resources.store import read_frame
 from assetbook.spec.loader import DeclaredAsset
 
 
@@ -19,7 +20,7 @@ def build_validate_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Asset
     def compute(context: AssetExecutionContext, **inputs: dict[str, Path]):
         keys = partition_keys(context)
         by_partition = ctx.inputs_by_partition(declared, keys, inputs, context.instance)
-        frames = {key: pd.concat([pd.read_parquet(p) for p in files[upstream]],
+        frames = {key: pd.concat([read_frame(p) for p in files[upstream]],
                                  ignore_index=True)
                   for key, files in by_partition.items()}
         yield from emit(declared, frames, {"validated_from": upstream}, store_validated=True)
