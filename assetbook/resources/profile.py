@@ -14,6 +14,7 @@ active, e.g. `ASSETBOOK_STORE=s3://bucket/prefix`.
       executor: multiprocess                 # a process per step (default: in_process)
       environment:                           # set for every process Assetbook starts
         AWS_ENDPOINT_URL: ${S3_ENDPOINT}
+      dagster: {run_launcher: ...}           # more of the instance's dagster.yaml
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -56,6 +57,9 @@ class Profile(BaseModel):
     environment: dict[str, str] = Field(default_factory=dict, description="variables set for "
                                         "every process Assetbook starts (store endpoints, "
                                         "credentials' locations)")
+    dagster: dict[str, Any] = Field(default_factory=dict, description="more of the Dagster "
+                                    "instance's dagster.yaml, e.g. a `run_launcher` (Docker, "
+                                    "Kubernetes)")
 
     @property
     def shared(self) -> bool:

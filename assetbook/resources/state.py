@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from assetbook.atomic import StorePath
 from assetbook.errors import ArtifactError
 from assetbook.resources.profile import Profile, active_profile
@@ -81,6 +83,8 @@ class StateFolder:
         config = self.dagster_home / "dagster.yaml"
         wanted = DAGSTER_YAML + (POSTGRES_YAML.format(url=json.dumps(self.profile.postgres))
                                  if self.profile.postgres else "")
+        if self.profile.dagster:
+            wanted += yaml.safe_dump(self.profile.dagster, sort_keys=False)
         if not config.exists() or config.read_text() != wanted:
             config.write_text(wanted)
         return self.dagster_home
