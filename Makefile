@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(CURDIR)/$(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: run test install nginx chromium dev bench lint wheel
+.PHONY: run test install nginx chromium postgres dev bench lint wheel
 
 $(VENV)/.installed: pyproject.toml
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || $(MAKE) --no-print-directory nginx
@@ -26,11 +26,19 @@ chromium:           ## the headless browser of the UI test
 	else echo "The UI test drives a headless browser: run 'sudo apt-get install chromium'"; \
 	  exit 1; fi
 
+postgres:           ## the shared services' tests start their own PostgreSQL cluster
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	else echo "The shared services' tests start PostgreSQL: run 'sudo apt-get install postgresql'"; \
+	  exit 1; fi
+
 run: install        ## land the default data and run the whole pipeline
 	$(BIN)/assetbook run
 
 test: install       ## the whole test suite (real Dagster, kernels, servers, a browser)
 	@command -v chromium >/dev/null || $(MAKE) --no-print-directory chromium
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	  || $(MAKE) --no-print-directory postgres
 	$(BIN)/python -m pytest
 
 dev: install        ## the Dagster UI and daemon on http://127.0.0.1:3000

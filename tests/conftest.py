@@ -19,7 +19,7 @@ from assetbook.spec.loader import ProjectSpec, load_project
 from tests.ports import free_port
 
 # The session's Ray cluster, for the modules that use it (tests/ray_cluster.py).
-pytest_plugins = ["tests.ray_cluster"]
+pytest_plugins = ["tests.ray_cluster", "tests.services"]
 
 REPO = Path(__file__).resolve().parent.parent
 # Commands of the environment under test, called by absolute path: the tests see what a user

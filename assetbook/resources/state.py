@@ -53,6 +53,13 @@ def safe_part(value: str) -> str:
     return value
 
 
+def with_driver(url: str) -> str:
+    """A `postgresql://` URL with the driver `assetbook[shared]` installs: SQLAlchemy 2.1
+    reads a bare one as psycopg 3's."""
+    return "postgresql+psycopg2://" + url.removeprefix("postgresql://") if url.startswith(
+        "postgresql://") else url
+
+
 @dataclass(frozen=True)
 class StateFolder:
     """The local state folder, and the store of artifacts, reports and landed files: the
@@ -81,8 +88,8 @@ class StateFolder:
         would only fail again)."""
         self.dagster_home.mkdir(parents=True, exist_ok=True)
         config = self.dagster_home / "dagster.yaml"
-        wanted = DAGSTER_YAML + (POSTGRES_YAML.format(url=json.dumps(self.profile.postgres))
-                                 if self.profile.postgres else "")
+        wanted = DAGSTER_YAML + (POSTGRES_YAML.format(url=json.dumps(
+            with_driver(self.profile.postgres))) if self.profile.postgres else "")
         if self.profile.dagster:
             wanted += yaml.safe_dump(self.profile.dagster, sort_keys=False)
         if not config.exists() or config.read_text() != wanted:

@@ -68,7 +68,7 @@ def write_profile(project: Path, services: SharedServices, ray: str, prefix: str
     environment for what a shell would hold."""
     (project / "profiles.yaml").write_text(yaml.safe_dump({PROFILE: {
         "store": f"s3://{services.bucket}/{prefix}",
-        "postgres": services.postgres_url_dagster,
+        "postgres": services.postgres_dsn_dagster,
         "mlflow": services.mlflow_uri,
         "ray": ray,
         "executor": "multiprocess",
