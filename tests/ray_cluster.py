@@ -11,6 +11,7 @@ killed search and the search past its timeout leave the shared cluster with `pri
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -33,29 +34,83 @@ ENVIRONMENT = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
 os.environ.update(ENVIRONMENT)
 
 
-def stop_cluster(temp_dir: str) -> None:
+def stop_cluster(temp_dir: str, port: int | None = None) -> None:
     """`ray stop` stops every Ray on the machine (a parallel test's, a user's): kill only the
-    processes of this cluster, whose command lines name its temp dir."""
-    for process in psutil.process_iter(["cmdline"]):
-        if any(temp_dir in arg for arg in process.info["cmdline"] or []):
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
+    processes of this cluster, whose command lines name its temp dir, and their children (a
+    raylet's agents and workers rename themselves `ray::...`); with the head's `port`, also its
+    Ray Client server, whose command line names only the head's address."""
+    def ours(arg: str) -> bool:
+        return temp_dir in arg or (port is not None and arg.startswith("--address=")
+                                   and arg.endswith(f":{port}"))
+
+    found = [p for p in psutil.process_iter(["cmdline"])
+             if p.pid != os.getpid() and any(ours(arg) for arg in p.info["cmdline"] or [])]
+    for process in list(found):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            found += process.children(recursive=True)
+    for process in found:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
 
 
 @contextlib.contextmanager
-def head_node(cpus: int = 2) -> Iterator[str]:
+def head_node(cpus: int = 2, resources: dict[str, float] | None = None) -> Iterator[str]:
     """`ray start --head` on a free loopback port; yields its address, stops it after."""
     port = free_port()
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must be short
     start = [str(BIN / "ray"), "start", "--head", f"--port={port}", f"--num-cpus={cpus}",
-             "--node-ip-address=127.0.0.1",
+             "--node-ip-address=127.0.0.1", *_resources(resources),
              "--include-dashboard=false", f"--temp-dir={temp_dir}"]
     try:
         subprocess.run(start, check=True, capture_output=True, timeout=120)
         yield f"127.0.0.1:{port}"
     finally:
+        stop_cluster(temp_dir, port)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+# `ray start --address` refuses to add a node while RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER is 0 (see
+# ENVIRONMENT), and with it on turns 127.0.0.1 into the machine's routable address, where a
+# loopback head does not listen. So a node joins as `ray start` starts it, through Ray's `Node`
+# (as ray.cluster_utils does for Ray's own tests), with the loopback address left as it is.
+ADD_NODE = """
+import json, sys
+from ray._private.node import Node
+from ray._private.parameter import RayParams
+
+address, cpus, resources, temp_dir = sys.argv[1:5]
+Node(RayParams(gcs_address=address, node_ip_address="127.0.0.1", num_cpus=int(cpus),
+               resources=json.loads(resources), temp_dir=temp_dir, node_manager_port=0),
+     head=False, shutdown_at_exit=False, spawn_reaper=False)
+"""
+
+
+@contextlib.contextmanager
+def added_node(address: str, cpus: int = 1, resources: dict[str, float] | None = None
+               ) -> Iterator[None]:
+    """Another node of the cluster at `address`, on loopback with a temp dir of its own (and
+    so processes of its own to stop after)."""
+    temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    start = [str(BIN / "python"), "-c", ADD_NODE, address, str(cpus),
+             json.dumps(resources or {}), temp_dir]
+    try:
+        subprocess.run(start, check=True, capture_output=True, timeout=120)
+        yield
+    finally:
         stop_cluster(temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def two_node_cluster() -> Iterator[str]:
+    """Two nodes of one CPU each on this machine, the head with the resource `head` and the
+    other with `second`: two 1-CPU tasks or actors land one on each. Yields the address."""
+    with head_node(1, {"head": 1}) as address, added_node(address, 1, {"second": 1}):
+        yield address
+
+
+def _resources(resources: dict[str, float] | None) -> list[str]:
+    return [f"--resources={json.dumps(resources)}"] if resources else []
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,11 @@ def job_module(job: TrainingJob, dataset: Dataset) -> Any:
     return build_module(job.model, dataset.n_features, dataset.target, job.hyperparameters)
 
 
-def fit(job: TrainingJob, dataset: Dataset | None = None, callbacks: tuple = ()) -> FitResult:
+def fit(job: TrainingJob, dataset: Dataset | None = None, callbacks: tuple = (),
+        placement: Mapping[str, Any] | None = None) -> FitResult:
+    """Fit `job` in this process, which is one rank. `placement` is for a launcher that placed
+    the ranks itself (Ray Train): Trainer arguments (devices, num_nodes, strategy, plugins)
+    instead of the spec's devices and nodes, which Lightning's own launcher would start."""
     import pytorch_lightning as pl
 
     from assetbook.runners.training.batches import TensorData  # torch: not at import
@@ -80,6 +85,8 @@ def fit(job: TrainingJob, dataset: Dataset | None = None, callbacks: tuple = ())
     strategy = job.trainer.strategy
     if strategy == "auto" and job.world_size > 1:
         strategy = "ddp"
+    placement = placement or {"devices": job.trainer.devices, "num_nodes": job.trainer.num_nodes,
+                              "strategy": strategy}
     loggers = []
     if job.mlflow_run_id:
         loggers.append(pl.loggers.MLFlowLogger(tracking_uri=job.mlflow_tracking_uri,
@@ -87,7 +94,7 @@ def fit(job: TrainingJob, dataset: Dataset | None = None, callbacks: tuple = ())
     with tempfile.TemporaryDirectory() as scratch:
         trainer = pl.Trainer(
             max_epochs=job.trainer.max_epochs, accelerator=job.trainer.accelerator,
-            devices=job.trainer.devices, num_nodes=job.trainer.num_nodes, strategy=strategy,
+            **placement,
             precision=job.trainer.precision, logger=loggers or False,
             callbacks=[*callbacks, *([epoch_callback(Path(job.progress))] if job.progress
                                      else [])],

@@ -1,0 +1,163 @@
+"""Training through Ray Train on a cluster of two nodes (tests/ray_cluster.py): one worker on
+each node fits a real model in DDP, reading its data from an object store (moto) through the
+variables it is given; the model file comes back to the driver, a user's error as its message.
+
+Ray Train starts a controller, its helper actors and the workers as processes of their own, each
+importing what it needs: a run takes tens of seconds on a 2-core machine, a trivial one too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import torch
+from sklearn.datasets import make_classification
+
+from assetbook.errors import StepTimeoutError
+from assetbook.runners.training.fit import TrainingJob
+from assetbook.runners.training.launch import TrainingError
+from assetbook.runners.training.on_ray import train_on_ray
+from assetbook.serving.model_file import ModelFile
+from assetbook.spec.models import TrainerSpec
+from tests.ray_cluster import two_node_cluster
+from tests.services import CREDENTIALS, make_bucket, s3_server
+
+pytestmark = pytest.mark.slow
+
+BUCKET = "training"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    with two_node_cluster() as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def store(cluster: str) -> Iterator[dict[str, str]]:
+    """An S3 API with the bucket; yields the variables a worker needs to read from it, which
+    the cluster's nodes (started before) do not have."""
+    with s3_server() as endpoint:
+        make_bucket(endpoint, BUCKET)
+        yield {"AWS_ENDPOINT_URL": endpoint, **CREDENTIALS}
+
+
+def frame(rows: int = 2000) -> pd.DataFrame:
+    x, y = make_classification(n_samples=rows, n_features=8, n_informative=5, random_state=1)
+    return pd.DataFrame(x, columns=[f"x{i}" for i in range(8)]).assign(target=y)
+
+
+def job(data: str, output: Path, max_epochs: int = 3, **hyperparameters: Any) -> TrainingJob:
+    return TrainingJob("assetbook.models:TabularNet", "target", (data,),
+                       TrainerSpec(max_epochs=max_epochs, batch_size=128, devices=2),
+                       {"lr": 0.01, **hyperparameters}, str(output))
+
+
+@contextlib.contextmanager
+def connected(address: str) -> Iterator[Any]:
+    """This process as a driver of the cluster, for a look at it (not for train_on_ray, which
+    connects by itself)."""
+    import ray
+
+    ray.init(address=address, log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def actors(*names: str) -> dict[str, dict[str, Any]]:
+    """The actors of these classes, by id, as Ray's GCS has them (a driver connected). Ray's
+    state API, `ray.util.state`, would ask the dashboard, which `ray[tune]` does not install."""
+    from ray._private import state
+
+    return {key: actor for key, actor in state.actors().items()
+            if actor["ActorClassName"] in names}
+
+
+def test_one_worker_on_each_node_trains_the_model(cluster: str, store: dict[str, str],
+                                                  tmp_path: Path) -> None:
+    frame().to_parquet(f"s3://{BUCKET}/days.parquet", storage_options={
+        "client_kwargs": {"endpoint_url": store["AWS_ENDPOINT_URL"]}})
+    lines: list[str] = []
+    jobs: set[str] = set()
+
+    def report(line: str) -> None:  # in this process, while train_on_ray is Ray's driver
+        import ray
+
+        lines.append(line)
+        jobs.add(ray.get_runtime_context().get_job_id())
+
+    output = tmp_path / "out" / "model.pt"
+    result = train_on_ray(job(f"s3://{BUCKET}/days.parquet", output), cluster, report=report,
+                          env=store)
+
+    assert (result.world_size, result.epochs, result.train_rows) == (2, 3, 1600)
+    assert set(result.metrics) >= {"val_loss", "val_accuracy", "train_loss"}
+    assert all(math.isfinite(value) for value in result.metrics.values())
+    assert result.metrics["val_accuracy"] > 0.7
+    assert result.seconds > 0 and result.samples_per_second > 0
+    assert [line.split(",")[0] for line in lines] == [f"epoch {i} of 3" for i in (1, 2, 3)]
+    info, module = ModelFile.load(output)  # written on the driver from rank 0's bytes
+    assert info.metrics == result.metrics and info.target.classes == (0, 1)
+    data = frame()
+    with torch.no_grad():
+        logits = module(torch.from_numpy(info.preprocessing.transform(data)))
+    assert ((logits > 0).numpy() == data["target"].to_numpy()).mean() > 0.7
+
+    with connected(cluster) as ray:
+        workers = [a for a in actors("RayTrainWorker").values() if a["JobID"] in jobs]
+        nodes = {node["NodeID"] for node in ray.nodes() if node["Alive"]}
+    assert len(workers) == 2 and len(nodes) == 2
+    assert {a["Address"]["NodeID"] for a in workers} == nodes
+
+
+def test_an_error_of_the_fit_arrives_as_its_message(cluster: str, tmp_path: Path) -> None:
+    data = tmp_path / "days.parquet"
+    frame(400).to_parquet(data)
+    with pytest.raises(TrainingError) as raised:
+        train_on_ray(job(str(data), tmp_path / "model.pt", momentum=0.9), cluster)
+    assert str(raised.value).startswith("model 'assetbook.models:TabularNet' rejects "
+                                        "hyperparameters ['lr', 'momentum']: ")
+    assert "Traceback" not in str(raised.value)
+    assert not (tmp_path / "model.pt").exists()
+
+
+def test_past_its_timeout_the_run_is_stopped(cluster: str, tmp_path: Path) -> None:
+    """Wherever the run is when time runs out (Ray Train starting, or the workers fitting),
+    none of its actors outlives it, though this process stays connected to Ray (which
+    train_on_ray then uses); the workers' CPUs are free once that connection ends."""
+    data = tmp_path / "days.parquet"
+    frame(400).to_parquet(data)
+    names = ("_Run", "TrainController", "RayTrainWorker")  # ours, Ray Train's
+    with connected(cluster):
+        before = set(actors(*names))
+        started = time.monotonic()
+        with pytest.raises(StepTimeoutError, match=r"^asset 'model': timed out after 25 s .* "
+                           "the Ray Train workers are stopped; "):
+            train_on_ray(job(str(data), tmp_path / "model.pt", max_epochs=100_000), cluster,
+                         timeout_s=25, what="asset 'model'")
+        assert time.monotonic() - started < 40
+        assert not (tmp_path / "model.pt").exists()
+        run = {k: a for k, a in actors(*names).items() if k not in before}
+        alive = until(lambda: [a["ActorClassName"] for k, a in actors(*names).items()
+                               if k in run and a["State"] != "DEAD"], [])
+    assert run and not alive
+
+    with connected(cluster) as ray:
+        assert until(lambda: ray.available_resources().get("CPU", 0), 2) == 2
+
+
+def until(value: Callable[[], Any], expected: Any, seconds: float = 30) -> Any:
+    """`value()` once it is `expected`, or its last value after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while (current := value()) != expected and time.monotonic() < deadline:
+        time.sleep(1)
+    return current
