@@ -130,8 +130,12 @@ def test_postgres_holds_the_runs_and_their_events(shared: Shared) -> None:
         runs = dict(cursor.fetchall())
         cursor.execute("select count(*) from event_logs where asset_key is not null")
         (asset_events,) = cursor.fetchone()
+        # each epoch's line, from rank 0 on whichever node, through Ray to the step's log
+        cursor.execute("select count(*) from event_logs where event like '%epoch _ of 2, %'")
+        (epoch_lines,) = cursor.fetchone()
     assert runs.get("SUCCESS", 0) >= 2 and set(runs) == {"SUCCESS"}, runs
     assert asset_events >= len(STORED)
+    assert epoch_lines == 2
 
 
 def test_mlflow_on_the_server_registered_and_promoted_the_model(shared: Shared) -> None:

@@ -1,6 +1,6 @@
-"""Training through Ray Train on a cluster of two nodes (tests/ray_cluster.py): one worker on
-each node fits a real model in DDP, reading its data from an object store (moto) through the
-variables it is given; the model file comes back to the driver, a user's error as its message.
+"""Training through Ray Train on a cluster: a user's error arrives as its message, and a run
+past its timeout is stopped with every actor it started. The fit itself, one worker on each of
+two nodes reading from an object store, is proved by tests/e2e/test_shared_profile.py.
 
 Ray Train starts a controller, its helper actors and the workers as processes of their own, each
 importing what it needs: a run takes tens of seconds on a 2-core machine, a trivial one too.
@@ -9,7 +9,6 @@ importing what it needs: a run takes tens of seconds on a 2-core machine, a triv
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,17 +16,13 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import torch
 from sklearn.datasets import make_classification
 
 from assetbook.errors import StepTimeoutError
 from assetbook.runners.training.fit import TrainingJob
 from assetbook.runners.training.launch import TrainingError
 from assetbook.runners.training.on_ray import train_on_ray
-from assetbook.serving.model_file import ModelFile
 from assetbook.spec.models import TrainerSpec
-from tests.ray_cluster import two_node_cluster
-from tests.services import CREDENTIALS, make_bucket, s3_server
 
 pytestmark = pytest.mark.slow
 
@@ -35,18 +30,10 @@ BUCKET = "training"
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    with two_node_cluster() as address:
-        yield address
-
-
-@pytest.fixture(scope="module")
-def store(cluster: str) -> Iterator[dict[str, str]]:
-    """An S3 API with the bucket; yields the variables a worker needs to read from it, which
-    the cluster's nodes (started before) do not have."""
-    with s3_server() as endpoint:
-        make_bucket(endpoint, BUCKET)
-        yield {"AWS_ENDPOINT_URL": endpoint, **CREDENTIALS}
+def cluster(shared_ray: str) -> str:
+    """The test process's cluster (tests/ray_cluster.py): what these tests prove needs no
+    second node; the shared-profile test trains on two (tests/e2e/test_shared_profile.py)."""
+    return shared_ray
 
 
 def frame(rows: int = 2000) -> pd.DataFrame:
@@ -80,43 +67,6 @@ def actors(*names: str) -> dict[str, dict[str, Any]]:
 
     return {key: actor for key, actor in state.actors().items()
             if actor["ActorClassName"] in names}
-
-
-def test_one_worker_on_each_node_trains_the_model(cluster: str, store: dict[str, str],
-                                                  tmp_path: Path) -> None:
-    frame().to_parquet(f"s3://{BUCKET}/days.parquet", storage_options={
-        "client_kwargs": {"endpoint_url": store["AWS_ENDPOINT_URL"]}})
-    lines: list[str] = []
-    jobs: set[str] = set()
-
-    def report(line: str) -> None:  # in this process, while train_on_ray is Ray's driver
-        import ray
-
-        lines.append(line)
-        jobs.add(ray.get_runtime_context().get_job_id())
-
-    output = tmp_path / "out" / "model.pt"
-    result = train_on_ray(job(f"s3://{BUCKET}/days.parquet", output), cluster, report=report,
-                          env=store)
-
-    assert (result.world_size, result.epochs, result.train_rows) == (2, 3, 1600)
-    assert set(result.metrics) >= {"val_loss", "val_accuracy", "train_loss"}
-    assert all(math.isfinite(value) for value in result.metrics.values())
-    assert result.metrics["val_accuracy"] > 0.7
-    assert result.seconds > 0 and result.samples_per_second > 0
-    assert [line.split(",")[0] for line in lines] == [f"epoch {i} of 3" for i in (1, 2, 3)]
-    info, module = ModelFile.load(output)  # written on the driver from rank 0's bytes
-    assert info.metrics == result.metrics and info.target.classes == (0, 1)
-    data = frame()
-    with torch.no_grad():
-        logits = module(torch.from_numpy(info.preprocessing.transform(data)))
-    assert ((logits > 0).numpy() == data["target"].to_numpy()).mean() > 0.7
-
-    with connected(cluster) as ray:
-        workers = [a for a in actors("RayTrainWorker").values() if a["JobID"] in jobs]
-        nodes = {node["NodeID"] for node in ray.nodes() if node["Alive"]}
-    assert len(workers) == 2 and len(nodes) == 2
-    assert {a["Address"]["NodeID"] for a in workers} == nodes
 
 
 def test_an_error_of_the_fit_arrives_as_its_message(cluster: str, tmp_path: Path) -> None:
