@@ -30,7 +30,8 @@ ADDRESS = "RAY_ADDRESS"
 # when it is imported, and a driver that imported it before would dial the cluster at the
 # machine's routable address, where a loopback cluster does not listen (it hung 14 minutes).
 ENVIRONMENT = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
-               "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+               "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+               "RAY_raylet_start_wait_time_s": "120"}  # a loaded machine starts nodes slowly
 os.environ.update(ENVIRONMENT)
 
 
@@ -53,6 +54,21 @@ def stop_cluster(temp_dir: str, port: int | None = None) -> None:
             process.kill()
 
 
+def started(command: list[str], temp_dir: str, port: int | None = None,
+            attempts: int = 3) -> None:
+    """Run a node's start, again if it fails: on a machine loaded by the suite's other workers,
+    a raylet gives up waiting for its agents (slow to import) and exits, "Timed out waiting
+    for file .../metrics_agent_port_..."; a later try, when the load has moved, succeeds."""
+    for attempt in range(1, attempts + 1):
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        if done.returncode == 0:
+            return
+        stop_cluster(temp_dir, port)
+        if attempt == attempts:
+            raise RuntimeError(f"{' '.join(command[:3])} failed {attempts} times; last:\n"
+                               f"{done.stdout[-1500:]}\n{done.stderr[-1500:]}")
+
+
 @contextlib.contextmanager
 def head_node(cpus: int = 2, resources: dict[str, float] | None = None) -> Iterator[str]:
     """`ray start --head` on a free loopback port; yields its address, stops it after."""
@@ -62,7 +78,7 @@ def head_node(cpus: int = 2, resources: dict[str, float] | None = None) -> Itera
              "--node-ip-address=127.0.0.1", *_resources(resources),
              "--include-dashboard=false", f"--temp-dir={temp_dir}"]
     try:
-        subprocess.run(start, check=True, capture_output=True, timeout=120)
+        started(start, temp_dir, port)
         yield f"127.0.0.1:{port}"
     finally:
         stop_cluster(temp_dir, port)
@@ -94,7 +110,7 @@ def added_node(address: str, cpus: int = 1, resources: dict[str, float] | None =
     start = [str(BIN / "python"), "-c", ADD_NODE, address, str(cpus),
              json.dumps(resources or {}), temp_dir]
     try:
-        subprocess.run(start, check=True, capture_output=True, timeout=120)
+        started(start, temp_dir)
         yield
     finally:
         stop_cluster(temp_dir)
