@@ -31,7 +31,10 @@ ADDRESS = "RAY_ADDRESS"
 # machine's routable address, where a loopback cluster does not listen (it hung 14 minutes).
 ENVIRONMENT = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
                "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-               "RAY_raylet_start_wait_time_s": "120"}  # a loaded machine starts nodes slowly
+               "RAY_raylet_start_wait_time_s": "120",  # a loaded machine starts nodes slowly
+               # The GCS forgets a finished job's dead actors after 5 minutes; tests read where
+               # a search's trials ran after the rest of its pipeline (7 minutes under load).
+               "RAY_gcs_actor_table_min_duration_ms": str(3_600_000)}
 os.environ.update(ENVIRONMENT)
 
 

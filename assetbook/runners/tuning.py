@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -109,12 +109,36 @@ def ray_session(address: str | None) -> Iterator[bool]:
     with _environment_kept(NO_PRESTART[0]):
         if address is None:
             os.environ.setdefault(*NO_PRESTART)
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False, **local)
+        _init_ray(address, local)
     try:
         yield address is None
     finally:
         ray.shutdown()
+
+
+def _init_ray(address: str | None, local: dict[str, Any], attempts: int = 3) -> None:
+    """`ray.init`, again when a local Ray's start times out: Ray waits a fixed 30 s for its
+    raylet, which on a busy machine is still waiting for its agents to import (60 s seen on
+    2 cores at load 15). What the failed start left running is stopped before the next."""
+    import psutil
+    import ray
+
+    for attempt in range(1, attempts + 1):
+        before = {child.pid for child in psutil.Process().children()}
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False, **local)
+            return
+        except Exception as exc:
+            if address is not None or "timed out during startup" not in str(exc) \
+                    or attempt == attempts:
+                raise
+            ray.shutdown()
+            for child in psutil.Process().children():
+                if child.pid not in before:
+                    for process in (*child.children(recursive=True), child):
+                        with suppress(psutil.NoSuchProcess):
+                            process.kill()
 
 
 def trials_at_once(spec: SearchSpec) -> int:

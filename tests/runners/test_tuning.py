@@ -4,7 +4,10 @@ killed search and the search past its timeout."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +100,42 @@ def test_the_progress_callback_pickles_without_the_steps_logger() -> None:
     progress.on_trial_complete(0, [], type("Trial", (), {"last_result": {"val_loss": 0.5}}))
     cloudpickle.loads(cloudpickle.dumps(progress)).on_trial_error(1, [], None)
     assert log.lines == ["trial 1 of 2 ended, best val_loss 0.5000"]
+
+
+SLOW_AGENT = """
+import os, sys, time
+MARK = {mark!r}
+if sys.argv[0].endswith(os.path.join("dashboard", "agent.py")) and not os.path.exists(MARK):
+    with open(MARK, "w") as handle:
+        handle.write(str(os.getpid()))
+    time.sleep(600)
+"""
+
+RETRIED = """
+import ray
+from assetbook.runners.tuning import ray_session
+with ray_session(None) as local:
+    print(local, ray.cluster_resources()["CPU"])
+"""
+
+
+@pytest.mark.slow
+def test_a_local_ray_whose_start_times_out_starts_again(tmp_path: Path) -> None:
+    """The first start's metrics agent hangs (as agents importing on a loaded machine are
+    late): its raylet gives up on it and Ray's start times out. The search's Ray starts again
+    and runs."""
+    slow = tmp_path / "slow"
+    (tmp_path / "sitecustomize.py").write_text(SLOW_AGENT.format(mark=str(slow)))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RAY_ADDRESS", "RAY_raylet_start_wait_time_s")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")]))
+    try:
+        driver = subprocess.run([sys.executable, "-c", RETRIED], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=300)
+    finally:
+        if slow.exists():  # the hung agent, orphaned when its raylet gave up
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(slow.read_text()), signal.SIGKILL)
+    assert slow.exists(), "the first start's agent did not hang"
+    assert driver.returncode == 0, driver.stderr[-3000:]
+    assert driver.stdout.split()[0] == "True" and float(driver.stdout.split()[1]) > 0
