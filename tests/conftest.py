@@ -156,15 +156,13 @@ def session_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # in collection order, so the longest files go first and the short ones fill in at the end
 # (seconds of each in a clean-clone run, 2026-12-02). xdist's own order (most tests first)
 # put the one-test loop file last, and one worker idled for minutes while another finished it.
-LONGEST_FIRST = ("tests/e2e/test_shared_profile.py",  # 460 alone
-                 "tests/e2e/test_wheel.py",  # 380
+LONGEST_FIRST = ("tests/e2e/test_wheel.py",  # 380
                  "tests/e2e/test_automation_loop.py",  # 320
                  "tests/e2e/test_delivery.py",  # 300
                  "tests/reliability/test_restart.py",  # 265
                  "tests/reliability/test_killed_work.py",  # 250
                  "tests/e2e/test_freshness.py",  # 120
                  "tests/e2e/test_ci.py",  # 105
-                 "tests/runners/test_training_on_ray.py",  # 125 alone
                  "tests/e2e/test_run_command.py", "tests/reliability/test_http_fuzz.py",
                  "tests/serving/test_bento_export.py", "tests/runners/test_training.py",
                  "tests/reliability/test_bad_data.py", "tests/graph/test_model_assets.py",
@@ -175,9 +173,17 @@ LONGEST_FIRST = ("tests/e2e/test_shared_profile.py",  # 460 alone
                  "tests/runners/test_evaluation_notebook.py")
 
 
+# Last: the modules that start clusters of their own, each spawning a dozen processes, whose
+# load beside the first modules made local Rays fail to start (Ray 2.60's raylet waits a fixed
+# 15 s for its metrics agent, which imported for longer at load 10 on 2 cores).
+LAST = ("tests/runners/test_training_on_ray.py",  # 125 alone
+        "tests/e2e/test_shared_profile.py")  # 460 alone
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {path: position for position, path in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+    rank.update({path: len(LONGEST_FIRST) + 1 + i for i, path in enumerate(LAST)})
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(LONGEST_FIRST)))
 
 
 def pytest_configure(config: pytest.Config) -> None:
