@@ -58,7 +58,7 @@ def stop_cluster(temp_dir: str, port: int | None = None) -> None:
 
 
 def started(command: list[str], temp_dir: str, port: int | None = None,
-            attempts: int = 3) -> None:
+            attempts: int = 5) -> None:
     """Run a node's start, again if it fails: on a machine loaded by the suite's other workers,
     a raylet gives up waiting for its agents (slow to import) and exits, "Timed out waiting
     for file .../metrics_agent_port_..."; a later try, when the load has moved, succeeds."""
@@ -132,10 +132,23 @@ def _resources(resources: dict[str, float] | None) -> list[str]:
     return [f"--resources={json.dumps(resources)}"] if resources else []
 
 
-@pytest.fixture(scope="session")
-def shared_ray() -> Iterator[str]:
-    """The cluster, its address in $RAY_ADDRESS for this process and what it starts."""
+@pytest.fixture(scope="session", autouse=True)
+def _early_cluster() -> Iterator[str | None]:
+    """Under pytest-xdist, each worker's cluster starts at its first test, before the heavy
+    modules load the machine: Ray 2.60's raylet waits a fixed 15 s for its dashboard agent,
+    which imported for longer at load 10 on 2 cores (three starts in a row failed)."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield None
+        return
     with head_node() as address:
+        yield address
+
+
+@pytest.fixture(scope="session")
+def shared_ray(_early_cluster: str | None) -> Iterator[str]:
+    """The cluster, its address in $RAY_ADDRESS for this process and what it starts."""
+    with contextlib.ExitStack() as stack:
+        address = _early_cluster or stack.enter_context(head_node())
         os.environ[ADDRESS] = address
         try:
             yield address
