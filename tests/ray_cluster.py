@@ -11,12 +11,14 @@ killed search and the search past its timeout leave the shared cluster with `pri
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -25,6 +27,9 @@ from tests.conftest import BIN
 from tests.ports import free_port
 
 ADDRESS = "RAY_ADDRESS"
+# The test workers start their nodes one at a time: three starting together (each a GCS, a
+# raylet and Python agents importing) kept each other past the raylet's 15 s wait.
+START_LOCK = Path(tempfile.gettempdir()) / "assetbook-tests-ray-start.lock"
 # Node addresses on loopback, no auth token to manage, nothing reported home. Set for the whole
 # test process as this module is loaded (a plugin of tests/conftest.py): Ray reads the first
 # when it is imported, and a driver that imported it before would dial the cluster at the
@@ -63,7 +68,9 @@ def started(command: list[str], temp_dir: str, port: int | None = None,
     a raylet gives up waiting for its agents (slow to import) and exits, "Timed out waiting
     for file .../metrics_agent_port_..."; a later try, when the load has moved, succeeds."""
     for attempt in range(1, attempts + 1):
-        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        with open(START_LOCK, "a") as lock:  # one node starting at a time on this machine
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            done = subprocess.run(command, capture_output=True, text=True, timeout=300)
         if done.returncode == 0:
             return
         stop_cluster(temp_dir, port)
@@ -134,9 +141,9 @@ def _resources(resources: dict[str, float] | None) -> list[str]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _early_cluster() -> Iterator[str | None]:
-    """Under pytest-xdist, each worker's cluster starts at its first test, before the heavy
-    modules load the machine: Ray 2.60's raylet waits a fixed 15 s for its dashboard agent,
-    which imported for longer at load 10 on 2 cores (three starts in a row failed)."""
+    """Under pytest-xdist, each worker's cluster starts at its first test (one worker at a
+    time, see START_LOCK), before the heavy modules load the machine: Ray 2.60's raylet waits
+    a fixed 15 s for its dashboard agent, which imported for longer at load 10 on 2 cores."""
     if "PYTEST_XDIST_WORKER" not in os.environ:
         yield None
         return
