@@ -117,9 +117,10 @@ def ray_session(address: str | None) -> Iterator[bool]:
 
 
 def _init_ray(address: str | None, local: dict[str, Any], attempts: int = 3) -> None:
-    """`ray.init`, again when a local Ray's start times out: Ray waits a fixed 30 s for its
-    raylet, which on a busy machine is still waiting for its agents to import (60 s seen on
-    2 cores at load 15). What the failed start left running is stopped before the next."""
+    """`ray.init`, again when a local Ray's start times out: Ray 2.60's raylet gives its
+    dashboard agent a fixed 15 s to start and exits after, and a busy machine's agent imports
+    for longer (60 s seen on 2 cores at load 15). What the failed start left running is
+    stopped before the next."""
     import psutil
     import ray
 
