@@ -3,9 +3,11 @@ loopback), which the tests' searches join through $RAY_ADDRESS, as a user's do.
 
 A search that starts its own local Ray spends 8 to 18 s of a loaded 2-core machine on it
 (a GCS, a raylet and six Python daemons), and the suite runs a search in about twenty
-pipelines. The search's own local Ray, started and stopped with its step, stays tested
-where it matters: the wheel's projects (a new user's environment has no $RAY_ADDRESS), the
-killed search and the search past its timeout leave the shared cluster with `private_ray`.
+pipelines; on the loaded machine such a start also fails (Ray 2.60's raylet gives its agents
+a fixed 15 s, which they passed at load 5 to 10), three tries in a row. The search's own local
+Ray stays tested where it matters, with `private_ray`: started again after a start that timed
+out, gone with a killed driver (tests/runners/test_tuning.py), and stopped with a search past
+its timeout (tests/graph/test_timeouts.py).
 """
 
 from __future__ import annotations
@@ -60,6 +62,24 @@ def stop_cluster(temp_dir: str, port: int | None = None) -> None:
     for process in found:
         with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
+
+
+def cluster_processes(address: str) -> dict[int, str]:
+    """The processes of the cluster at `address` (pid -> command line): its nodes' daemons,
+    whose command lines name the GCS address, and what they started (a raylet's workers
+    rename themselves `ray::...`: a trial is `ray::ImplicitFunc...`)."""
+    flag = f"--gcs-address={address}"
+    found: dict[int, psutil.Process] = {}
+    for process in psutil.process_iter(["cmdline"]):
+        if any(flag in arg for arg in process.info["cmdline"] or []):
+            found[process.pid] = process
+            with contextlib.suppress(psutil.NoSuchProcess):
+                found.update((child.pid, child) for child in process.children(recursive=True))
+    commands = {}
+    for pid, process in found.items():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            commands[pid] = " ".join(process.cmdline())
+    return commands
 
 
 def started(command: list[str], temp_dir: str, port: int | None = None,

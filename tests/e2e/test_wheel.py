@@ -2,8 +2,11 @@
 on daily CSV files of three kinds of data (binary, multiclass, regression) and on the loans
 example, then `assetbook run` in each new folder, to a served answer.
 
-The four first runs go one after the other; each test then reads its own. The specs are sped
-up without touching what is asserted: the binary and loans projects search with fewer trials
+The four first runs go one after the other; each test then reads its own. Their searches join
+the test process's Ray cluster through $RAY_ADDRESS, as a team's do: a local Ray's start needs
+a quieter machine than the suite leaves (Ray 2.60's raylet gives its agents a fixed 15 s), and
+it is tested on its own in tests/runners/test_tuning.py. The specs are sped up without
+touching what is asserted: the binary and loans projects search with fewer trials
 and epochs, the multiclass and regression ones train with fixed hyper-parameters (their
 search is the binary one's code on other data), and the metric levels hold on the
 evaluation's held-out days with room to spare.
@@ -158,13 +161,13 @@ def materialized_model_steps(name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def projects(wheel_env: WheelEnv, tmp_path_factory: pytest.TempPathFactory
+def projects(wheel_env: WheelEnv, tmp_path_factory: pytest.TempPathFactory, shared_ray: str
              ) -> Iterator[dict[str, Project]]:
     """The four projects made and run once, each by the wheel's `assetbook` in a new user's
-    environment (its own serving port)."""
+    environment (its own serving port) with the address of a Ray cluster."""
     parent = tmp_path_factory.mktemp("users")
     folders = {**{name: name for name in CASES}, "loans": "my-loans"}
-    envs = {name: wheel_env.environ() for name in folders}
+    envs = {name: {**wheel_env.environ(), "RAY_ADDRESS": shared_ray} for name in folders}
     inits = {name: Command(parent, ["init", name, "--data", str(write_days(
         case.frame(), parent / "exports" / name)), "--target", case.target], envs[name])
         for name, case in CASES.items()}

@@ -38,7 +38,7 @@ from assetbook.resources.tracking import CANDIDATE, CHAMPION, PREVIOUS, MlflowTr
 from tests.conftest import BIN
 from tests.e2e.test_delivery import Project
 from tests.processes import processes, tree
-from tests.ray_cluster import private_ray
+from tests.ray_cluster import cluster_processes
 from tests.reliability.ledger import Ledger
 from tests.reliability.test_http_fuzz import Traffic, served
 
@@ -68,9 +68,11 @@ with atomic_path(Path(sys.argv[1])) as tmp:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    # its own local Ray: the killed search's trials must go with its process group
-    with private_ray(), served(tmp_path_factory.mktemp("killed"), search=True) as project:
+def project(tmp_path_factory: pytest.TempPathFactory, shared_ray: str) -> Iterator[Project]:
+    """The searches join the test process's Ray cluster, as a team's runs join theirs: the
+    killed search's trials must stop there (a local Ray goes with its driver, see
+    tests/graph/test_timeouts.py)."""
+    with served(tmp_path_factory.mktemp("killed"), search=True) as project:
         assert project.assetbook("simulate", "--days", "1").returncode == 0
         yield project
 
@@ -340,12 +342,18 @@ def test_killed_deployment_switch(project: Project, kill: Killer, tmp_path: Path
     assert not tree(set(outcome.kill.survivors), processes()), "the killed switch's server"
 
 
-def test_killed_search(project: Project, kill: Killer, tmp_path: Path) -> None:
-    """The hyper-parameter search, killed once Ray Tune has trials under way; then rerun."""
+def test_killed_search(project: Project, kill: Killer, tmp_path: Path, shared_ray: str) -> None:
+    """The hyper-parameter search, killed once Ray Tune has trials under way on the cluster;
+    its trials stop there (they would hold the cluster's CPUs for nobody); then rerun."""
     results = project.state / "ray_results"
+    trial_started = appears(results, "hyperparameters-*/*/params.json")
     outcome = kill(materialize(project, "hyperparameters"),
-                   appears(results, "hyperparameters-*/*/params.json"))
+                   lambda pids: trial_started(pids) and bool(trials(shared_ray)))
     check(project, outcome, "2")
+    deadline = time.monotonic() + 60
+    while trials(shared_ray) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not trials(shared_ray), f"the killed search's trials run on: {trials(shared_ray)}"
     rerun(project, materialize(project, "hyperparameters"), tmp_path / "rerun.log")
     assert stored(project, "hyperparameters")["window"][-1] == "2024-01-02"  # the new window
 
@@ -382,6 +390,12 @@ def test_killed_runs_are_not_left_running(project: Project) -> None:
                 record.dagster_run.run_id, of_type=PLANNED)
             if entry.dagster_event and entry.dagster_event.asset_key}) for record in started}
     assert not planned, f"killed runs still STARTED: {planned}"
+
+
+def trials(address: str) -> dict[int, str]:
+    """Ray Tune trials running on the cluster (a function trainable's actor)."""
+    return {pid: command for pid, command in cluster_processes(address).items()
+            if command.startswith("ray::ImplicitFunc")}
 
 
 def stored(project: Project, asset: str) -> dict:

@@ -1,6 +1,7 @@
 """Ray Tune for real, on a cluster started with `ray start --head` (the session's, see
-tests/ray_cluster.py). A search's own local Ray is tested through the wheel's projects, the
-killed search and the search past its timeout."""
+tests/ray_cluster.py). A search's own local Ray (a new user's, without $RAY_ADDRESS) is tested
+here, started again after a start that timed out and gone with a killed driver, and by the
+search past its timeout (tests/graph/test_timeouts.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from assetbook.runners.training.fit import TrainingJob
 from assetbook.runners.tuning import TuneJob, search
 from assetbook.spec.models import SearchSpec, TrainerSpec
 from tests.conftest import REPO, write_days
+from tests.processes import processes, tree
 
 pytestmark = pytest.mark.usefixtures("shared_ray")
 
@@ -126,9 +129,7 @@ def test_a_local_ray_whose_start_times_out_starts_again(tmp_path: Path) -> None:
     and runs."""
     slow = tmp_path / "slow"
     (tmp_path / "sitecustomize.py").write_text(SLOW_AGENT.format(mark=str(slow)))
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RAY_ADDRESS", "RAY_raylet_start_wait_time_s")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")]))
+    env = local_ray_environment(str(tmp_path))
     try:
         driver = subprocess.run([sys.executable, "-c", RETRIED], cwd=REPO, env=env,
                                 capture_output=True, text=True, timeout=300)
@@ -139,3 +140,40 @@ def test_a_local_ray_whose_start_times_out_starts_again(tmp_path: Path) -> None:
     assert slow.exists(), "the first start's agent did not hang"
     assert driver.returncode == 0, driver.stderr[-3000:]
     assert driver.stdout.split()[0] == "True" and float(driver.stdout.split()[1]) > 0
+
+
+def local_ray_environment(*python_path: str) -> dict[str, str]:
+    """A new user's environment: no cluster address, Ray's own waits."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RAY_ADDRESS", "RAY_raylet_start_wait_time_s")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [*python_path, env.get("PYTHONPATH")]))
+    return env
+
+
+HELD = """
+import time
+from assetbook.runners.tuning import ray_session
+with ray_session(None) as local:
+    print(local, flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_driver_takes_its_local_ray_with_it() -> None:
+    """A run killed with SIGKILL (its process group, as `kill -9` of a run does) leaves none
+    of its local Ray running: the daemons in sessions of their own notice and exit."""
+    driver = subprocess.Popen([sys.executable, "-c", HELD], cwd=REPO,
+                              env=local_ray_environment(), stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        assert driver.stdout is not None and driver.stdout.readline().strip() == "True"
+        ray = tree({driver.pid}, processes()) - {driver.pid}
+        assert len(ray) >= 3, "a GCS, a raylet and its agents"
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+    deadline = time.monotonic() + 60
+    while (alive := ray & processes().keys()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not alive, f"the killed driver's Ray runs on: {alive}"
