@@ -5,9 +5,9 @@ A search that starts its own local Ray spends 8 to 18 s of a loaded 2-core machi
 (a GCS, a raylet and six Python daemons), and the suite runs a search in about twenty
 pipelines; on the loaded machine such a start also fails (Ray 2.60's raylet gives its agents
 a fixed 15 s, which they passed at load 5 to 10), three tries in a row. The search's own local
-Ray stays tested where it matters, with `private_ray`: started again after a start that timed
-out, gone with a killed driver (tests/runners/test_tuning.py), and stopped with a search past
-its timeout (tests/graph/test_timeouts.py).
+Ray stays tested where it matters, with `private_ray` or `local_ray_environment`: started
+again after a start that timed out, gone with a killed driver (tests/runners/test_tuning.py),
+and stopped with a search past its timeout (tests/graph/test_timeouts.py).
 """
 
 from __future__ import annotations
@@ -189,3 +189,12 @@ def private_ray() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv(ADDRESS, raising=False)
         yield
+
+
+def local_ray_environment(*python_path: str) -> dict[str, str]:
+    """For a subprocess whose searches start their own local Ray (a new user's environment):
+    no cluster address, Ray's own waits; `python_path` first on its import path."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in (ADDRESS, "RAY_raylet_start_wait_time_s")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [*python_path, env.get("PYTHONPATH")]))
+    return env

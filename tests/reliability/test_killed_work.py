@@ -70,8 +70,8 @@ with atomic_path(Path(sys.argv[1])) as tmp:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, shared_ray: str) -> Iterator[Project]:
     """The searches join the test process's Ray cluster, as a team's runs join theirs: the
-    killed search's trials must stop there (a local Ray goes with its driver, see
-    tests/graph/test_timeouts.py)."""
+    killed search's trials must stop there (a killed driver's local Ray goes with it: see
+    tests/runners/test_tuning.py)."""
     with served(tmp_path_factory.mktemp("killed"), search=True) as project:
         assert project.assetbook("simulate", "--days", "1").returncode == 0
         yield project

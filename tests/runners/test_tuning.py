@@ -22,6 +22,7 @@ from assetbook.runners.tuning import TuneJob, search
 from assetbook.spec.models import SearchSpec, TrainerSpec
 from tests.conftest import REPO, write_days
 from tests.processes import processes, tree
+from tests.ray_cluster import local_ray_environment
 
 pytestmark = pytest.mark.usefixtures("shared_ray")
 
@@ -140,14 +141,6 @@ def test_a_local_ray_whose_start_times_out_starts_again(tmp_path: Path) -> None:
     assert slow.exists(), "the first start's agent did not hang"
     assert driver.returncode == 0, driver.stderr[-3000:]
     assert driver.stdout.split()[0] == "True" and float(driver.stdout.split()[1]) > 0
-
-
-def local_ray_environment(*python_path: str) -> dict[str, str]:
-    """A new user's environment: no cluster address, Ray's own waits."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RAY_ADDRESS", "RAY_raylet_start_wait_time_s")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [*python_path, env.get("PYTHONPATH")]))
-    return env
 
 
 HELD = """
