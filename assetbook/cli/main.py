@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from assetbook.cli import notebook
+from assetbook.cli import notebook, versions
 from assetbook.cli.ci import Sample, run_ci
 from assetbook.cli.ci_report import write_report
 from assetbook.cli.output import Output, command_output
@@ -32,7 +32,8 @@ from assetbook.resources.profile import PROFILE_ENV
 from assetbook.scaffold import scaffold_example, scaffold_tabular
 from assetbook.serving.target import TASKS
 
-QUIET_COMMANDS = ("run", "materialize", "ci", "simulate", "status", "rollback", "serve")
+QUIET_COMMANDS = ("run", "materialize", "ci", "simulate", "status", "rollback", "serve",
+                  "lineage", "history")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="per asset: last materialization, stale or "
                                                 "fresh, freshness; the champion; what serves")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    versions.add_parsers(commands)
     return parser
 
 
@@ -142,6 +144,9 @@ def _command(session: Session, args: argparse.Namespace, output: Output) -> int:
             current = project_status(session)
         say(to_json(current) if args.json else render(current), markup=False)
         return 0
+    if args.command in ("lineage", "history"):
+        return versions.run_versions_command(session, args, lambda text: say(
+            text, markup=False, soft_wrap=True))
     if args.command == "simulate":
         keys = simulate(session, args.days, args.source)
         say(f"landed {len(keys)} day(s): {', '.join(keys)}", markup=False)

@@ -22,6 +22,7 @@ from assetbook.cli.session import Session, landing_spec
 from assetbook.data.landing import landed_files
 from assetbook.errors import AssetbookError
 from assetbook.graph.internals import RANGE_END_TAG, RANGE_START_TAG, GraphState
+from assetbook.graph.landed import corrected_days
 from assetbook.graph.orphans import PID_TAG, fail_orphaned_runs
 from assetbook.runners.simulator import land_days, load_generator
 
@@ -64,12 +65,16 @@ def run_pipeline(session: Session, days: int, rows: int | None = None, serve: bo
 
 def plan_stale(session: Session, keys: Sequence[str], allowed: Callable[[str], bool]) -> Plan:
     """What Dagster reports missing or stale over the landing source's `keys` (and the assets
-    partitioned as it is), with everything below it; `allowed` leaves assets out."""
-    declared, _ = session.landing_source()
+    partitioned as it is), and the days whose landed file was corrected since it was read,
+    with everything below them; `allowed` leaves assets out."""
+    declared, folder = session.landing_source()
     graph = AssetGraph(session.defs, list(session.project.assets))
     partitioned = [name for name in graph.order if graph.same_partitions(name, declared.name)]
+    files = landed_files(folder, landing_spec(declared).formats)
+    corrected = corrected_days(session.instance, declared.name,
+                               {key: files[key] for key in keys if key in files})
     return stale_plan(graph, GraphState(session.instance, session.defs), partitioned, keys,
-                      allowed)
+                      allowed, {(declared.name, key) for key in corrected})
 
 
 def materialize_selection(session: Session, names: Sequence[str], keys: Sequence[str] | None,

@@ -1,14 +1,15 @@
 """What `assetbook run` and `assetbook materialize` run, as Dagster itself judges it.
 
 An asset partition needs a run when Dagster reports it missing or stale (a new code version
-of its notebook, spec or modules, or a new upstream materialization); everything below it
+of its notebook, spec or modules, or a new upstream data version), or when the landed file it
+was read from has been corrected since (see `graph/landed.py`); everything below it
 follows, because Dagster marks a downstream asset stale only once its upstream has been
 re-materialized. Nothing else is decided here: no rule of Assetbook's own about what to run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import dagster as dg
@@ -76,13 +77,16 @@ class AssetGraph:
 
 
 def stale_plan(graph: AssetGraph, state: GraphState, partitioned: Sequence[str],
-               keys: Sequence[str], allowed: Callable[[str], bool] = lambda _: True) -> Plan:
+               keys: Sequence[str], allowed: Callable[[str], bool] = lambda _: True,
+               corrected: Collection[tuple[str, str]] = ()) -> Plan:
     """Every partition of `partitioned` (over `keys`) and every unpartitioned asset that
-    Dagster reports missing or stale, with everything below it; `allowed` leaves assets out
-    (and so what is below them only through them)."""
+    Dagster reports missing or stale, and the `corrected` (asset, key) partitions whose
+    source changed, with everything below them; `allowed` leaves assets out (and so what is
+    below them only through them)."""
 
     def needs_run(name: str, key: str | None = None) -> bool:
-        return allowed(name) and state.stale_state(dg.AssetKey(name), key) != "fresh"
+        return allowed(name) and ((name, key) in corrected or state.stale_state(
+            dg.AssetKey(name), key) != "fresh")
 
     per_key = [frozenset(a for a in graph.below(a for a in partitioned if needs_run(a, key))
                          if a in partitioned and allowed(a)) for key in keys]

@@ -3,20 +3,17 @@ the parts of `@asset` that come from any spec (inputs, code version, automation,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pandas as pd
-import pyarrow.parquet as pq
 
 from assetbook.atomic import StorePath
 from assetbook.errors import SpecError
 from assetbook.graph.automation import build_automation_condition, build_freshness_policy
-from assetbook.graph.checks import CheckOutcome, run_schema_check
 from assetbook.graph.code_version import ModuleSourceError, code_version
 from assetbook.graph.partitions import build_partition_mapping, build_partitions_def, window_keys
 from assetbook.kinds import AssetSpec
@@ -213,51 +210,3 @@ def input_of_kind(ctx: BuildContext, declared: DeclaredAsset, kind: str) -> str:
 def partition_keys(context: dg.AssetExecutionContext) -> list[str]:
     return list(context.partition_keys) if context.has_partition_key_range or (
         context.has_partition_key) else [UNPARTITIONED]
-
-
-def emit(
-    declared: DeclaredAsset,
-    artifacts: Mapping[str, pd.DataFrame | Path],
-    metadata: Mapping[str, Any],
-    store_validated: bool = False,
-) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    """Run the asset's checks on its product; store it only if no blocking check failed.
-
-    With `store_validated`, the frames coerced by the first schema are stored instead. An
-    output of a multi-asset (a notebook's `outputs`) is named by its asset.
-    """
-    frames = {key: value if isinstance(value, pd.DataFrame) else pd.read_parquet(value)
-              for key, value in artifacts.items()} if declared.spec.checks else {}
-    outcomes: list[CheckOutcome] = [run_schema_check(c, frames, declared.name)
-                                    for c in declared.spec.checks]
-    if not any(outcome.blocks for outcome in outcomes):
-        stored = outcomes[0].frames if store_validated else dict(artifacts)
-        yield dg.Output(stored, output_name=declared.name if declared.producer else "result",
-                        metadata={**metadata, **table_metadata(stored)})
-    else:  # withheld: drop what the step staged, so nothing half-accepted is left behind
-        for value in artifacts.values():
-            if isinstance(value, Path):
-                value.unlink(missing_ok=True)
-    for outcome in outcomes:
-        yield outcome.result
-
-
-def table_metadata(artifacts: Mapping[str, pd.DataFrame | Path]) -> dict[str, Any]:
-    """Row count and columns of stored frames, read from Parquet footers when staged."""
-    rows, schema = 0, None
-    for value in artifacts.values():
-        if isinstance(value, pd.DataFrame):
-            rows += len(value)
-            schema = schema or {c: str(t) for c, t in value.dtypes.items()}
-        elif value.suffix == ".parquet":
-            parquet = pq.read_schema(value)
-            rows += pq.read_metadata(value).num_rows
-            schema = schema or {f.name: str(f.type) for f in parquet}
-    if schema is None:
-        return {}
-    return {
-        "dagster/row_count": rows,
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name, kind) for name, kind in schema.items()]
-        ),
-    }

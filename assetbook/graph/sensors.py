@@ -1,5 +1,6 @@
 """Sensors: the automation sensor (RUNNING by default, so `dagster dev` automates out of the
-box) and one landing sensor per landing source, which turns new files into partitions."""
+box) and one landing sensor per landing source, which turns new files into partitions and
+corrected ones into new versions of them."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import dagster as dg
 from assetbook.atomic import StorePath
 from assetbook.data.landing import landed_files
 from assetbook.graph.context import BuildContext, is_landing_source, landing_folder
+from assetbook.graph.landed import recorded_source_versions
 from assetbook.kinds.source import SourceAssetSpec
 from assetbook.resources.store import is_local
+from assetbook.resources.versions import content_version
 from assetbook.spec.loader import DeclaredAsset
 from assetbook.spec.models import LandingSourceSpec
 
@@ -33,7 +36,8 @@ def landing_sources(ctx: BuildContext) -> list[DeclaredAsset]:
 
 
 def build_landing_sensor(ctx: BuildContext, declared: DeclaredAsset) -> dg.SensorDefinition:
-    """Requests a run of the source for each new or changed file; adds dynamic partitions."""
+    """Requests a run of the source for each new file and each file whose content changed (a
+    rewrite with the same bytes is no change); adds dynamic partitions."""
     assert isinstance(declared.spec, SourceAssetSpec)
     source = declared.spec.source
     assert isinstance(source, LandingSourceSpec)
@@ -43,13 +47,14 @@ def build_landing_sensor(ctx: BuildContext, declared: DeclaredAsset) -> dg.Senso
     @dg.sensor(name=f"{declared.name}_landing", asset_selection=[declared.name],
                default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=5,
                description=f"Turns files landing in {folder} into partitions of "
-                           f"{declared.name}.")
+                           f"{declared.name}, and corrected files into new versions of them.")
     def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        files = {key: _fingerprint(path) for key, path in landed_files(
-            folder, source.formats).items()}
-        seen: dict[str, str] = (json.loads(context.cursor) if context.cursor else
-                                _already_materialized(context.instance, declared.name, files))
-        changed = sorted(key for key, mtime in files.items() if seen.get(key) != mtime)
+        files = landed_files(folder, source.formats)
+        seen: dict[str, list[str]] = json.loads(context.cursor) if context.cursor else {}
+        now = {key: _seen(path, seen.get(key)) for key, path in files.items()}
+        before = {key: version for key, (_, version) in seen.items()} if context.cursor else (
+            _already_read(context.instance, declared.name, now))
+        changed = sorted(key for key, (_, version) in now.items() if before.get(key) != version)
         requests = []
         if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
             known = set(context.instance.get_dynamic_partitions(partitions_def.name))
@@ -57,26 +62,35 @@ def build_landing_sensor(ctx: BuildContext, declared: DeclaredAsset) -> dg.Senso
             if new:
                 requests.append(partitions_def.build_add_request(new))
         return dg.SensorResult(
-            run_requests=[dg.RunRequest(run_key=f"{key}@{files[key]}", partition_key=key)
+            run_requests=[dg.RunRequest(run_key=f"{key}@{now[key][0]}", partition_key=key)
                           for key in changed],
             dynamic_partitions_requests=requests,
-            cursor=json.dumps(files, sort_keys=True),
+            cursor=json.dumps(now, sort_keys=True),
         )
 
     return landing_sensor
 
 
-def _already_materialized(instance: dg.DagsterInstance, asset: str,
-                          files: dict[str, str]) -> dict[str, str]:
-    """The first tick's cursor: days materialized before the sensor ever ran (by `assetbook
-    run`) count as seen, so starting `dagster dev` recomputes nothing."""
-    done = instance.get_materialized_partitions(dg.AssetKey(asset))
-    return {key: fingerprint for key, fingerprint in files.items() if key in done}
+def _seen(path: StorePath, before: list[str] | None) -> list[str]:
+    """[fingerprint, content version] of a landed file; hashed again only if it was touched."""
+    fingerprint = _fingerprint(path)
+    if before is not None and before[0] == fingerprint:
+        return before
+    return [fingerprint, content_version(path)]
+
+
+def _already_read(instance: dg.DagsterInstance, asset: str,
+                  now: dict[str, list[str]]) -> dict[str, str]:
+    """The first tick's baseline: days read before the sensor ever ran (by `assetbook run`)
+    count as seen if their file is unchanged, so starting `dagster dev` recomputes only what
+    was corrected meanwhile."""
+    recorded = recorded_source_versions(instance, asset, now)
+    return {key: version or now[key][1] for key, version in recorded.items()}
 
 
 def _fingerprint(path: StorePath) -> str:
     """Modification time in ns and size: a file replaced within one coarse mtime tick
-    still counts as changed. On an object store, whose times are in whole seconds, the
+    still counts as touched. On an object store, whose times are in whole seconds, the
     object's ETag (a digest of its content) instead."""
     stat = path.stat()
     if not is_local(path) and (etag := stat.info.get("ETag")):

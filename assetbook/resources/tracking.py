@@ -10,6 +10,7 @@ artifacts where it is configured to (e.g. `--artifacts-destination s3://...`).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -86,6 +87,27 @@ class MlflowTracking(dg.ConfigurableResource):
             shutil.copyfile(path, Path(scratch, name))
             client.log_artifact(run_id, str(Path(scratch, name)), folder)
         return f"{client.get_run(run_id).info.artifact_uri}/{folder}"
+
+    def log_json(self, run_id: str, value: Mapping[str, Any], folder: str, name: str) -> None:
+        """Upload a JSON document to the run as `folder/name`."""
+        with tempfile.TemporaryDirectory() as scratch:
+            path = Path(scratch, name)
+            path.write_text(json.dumps(value, indent=2, default=str))
+            self.client().log_artifact(run_id, str(path), folder)
+
+    def read_json(self, run_id: str, artifact: str) -> dict[str, Any] | None:
+        """A JSON document logged to the run (`folder/name`), or None if it has none."""
+        import mlflow.artifacts
+        from mlflow.exceptions import MlflowException
+
+        with tempfile.TemporaryDirectory() as scratch:
+            try:
+                path = mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=artifact, dst_path=scratch,
+                    tracking_uri=self.tracking_uri)
+            except (MlflowException, OSError):
+                return None
+            return json.loads(Path(path).read_text())
 
     def register(self, name: str, run_id: str, source: str, alias: str,
                  tags: Mapping[str, str]) -> str:

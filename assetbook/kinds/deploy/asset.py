@@ -8,6 +8,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assetbook.graph.context import BuildContext
+from assetbook.graph.outputs import versioned_output
 from assetbook.graph.serving import deployer
 from assetbook.kinds.deploy import DeployAssetSpec
 from assetbook.resources.state import UNPARTITIONED
@@ -26,7 +27,7 @@ def build_deploy_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsD
         endpoint = target.deploy(bento["bento"], bento["model_version"])
         record = {"url": target.url, "bento": endpoint.bento,
                   "model_version": endpoint.model_version, "upstream_port": endpoint.port}
-        yield dg.Output({UNPARTITIONED: record}, metadata={
+        yield versioned_output(ctx, context, declared.name, {UNPARTITIONED: record}, {
             "url": dg.MetadataValue.url(target.url), "bento": endpoint.bento,
             "model_version": endpoint.model_version, "upstream_port": endpoint.port})
 

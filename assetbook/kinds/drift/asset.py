@@ -13,6 +13,7 @@ import pandas as pd
 from dagster import AssetExecutionContext
 
 from assetbook.graph.context import BuildContext, partition_keys
+from assetbook.graph.outputs import versioned_output
 from assetbook.kinds.drift import DriftAssetSpec
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.store import read_frame
@@ -40,7 +41,7 @@ def build_drift_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDe
                                                                             spec.reference))
                   for key in partition_keys(context) if key in inputs[upstream]}
         drifted = {key: table[table["drifted"]] for key, table in tables.items()}
-        yield dg.Output(tables, metadata=_summary(tables))
+        yield versioned_output(ctx, context, declared.name, tables, _summary(tables))
         yield _check_result(spec, drifted)
 
     return compute

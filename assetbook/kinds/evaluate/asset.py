@@ -11,6 +11,8 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assetbook.graph.context import BuildContext, input_of_kind
+from assetbook.graph.lineage import EVALUATION, LINEAGE_FOLDER, read_versions
+from assetbook.graph.outputs import versioned_output
 from assetbook.graph.training import registered_name
 from assetbook.kinds.evaluate import EvaluateAssetSpec
 from assetbook.resources.state import UNPARTITIONED
@@ -54,6 +56,7 @@ def build_evaluate_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Asset
     spec = declared.spec
     assert isinstance(spec, EvaluateAssetSpec)
     model_input = input_of_kind(ctx, declared, "train")
+    (data_input,) = [n for n in spec.inputs if n != model_input]
     notebook = ctx.project.root / spec.notebook
     runner = NotebookRunner(timeout_s=spec.timeout.total_seconds())
 
@@ -72,13 +75,19 @@ def build_evaluate_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Asset
                 ctx.state.report_path(declared.name, f"v{candidate_version}", ".ipynb"),
                 ctx.project.root, f"asset '{declared.name}'")
         report = json.loads(output.read_text())
-        mlflow.log(str(candidate["mlflow_run_id"]), metrics={
-            f"heldout_{k}": v for k, v in report["candidate"].items()})
+        run_id = str(candidate["mlflow_run_id"])
+        mlflow.log(run_id, metrics={f"heldout_{k}": v for k, v in report["candidate"].items()})
+        held_out = read_versions({data_input: [Path(d["path"]) for d in parameters["days"]]})
+        mlflow.log_json(run_id, {"candidate_version": candidate_version, "data": held_out,
+                                 "candidate": report["candidate"],
+                                 "champion_version": champion_version,
+                                 "champion": report["champion"]}, LINEAGE_FOLDER, EVALUATION)
         champion_metrics = report["champion"] or {}
-        yield dg.Output({UNPARTITIONED: output}, metadata={
+        yield versioned_output(ctx, context, declared.name, {UNPARTITIONED: output}, {
             **{f"candidate_{k}": v for k, v in report["candidate"].items()},
             **{f"champion_{k}": v for k, v in champion_metrics.items()},
             "held_out_days": ", ".join(report["days"]),
+            "held_out_versions": dg.MetadataValue.json(held_out),
             "candidate_version": candidate_version,
             "champion_version": str(champion_version or "none"),
             "notebook": dg.MetadataValue.notebook(str(result.executed)),

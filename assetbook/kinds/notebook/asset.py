@@ -18,7 +18,8 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assetbook.errors import NotebookError
-from assetbook.graph.context import BuildContext, emit, partition_keys
+from assetbook.graph.context import BuildContext, partition_keys
+from assetbook.graph.outputs import emit
 from assetbook.kinds.notebook import NotebookAssetSpec
 from assetbook.runners.notebook import NotebookRunner
 from assetbook.spec.loader import DeclaredAsset
@@ -92,7 +93,7 @@ def build_notebook_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Asset
         for asset in written:
             staged = {key: paths[asset.name] for key, paths in outputs.items()}
             if asset.name in selected:
-                yield from emit(asset, staged, metadata)
+                yield from emit(ctx, context, asset, staged, metadata)
             else:  # not asked for in this run: its stored partitions stay as they were
                 for path in staged.values():
                     path.unlink()

@@ -9,6 +9,8 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assetbook.graph.context import BuildContext
+from assetbook.graph.lineage import DATA_VERSION_TAG
+from assetbook.graph.outputs import versioned_output
 from assetbook.graph.serving import bentoml_home
 from assetbook.kinds.package import PackageAssetSpec
 from assetbook.resources.state import UNPARTITIONED
@@ -42,13 +44,14 @@ def build_package_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Assets
         }
         labels = {"model_version": version, "mlflow_run_id": info.run_id,
                   "window": info.tags.get("window", "").replace(",", "_")[:60],
-                  "git_commit": _git_commit(ctx.project.root), **code_versions}
+                  "git_commit": _git_commit(ctx.project.root),
+                  "data_version": info.tags.get(DATA_VERSION_TAG, "unknown"), **code_versions}
         with tempfile.TemporaryDirectory() as scratch:
             model_file = mlflow.download(name, version, Path(scratch))
             packaged = package(model_file, source, name, labels, bentoml_home(ctx.state))
         record = {"bento": packaged.bento, "model": packaged.model, "model_version": version,
                   "labels": labels}
-        yield dg.Output({UNPARTITIONED: record}, metadata={
+        yield versioned_output(ctx, context, declared.name, {UNPARTITIONED: record}, {
             "bento": packaged.bento, "bentoml_model": packaged.model, "model_version": version,
             "labels": labels})
 

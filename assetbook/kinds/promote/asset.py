@@ -16,6 +16,7 @@ from dagster import AssetExecutionContext
 
 from assetbook.atomic import atomic_path
 from assetbook.graph.context import BuildContext, input_of_kind
+from assetbook.graph.outputs import versioned_output
 from assetbook.graph.training import registered_name
 from assetbook.kinds.promote import PromoteAssetSpec
 from assetbook.resources.state import UNPARTITIONED
@@ -54,7 +55,7 @@ def build_promote_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Assets
             record["previous"] = mlflow.promote(name, candidate_version)
         append_decision(history, record)
         if decision.passed:
-            yield dg.Output({UNPARTITIONED: record}, metadata={
+            yield versioned_output(ctx, context, declared.name, {UNPARTITIONED: record}, {
                 "model": name, "champion_version": candidate_version,
                 "previous_version": str(record["previous"] or "none"),
                 "rules": dg.MetadataValue.md("\n".join(f"- {r}" for r in record["rules"])),

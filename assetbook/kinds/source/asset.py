@@ -8,10 +8,11 @@ from assetbook.data.landing import read_landed_file
 from assetbook.graph.context import (
     PER_PARTITION,
     BuildContext,
-    emit,
     landing_folder,
     partition_keys,
 )
+from assetbook.graph.landed import record_source_versions
+from assetbook.graph.outputs import emit
 from assetbook.kinds.source import SourceAssetSpec
 from assetbook.runners.simulator import load_generator
 from assetbook.spec.loader import DeclaredAsset
@@ -25,6 +26,7 @@ def build_source_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsD
     if isinstance(source, GeneratorSourceSpec):
         read, origin, module = load_generator(source), source.generator, source.generator.split(
             ":")[0]
+        folder = None
     else:
         folder = landing_folder(ctx, declared.name, source)
 
@@ -36,7 +38,10 @@ def build_source_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsD
     @dg.asset(**ctx.asset_kwargs(declared, None, [module]), backfill_policy=PER_PARTITION,
               kinds={"pandas"})
     def compute(context: AssetExecutionContext):
-        frames = {key: read(key) for key in partition_keys(context)}
-        yield from emit(declared, frames, {"source": origin})
+        keys = partition_keys(context)
+        if folder is not None:  # hashed before reading: a file changed since is read again
+            record_source_versions(context, folder, source.formats, keys)
+        frames = {key: read(key) for key in keys}
+        yield from emit(ctx, context, declared, frames, {"source": origin})
 
     return compute

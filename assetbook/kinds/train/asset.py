@@ -8,6 +8,15 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assetbook.graph.context import BuildContext
+from assetbook.graph.lineage import (
+    COMMIT_TAG,
+    DATA_VERSION_TAG,
+    LINEAGE_FOLDER,
+    MANIFEST,
+    read_versions,
+    training_manifest,
+)
+from assetbook.graph.outputs import versioned_output
 from assetbook.graph.training import (
     fit_model,
     model_module,
@@ -43,8 +52,17 @@ def build_train_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDe
                 "best_config"])
         output = ctx.staging_path(declared.name, context.run.run_id, UNPARTITIONED, ".pt")
         tags = run_tags(context, declared, window)
-        with mlflow.run(declared.pipeline, f"{declared.name} fit", tags) as run_id:
+        read = read_versions({data_input: data, **{name: inputs[name].values()
+                                                   for name in tuned}})
+        manifest = training_manifest(context, ctx.project.root, declared.name, read,
+                                     hyperparameters=hyperparameters,
+                                     trainer=spec.trainer.model_dump())
+        lineage = {DATA_VERSION_TAG: manifest["data_version"],
+                   COMMIT_TAG: manifest["commit"] or "unknown"}
+        with mlflow.run(declared.pipeline, f"{declared.name} fit", {**tags, **lineage}
+                        ) as run_id:
             mlflow.log(run_id, params=trainer_params(spec, window))
+            mlflow.log_json(run_id, manifest, LINEAGE_FOLDER, MANIFEST)
             job = training_job(spec, data, hyperparameters=hyperparameters, output=str(output),
                                mlflow_tracking_uri=mlflow.tracking_uri, mlflow_run_id=run_id)
             result = fit_model(ctx, declared, job, report=context.log.info)
@@ -52,13 +70,14 @@ def build_train_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDe
                                         "samples_per_second": result.samples_per_second})
             source = mlflow.log_file(run_id, output, "model", "model.pt")
             version = mlflow.register(registered, run_id, source, CANDIDATE,
-                                      {**tags, "window": ",".join(window)})
-        yield dg.Output({UNPARTITIONED: output}, metadata={
+                                      {**tags, **lineage, "window": ",".join(window)})
+        yield versioned_output(ctx, context, declared.name, {UNPARTITIONED: output}, {
             **{k: round(v, 5) for k, v in result.metrics.items()},
             "hyperparameters": hyperparameters, "window": ", ".join(window),
             "epochs": result.epochs, "wall_seconds": round(result.seconds, 2),
             "devices": result.world_size, "train_rows": result.train_rows,
             "mlflow_run_id": run_id, "registered_model": registered,
-            "model_version": version})
+            "model_version": version, "data_version": manifest["data_version"],
+            "lineage": dg.MetadataValue.json(read)})
 
     return compute

@@ -9,6 +9,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from assetbook.graph.context import BuildContext
+from assetbook.graph.outputs import versioned_output
 from assetbook.graph.training import (
     model_module,
     run_tags,
@@ -50,7 +51,7 @@ def build_tune_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDef
         best = {"best_config": result.best_config, "metric": spec.search.metric,
                 "best_metric": result.best_metric, "trials": result.trials, "window": window,
                 "mlflow_run_id": run_id}
-        yield dg.Output({UNPARTITIONED: best}, metadata={
+        yield versioned_output(ctx, context, declared.name, {UNPARTITIONED: best}, {
             "best_config": result.best_config, f"best_{spec.search.metric}": result.best_metric,
             "trials_stopped_early": result.stopped_early, "epochs_spent": result.total_epochs,
             "trials": dg.MetadataValue.md(_markdown_table(result.trials)),

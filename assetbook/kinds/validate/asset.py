@@ -6,7 +6,8 @@ import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
-from assetbook.graph.context import PER_PARTITION, BuildContext, emit, partition_keys
+from assetbook.graph.context import PER_PARTITION, BuildContext, partition_keys
+from assetbook.graph.outputs import emit
 from assetbook.resources.store import read_frame
 from assetbook.spec.loader import DeclaredAsset
 
@@ -23,6 +24,7 @@ def build_validate_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Asset
         frames = {key: pd.concat([read_frame(p) for p in files[upstream]],
                                  ignore_index=True)
                   for key, files in by_partition.items()}
-        yield from emit(declared, frames, {"validated_from": upstream}, store_validated=True)
+        yield from emit(ctx, context, declared, frames, {"validated_from": upstream},
+                        store_validated=True)
 
     return compute
