@@ -44,12 +44,14 @@ def find_project(start: Path) -> Path:
 
 
 def load(asset: str, partition: str | None = None, *, start: str | None = None,
-         end: str | None = None, last: int | None = None,
+         end: str | None = None, last: int | None = None, version: str | None = None,
          project: Path | str | None = None) -> Any:
     """The stored value of `asset`, for one partition, a range (`start`..`end`, both
     included; either may be left out) or the `last` N materialized ones; an unpartitioned
     asset takes none of these. Frames of several partitions are concatenated in key order;
-    other values of several partitions come as a dict by key.
+    other values of several partitions come as a dict by key. With `version` (a content
+    version, as `assetbook lineage` prints it), that kept version of one partition instead of
+    the latest: the exact bytes a past model read.
 
     `project` defaults to the project holding the current folder.
     """
@@ -60,7 +62,11 @@ def load(asset: str, partition: str | None = None, *, start: str | None = None,
         stored = StoredAssets(BuildContext(load_project(root), state), instance)
         stored.declared(asset)
         keys = _chosen(stored, asset, partition, start, end, last)
-        paths = [stored.path(asset, key) for key in keys]
+        if version is not None and len(keys) != 1:
+            raise AssetbookError(f"version='{version}' is the version of one partition: give "
+                                 "partition='KEY' with it")
+        paths = [stored.path(asset, key) if version is None else
+                 stored.version_path(asset, key, version) for key in keys]
     values = [READERS[path.suffix](path) for path in paths]
     if len(values) == 1:
         return values[0]

@@ -33,7 +33,7 @@ from assetbook.scaffold import scaffold_example, scaffold_tabular
 from assetbook.serving.target import TASKS
 
 QUIET_COMMANDS = ("run", "materialize", "ci", "simulate", "status", "rollback", "serve",
-                  "lineage", "history")
+                  "lineage", "history", "gc")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,7 +144,7 @@ def _command(session: Session, args: argparse.Namespace, output: Output) -> int:
             current = project_status(session)
         say(to_json(current) if args.json else render(current), markup=False)
         return 0
-    if args.command in ("lineage", "history"):
+    if args.command in ("lineage", "history", "gc"):
         return versions.run_versions_command(session, args, lambda text: say(
             text, markup=False, soft_wrap=True))
     if args.command == "simulate":

@@ -1,6 +1,6 @@
-"""`assetbook lineage` and `assetbook history`: what a model version was made of, and every
-version's held-out metrics, window, gate decision and commit side by side (DVC's "metrics
-across commits").
+"""`assetbook lineage`, `history` and `gc`: what a model version was made of; every version's
+held-out metrics, window, gate decision and commit side by side (DVC's "metrics across
+commits"); and reclaiming the kept data versions nothing needs (see `retention.py`).
 
 Both only read: the MLflow registry and the manifests the train and evaluate assets logged
 (`graph/lineage.py`), the gate's decisions, and the store's kept versions.
@@ -18,6 +18,7 @@ from typing import Any
 import dagster as dg
 
 from assetbook.atomic import atomic_path
+from assetbook.cli.retention import collect
 from assetbook.cli.session import Session
 from assetbook.errors import AssetbookError
 from assetbook.graph.context import BuildContext
@@ -43,6 +44,11 @@ def add_parsers(commands: Any) -> None:
     history.add_argument("--plot", type=Path, help="where to draw the metrics across versions "
                          "(default: .assetbook/history.png)")
     history.add_argument("--json", action="store_true", help="print the rows as JSON")
+    gc = commands.add_parser("gc", help="remove kept data versions that no registered model "
+                             "read and that are not among each partition's newest")
+    gc.add_argument("--keep", type=int, default=3, help="newest versions kept per partition "
+                    "(default: 3; the latest is always kept)")
+    gc.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
 
 
 @dataclass(frozen=True)
@@ -207,6 +213,15 @@ def _decisions(promotions: Path, name: str) -> dict[str, str]:
 
 
 def run_versions_command(session: Session, args: argparse.Namespace, say: Any) -> int:
+    if args.command == "gc":
+        if args.keep < 0:
+            raise AssetbookError(f"--keep {args.keep}: give 0 or more")
+        reclaimed = collect(session, args.keep, args.dry_run)
+        verb = "would remove" if args.dry_run else "removed"
+        say("\n".join([*(f"  {name}" for name in reclaimed.removed),
+                       f"{verb} {len(reclaimed.removed)} version(s), "
+                       f"{reclaimed.bytes_freed / 1e6:.1f} MB; kept {reclaimed.kept}"]))
+        return 0
     if args.command == "lineage":
         found = lineage(session, args.version, args.model)
         say(json.dumps(found, indent=2) if args.json else render_lineage(found))

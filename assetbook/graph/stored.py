@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assetbook.atomic import StorePath
 from assetbook.errors import ArtifactError, AssetbookError
 from assetbook.graph.context import BuildContext
 from assetbook.resources.artifacts import ArtifactIOManager
@@ -70,6 +71,14 @@ class StoredAssets:
                                 "holds no file for it: was the state folder moved or cleaned? "
                                 "Materialize it again")
         return path
+
+    def version_path(self, asset: str, key: str, version: str) -> StorePath:
+        """The file of one kept version of a partition; an unknown one fails with those kept."""
+        kept = self.io.versions(dg.AssetKey(asset), key)
+        if version not in kept:
+            raise ArtifactError(f"'{asset}' ({key}) has no kept version '{version}'; kept: "
+                                f"{', '.join(kept) or 'none'}")
+        return kept[version]
 
     def inputs(self, declared: DeclaredAsset) -> dict[str, dict[str, Path]]:
         """What the IO manager hands each input of `declared`: every stored partition of the

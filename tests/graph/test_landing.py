@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from assetbook.resources.state import StateFolder
 from tests.conftest import build_defs, failure_messages, land, materialize
@@ -81,3 +82,39 @@ def test_empty_csv_is_refused(project_dir: Path, state: StateFolder,
     result = materialize(build_defs(project_dir), instance, ["raw_applications"], ["2024-01-03"])
     assert "cannot read landed file" in failure_messages(result)
     assert "2024-01-03.csv" in failure_messages(result)
+
+
+def test_a_corrected_file_is_requested_again_and_an_identical_rewrite_is_not(
+    project_dir: Path, state: StateFolder, instance: dg.DagsterInstance
+) -> None:
+    defs = build_defs(project_dir)
+    days = land(project_dir, 3)
+    first = evaluate(defs, instance, None)
+    instance.add_dynamic_partitions("days", days)
+    folder = state.landing("raw_applications")
+
+    same = folder / f"{days[0]}.parquet"
+    content = same.read_bytes()
+    same.unlink()
+    same.write_bytes(content)  # a new modification time, the same bytes
+    untouched = evaluate(defs, instance, first.cursor)
+    assert untouched.run_requests == []
+
+    corrected = folder / f"{days[1]}.parquet"
+    pd.read_parquet(corrected).iloc[:10].to_parquet(corrected)
+    again = evaluate(defs, instance, untouched.cursor)
+    assert [r.partition_key for r in again.run_requests] == [days[1]]
+    assert evaluate(defs, instance, again.cursor).run_requests == []
+
+
+def test_first_tick_requests_a_day_corrected_since_it_was_read(
+    project_dir: Path, state: StateFolder, instance: dg.DagsterInstance
+) -> None:
+    """`assetbook run`, then the file of a day is corrected, then `dagster dev` starts."""
+    defs = build_defs(project_dir)
+    days = land(project_dir, 2)
+    assert materialize(defs, instance, ["raw_applications"], days).success
+    corrected = state.landing("raw_applications") / f"{days[0]}.parquet"
+    pd.read_parquet(corrected).iloc[:10].to_parquet(corrected)
+    result = evaluate(defs, instance, None)
+    assert [r.partition_key for r in result.run_requests] == [days[0]]

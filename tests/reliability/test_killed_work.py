@@ -35,6 +35,7 @@ import torch
 
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.tracking import CANDIDATE, CHAMPION, PREVIOUS, MlflowTracking
+from assetbook.resources.versions import VERSIONS_FOLDER
 from tests.conftest import BIN
 from tests.e2e.test_delivery import Project
 from tests.processes import processes, tree
@@ -133,6 +134,18 @@ def complete(path: Path) -> bool:
     return True
 
 
+def _asset(name: str) -> str:
+    """The asset of a stored file: `<asset>/<key>.<suffix>`, or a kept version of it,
+    `.versions/<asset>/<key>/<version>.<suffix>`."""
+    parts = Path(name).parts
+    return parts[1] if parts[0] == VERSIONS_FOLDER else parts[0]
+
+
+def _partition(name: str) -> str:
+    parts = Path(name).parts
+    return parts[2] if parts[0] == VERSIONS_FOLDER else Path(name).stem
+
+
 def half_done(project: Project, before: State, after: State) -> list[str]:
     """What a kill left half-made: a changed or new artifact that does not read back whole
     or that Dagster has no record of, a temporary file where products are, a champion that
@@ -143,7 +156,7 @@ def half_done(project: Project, before: State, after: State) -> list[str]:
                 and not complete(root / name)]
     problems += [f"{name}: stored but not recorded by Dagster" for name in after.artifacts
                  if after.artifacts[name] != before.artifacts.get(name)
-                 and Path(name).stem not in materialized(project, Path(name).parts[0])]
+                 and _partition(name) not in materialized(project, _asset(name))]
     problems += [f"{name}: temporary file among the products" for name in after.artifacts
                  if Path(name).name.startswith(".")]
     problems += [f"{name}: gone" for name in before.artifacts if name not in after.artifacts]
