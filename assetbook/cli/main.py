@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from assetbook.cli import notebook, versions
+from assetbook.cli import notebook, reproduce, versions
 from assetbook.cli.ci import Sample, run_ci
 from assetbook.cli.ci_report import write_report
 from assetbook.cli.output import Output, command_output
@@ -33,7 +33,7 @@ from assetbook.scaffold import scaffold_example, scaffold_tabular
 from assetbook.serving.target import TASKS
 
 QUIET_COMMANDS = ("run", "materialize", "ci", "simulate", "status", "rollback", "serve",
-                  "lineage", "history", "gc")
+                  "lineage", "history", "gc", "reproduce")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "fresh, freshness; the champion; what serves")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     versions.add_parsers(commands)
+    reproduce.add_parser(commands)
     return parser
 
 
@@ -144,6 +145,11 @@ def _command(session: Session, args: argparse.Namespace, output: Output) -> int:
             current = project_status(session)
         say(to_json(current) if args.json else render(current), markup=False)
         return 0
+    if args.command == "reproduce":
+        rebuilt = reproduce.reproduce(session, args.version, args.model, args.tolerance,
+                                      lambda text: output.err.print(text, markup=False))
+        say(reproduce.render(rebuilt), markup=False)
+        return 0 if rebuilt.matches else 1
     if args.command in ("lineage", "history", "gc"):
         return versions.run_versions_command(session, args, lambda text: say(
             text, markup=False, soft_wrap=True))

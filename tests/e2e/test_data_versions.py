@@ -185,6 +185,20 @@ def test_history_shows_each_version_with_its_gate_and_commit(pumps: Pumps) -> No
     assert (pumps.root / ".assetbook" / "history.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_reproduce_rebuilds_the_first_champion_from_the_bytes_it_read(pumps: Pumps) -> None:
+    result = pumps.assetbook("reproduce", "1")
+
+    lines = result.stdout.splitlines()
+    assert "data: the recorded versions" in result.stdout
+    assert lines[-1] == "result: identical" or lines[-1].startswith(
+        "result: within tolerance"), result.stdout
+    recorded = pumps.lineage("1")["held_out_metrics"]
+    (roc_auc,) = [line.split() for line in lines if line.split()[0] == "roc_auc"]
+    assert float(roc_auc[4]) == pytest.approx(recorded["roc_auc"], abs=1e-6)
+    assert [r["version"] for r in json.loads(pumps.assetbook("history", "--json").stdout)] == [
+        "1", "2"]  # the rebuild registered nothing in the project's registry
+
+
 def test_gc_removes_only_versions_no_model_read(pumps: Pumps) -> None:
     kept = pumps.artifacts / VERSIONS_FOLDER
     before = {Path(p.relative_to(kept).parent, p.stem) for p in kept.rglob("*.*")}
