@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from assetbook.resources.state import StateFolder
-from tests.conftest import build_defs, failure_messages, land, materialize
+from tests.conftest import DATA, build_defs, failure_messages, land, materialize
 
 
 def evaluate(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None):
@@ -118,3 +118,25 @@ def test_first_tick_requests_a_day_corrected_since_it_was_read(
     pd.read_parquet(corrected).iloc[:10].to_parquet(corrected)
     result = evaluate(defs, instance, None)
     assert [r.partition_key for r in result.run_requests] == [days[0]]
+
+
+def test_automation_takes_a_corrected_day_down_the_graph_and_only_that_day(
+    project_dir: Path, state: StateFolder, instance: dg.DagsterInstance
+) -> None:
+    """What `dagster dev` does with the sensor's request: the day's raw partition gets a new
+    data version, and declarative automation requests the same day below it, nothing else."""
+    defs = build_defs(project_dir)
+    days = land(project_dir, 3)
+    instance.add_dynamic_partitions("days", days)
+    assert materialize(defs, instance, DATA, days).success
+    seed = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    corrected = state.landing("raw_applications") / f"{days[1]}.parquet"
+    pd.read_parquet(corrected).iloc[:10].to_parquet(corrected)
+    (request,) = evaluate(defs, instance, None).run_requests
+    assert materialize(defs, instance, ["raw_applications"], [request.partition_key]).success
+
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance,
+                                               cursor=seed.cursor)
+    assert {key.to_user_string(): set(result.get_requested_partitions(key))
+            for key in (dg.AssetKey(a) for a in DATA[1:]) if result.get_num_requested(key)
+            } == {"validated_applications": {days[1]}, "features": {days[1]}}
