@@ -18,11 +18,11 @@ from typing import Any
 import dagster as dg
 
 from assetbook.atomic import atomic_path
-from assetbook.cli.retention import collect
 from assetbook.cli.session import Session
 from assetbook.errors import AssetbookError
 from assetbook.graph.context import BuildContext
 from assetbook.graph.lineage import COMMIT_TAG, EVALUATION, LINEAGE_FOLDER, MANIFEST
+from assetbook.graph.retention import DEFAULT_KEEP, collect
 from assetbook.graph.training import registered_name
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.tracking import MlflowTracking
@@ -46,8 +46,8 @@ def add_parsers(commands: Any) -> None:
     history.add_argument("--json", action="store_true", help="print the rows as JSON")
     gc = commands.add_parser("gc", help="remove kept data versions that no registered model "
                              "read and that are not among each partition's newest")
-    gc.add_argument("--keep", type=int, default=3, help="newest versions kept per partition "
-                    "(default: 3; the latest is always kept)")
+    gc.add_argument("--keep", type=int, default=DEFAULT_KEEP, help="newest versions kept per "
+                    f"partition (default: {DEFAULT_KEEP}; the latest is always kept)")
     gc.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
 
 
@@ -216,7 +216,8 @@ def run_versions_command(session: Session, args: argparse.Namespace, say: Any) -
     if args.command == "gc":
         if args.keep < 0:
             raise AssetbookError(f"--keep {args.keep}: give 0 or more")
-        reclaimed = collect(session, args.keep, args.dry_run)
+        reclaimed = collect(session.project, session.state, MlflowTracking.local(
+            session.state.root, session.state.profile.mlflow), args.keep, args.dry_run)
         verb = "would remove" if args.dry_run else "removed"
         say("\n".join([*(f"  {name}" for name in reclaimed.removed),
                        f"{verb} {len(reclaimed.removed)} version(s), "

@@ -12,6 +12,7 @@ import dagster as dg
 
 from assetbook.graph.context import IO_MANAGER_KEY, BuildContext
 from assetbook.graph.orphans import build_orphaned_runs_sensor
+from assetbook.graph.retention import build_gc_schedule
 from assetbook.graph.sensors import build_automation_sensor, build_landing_sensor, landing_sources
 from assetbook.graph.training import MLFLOW_KEY
 from assetbook.kinds import BY_NAME
@@ -41,6 +42,7 @@ def build_definitions(project: ProjectSpec, state: StateFolder) -> dg.Definition
     return dg.Definitions(
         assets=assets,
         sensors=sensors,
+        schedules=[build_gc_schedule(project, state)],
         # Steps of a run share its process by default: a new process per step cost 6-12 s
         # each here, a third of a model run; training and search get processes of their own.
         executor=(dg.multiprocess_executor if state.profile.executor == "multiprocess"

@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -33,6 +33,7 @@ COLUMNS = ["temperature", "vibration", "pressure", "rpm"]
 class Pumps:
     root: Path
     data: Path
+    lineages: dict[str, dict] = field(default_factory=dict)  # read once per version
 
     @property
     def artifacts(self) -> Path:
@@ -58,8 +59,16 @@ class Pumps:
                                      []).append(record)
             return found
 
+    def kept_versions(self) -> set[Path]:
+        """`asset/partition/version` of every kept version."""
+        kept = self.artifacts / VERSIONS_FOLDER
+        return {Path(p.relative_to(kept).parent, p.stem) for p in kept.rglob("*.*")}
+
     def lineage(self, version: str) -> dict:
-        return json.loads(self.assetbook("lineage", version, "--json").stdout)
+        if version not in self.lineages:
+            self.lineages[version] = json.loads(self.assetbook("lineage", version,
+                                                               "--json").stdout)
+        return self.lineages[version]
 
 
 def pump_days(folder: Path) -> None:
@@ -199,17 +208,28 @@ def test_reproduce_rebuilds_the_first_champion_from_the_bytes_it_read(pumps: Pum
         "1", "2"]  # the rebuild registered nothing in the project's registry
 
 
-def test_gc_removes_only_versions_no_model_read(pumps: Pumps) -> None:
-    kept = pumps.artifacts / VERSIONS_FOLDER
-    before = {Path(p.relative_to(kept).parent, p.stem) for p in kept.rglob("*.*")}
-    lineages = [pumps.lineage(version) for version in ("1", "2")]
+def test_gc_on_schedule_removes_only_versions_no_model_read(pumps: Pumps) -> None:
+    """`assetbook gc --dry-run` says what would go; the scheduled job removes just that."""
+    before = pumps.kept_versions()
+    lineages = [pumps.lineage(version) for version in ("1", "champion")]  # v1 and v2
     first = {r["partition"]: r["version"] for r in lineages[0]["reads"]}
     read_by_models = {Path(r["asset"], r["partition"], r["version"]) for found in lineages
                       for r in found["reads"] + found["held_out"]}
 
-    pumps.assetbook("gc", "--keep", "0")
+    dry = pumps.assetbook("gc", "--keep", "0", "--dry-run").stdout.splitlines()
+    assert pumps.kept_versions() == before
+    code = ("import dagster as dg; from assetbook.graph.definitions import definitions_for; "
+            "defs = definitions_for('.'); "
+            "(schedule,) = defs.schedules; assert schedule.default_status.value == 'STOPPED'; "
+            "instance = dg.DagsterInstance.from_config('.assetbook/dagster'); "
+            "result = defs.resolve_job_def('assetbook_gc').execute_in_process(instance=instance,"
+            " run_config={'ops': {'remove_unreferenced_versions': {'config': {'keep': 0}}}}); "
+            "assert result.success")
+    scheduled = subprocess.run([str(BIN / "python"), "-c", code], cwd=pumps.root,
+                               capture_output=True, text=True, timeout=300)
+    assert scheduled.returncode == 0, scheduled.stderr[-3000:]
 
-    after = {Path(p.relative_to(kept).parent, p.stem) for p in kept.rglob("*.*")}
+    after = pumps.kept_versions()
     removed = before - after
     assert read_by_models <= after and not removed & read_by_models
     for asset, key, version in (p.parts for p in removed):  # never what readers get now
@@ -218,3 +238,5 @@ def test_gc_removes_only_versions_no_model_read(pumps: Pumps) -> None:
     raw_versions = {p.name for p in before if p.parent == Path("raw_data", CORRECTED)}
     assert len(raw_versions) == 2 and len(raw_versions & {p.name for p in removed}) == 1
     assert Path("features", CORRECTED, first[CORRECTED]) in after  # the first model read it
+    assert {line.strip() for line in dry[:-1]} == {p.as_posix() for p in removed}
+    assert dry[-1].startswith(f"would remove {len(removed)} version(s)")

@@ -1,4 +1,5 @@
-"""`assetbook gc`: reclaim the space of kept versions nothing needs.
+"""Retention: reclaim the space of kept data versions nothing needs, on command (`assetbook
+gc`) or on a schedule (the `assetbook_gc` schedule, off until switched on in the UI).
 
 A kept version stays if it is a partition's latest, one of its `keep` newest, or read by any
 version of a registered model (its training data or its held-out days, as its lineage
@@ -6,22 +7,24 @@ manifest names them), so `assetbook reproduce` and `load(..., version=...)` keep
 every model in the registry.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import dagster as dg
 
 from assetbook.atomic import StorePath
-from assetbook.cli.session import Session
 from assetbook.graph.context import BuildContext
 from assetbook.graph.lineage import EVALUATION, LINEAGE_FOLDER, MANIFEST
 from assetbook.graph.training import registered_name
 from assetbook.resources.artifacts import ArtifactIOManager
+from assetbook.resources.state import StateFolder
 from assetbook.resources.store import store_path
 from assetbook.resources.tracking import MlflowTracking
 from assetbook.resources.versions import VERSIONS_FOLDER, content_version
+from assetbook.spec.loader import ProjectSpec
+
+DEFAULT_KEEP = 3
+GC_JOB = "assetbook_gc"
 
 
 @dataclass(frozen=True)
@@ -31,12 +34,12 @@ class Reclaimed:
     bytes_freed: int
 
 
-def referenced_versions(session: Session) -> set[tuple[str, str, str]]:
+def referenced_versions(ctx: BuildContext, registry: MlflowTracking
+                        ) -> set[tuple[str, str, str]]:
     """(asset, partition, version) of everything any registered model version read."""
-    ctx = BuildContext(session.project, session.state)
-    registry = MlflowTracking.local(session.state.root, session.state.profile.mlflow)
+    project = ctx.project
     client = registry.client()
-    names = {registered_name(ctx, d.name) for d in session.project.assets.values()
+    names = {registered_name(ctx, d.name) for d in project.assets.values()
              if d.spec.kind == "train"}
     found: set[tuple[str, str, str]] = set()
     for name in names:
@@ -48,11 +51,12 @@ def referenced_versions(session: Session) -> set[tuple[str, str, str]]:
     return found
 
 
-def collect(session: Session, keep: int, dry_run: bool = False) -> Reclaimed:
+def collect(project: ProjectSpec, state: StateFolder, registry: MlflowTracking, keep: int,
+            dry_run: bool = False) -> Reclaimed:
     """Remove every kept version that is not the latest, not among its partition's `keep`
     newest, and not referenced by a registered model version."""
-    io = ArtifactIOManager(root=str(session.state.artifacts))
-    referenced = referenced_versions(session)
+    io = ArtifactIOManager(root=str(state.artifacts))
+    referenced = referenced_versions(BuildContext(project, state), registry)
     removed, kept, freed = [], 0, 0
     for asset, key, versions in _partitions(io):
         latest = io.find(dg.AssetKey(asset), key)
@@ -79,3 +83,27 @@ def _partitions(io: ArtifactIOManager) -> Iterator[tuple[str, str, dict[str, Sto
         for partition_folder in sorted(p for p in asset_folder.iterdir() if p.is_dir()):
             if versions := io.versions(dg.AssetKey(asset_folder.name), partition_folder.name):
                 yield asset_folder.name, partition_folder.name, versions
+
+
+class GcConfig(dg.Config):
+    keep: int = DEFAULT_KEEP  # newest versions kept per partition besides the referenced
+
+
+def build_gc_schedule(project: ProjectSpec, state: StateFolder) -> dg.ScheduleDefinition:
+    """`assetbook gc` as a Dagster job, weekly once switched on (it deletes data, so it never
+    starts on its own)."""
+
+    @dg.op(name="remove_unreferenced_versions")
+    def remove(context: dg.OpExecutionContext, config: GcConfig,
+               mlflow: MlflowTracking) -> None:
+        reclaimed = collect(project, state, mlflow, config.keep)
+        context.log.info(f"removed {len(reclaimed.removed)} version(s), "
+                         f"{reclaimed.bytes_freed / 1e6:.1f} MB; kept {reclaimed.kept}")
+
+    @dg.job(name=GC_JOB, description="Removes kept data versions that no registered model "
+            "read and that are neither a partition's latest nor among its newest.")
+    def gc_job() -> None:
+        remove()
+
+    return dg.ScheduleDefinition(job=gc_job, cron_schedule="0 4 * * 0",
+                                 default_status=dg.DefaultScheduleStatus.STOPPED)
