@@ -4,7 +4,8 @@ the profile's fsspec store), immutable, and the latest one where readers look fo
 Assets hand it `{partition_key: Path}`, files staged and versioned by `graph.outputs`. Each
 is stored once under its content version (`.versions/<asset>/<partition>/<version><suffix>`,
 read-only) and becomes the latest (`<asset>/<partition><suffix>`): on a disk a hard link to
-that version (no second copy), on a store a second put. Both appear whole or not at all.
+that version (no second copy), on a store a copy made by the store itself (S3's CopyObject:
+nothing is uploaded twice). Both appear whole or not at all.
 Downstream assets get paths, not loaded data, so a notebook can read its inputs itself and
 nothing is read twice: local `Path`s, or `UPath`s whose `str()` is a URL such as `s3://...`.
 """
@@ -89,10 +90,12 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
                 publish(staged, kept)
                 kept.chmod(READ_ONLY)
             _link(kept, latest)
-        else:  # a store: one complete put each, the version first
+        else:  # a store: one complete put of the version, then a copy inside the store
             if not kept.exists():
-                kept.fs.put_file(str(staged), kept.path)
-            publish(staged, latest)
+                publish(staged, kept)
+            else:
+                staged.unlink()
+            kept.fs.copy(kept.path, latest.path)
         return version
 
     def load_input(self, context: dg.InputContext) -> dict[str, StorePath]:

@@ -229,6 +229,7 @@ def test_a_run_killed_while_it_uploads_leaves_no_object_and_its_rerun_completes(
     root = blobs_project(tmp_path / "blobs", shared_services)
     s3 = boto3.client("s3", endpoint_url=shared_services.s3_endpoint)
     bucket, key = shared_services.bucket, "blobs/artifacts/blobs/2024-05-02.parquet"
+    kept = "blobs/artifacts/.versions/blobs/2024-05-02/"  # the version, put before the latest
     command = [str(BIN / "assetbook"), "--project", str(root), "--profile", "store",
                "materialize", "blobs", "--partition", "2024-05-02"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -237,7 +238,7 @@ def test_a_run_killed_while_it_uploads_leaves_no_object_and_its_rerun_completes(
     uploads: list = []
     while not uploads and process.poll() is None and time.monotonic() < deadline:
         uploads = [u for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
-                   if u["Key"] == key]
+                   if u["Key"].startswith(kept)]
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
@@ -249,6 +250,8 @@ def test_a_run_killed_while_it_uploads_leaves_no_object_and_its_rerun_completes(
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     stored = s3.head_object(Bucket=bucket, Key=key)
     assert stored["ContentLength"] > 60_000_000
+    versions = s3.list_objects_v2(Bucket=bucket, Prefix=kept)["Contents"]
+    assert [v["Size"] for v in versions] == [stored["ContentLength"]]
 
 
 # -- Assetbook's MLflow resource on the server -------------------------------------------------

@@ -16,6 +16,7 @@ from assetbook.graph.outputs import versioned_output
 from assetbook.graph.training import registered_name
 from assetbook.kinds.evaluate import EvaluateAssetSpec
 from assetbook.resources.state import UNPARTITIONED
+from assetbook.resources.store import store_path
 from assetbook.resources.tracking import CHAMPION, MlflowTracking
 from assetbook.runners.notebook import NotebookRunner
 from assetbook.spec.loader import DeclaredAsset
@@ -77,7 +78,7 @@ def build_evaluate_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Asset
         report = json.loads(output.read_text())
         run_id = str(candidate["mlflow_run_id"])
         mlflow.log(run_id, metrics={f"heldout_{k}": v for k, v in report["candidate"].items()})
-        held_out = read_versions({data_input: [Path(d["path"]) for d in parameters["days"]]})
+        held_out = read_versions({data_input: [store_path(d["path"]) for d in parameters["days"]]})
         mlflow.log_json(run_id, {"candidate_version": candidate_version, "data": held_out,
                                  "candidate": report["candidate"],
                                  "champion_version": champion_version,
