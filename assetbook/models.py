@@ -32,6 +32,7 @@ class TabularNet(pl.LightningModule):
         self.net = nn.Sequential(*blocks, nn.Linear(width, n_outputs))
         self.loss = LOSSES[task]()
         self.task = task
+        self._totals: dict[str, torch.Tensor] = {}  # loss sum, correct, rows of the epoch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.net(x)
@@ -41,12 +42,39 @@ class TabularNet(pl.LightningModule):
         x, y = batch
         outputs = self(x)
         loss = self.loss(outputs, y)
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, sync_dist=True)
-        if self.task != "regression":
-            predicted = outputs.argmax(-1) if self.task == "multiclass" else (outputs > 0).float()
-            self.log(f"{stage}_accuracy", (predicted == y).float().mean(), on_step=False,
-                     on_epoch=True, sync_dist=True)
+        with torch.no_grad():  # summed here, logged once an epoch: `self.log` a step costs
+            correct = torch.zeros((), device=loss.device)  # as much as the step itself
+            if self.task != "regression":
+                predicted = (outputs.argmax(-1) if self.task == "multiclass"
+                             else (outputs > 0).float())
+                correct = (predicted == y).sum().float()
+            step = torch.stack([loss.detach() * len(y), correct,
+                                torch.tensor(float(len(y)), device=loss.device)])
+            self._totals[stage] = self._totals.get(stage, 0) + step
         return loss
+
+    def _log_epoch(self, stage: str) -> None:
+        """The epoch's means over every row of every rank: sums and counts reduced alike."""
+        totals = self._totals.pop(stage, None)
+        if totals is None:
+            return
+        loss_sum, correct, rows = self.trainer.strategy.reduce(totals, reduce_op="sum")
+        # already the same on every rank; sync_dist averages equals (and Lightning asks for it)
+        self.log(f"{stage}_loss", loss_sum / rows, sync_dist=True)
+        if self.task != "regression":
+            self.log(f"{stage}_accuracy", correct / rows, sync_dist=True)
+
+    def on_train_epoch_start(self) -> None:
+        self._totals.pop("train", None)
+
+    def on_validation_epoch_start(self) -> None:
+        self._totals.pop("val", None)
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> torch.Tensor:
         return self._step(batch, "train")

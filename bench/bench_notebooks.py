@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -14,9 +15,10 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from project.features import make_features
-
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # the loans example project
+
+from project.features import make_features  # noqa: E402
 
 
 def by_hand(inputs: list[Path], out: Path) -> float:
@@ -58,7 +60,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for folder in ("assets", "notebooks"):
+        for folder in ("assets", "notebooks", "bentos", "project"):
             shutil.copytree(REPO / folder, root / folder)
         os.environ["ASSETBOOK_STATE"] = str(root / ".assetbook")
         landing = root / ".assetbook" / "landing" / "raw_applications"

@@ -24,6 +24,7 @@ from assetbook.errors import AssetbookError
 from assetbook.graph.internals import RANGE_END_TAG, RANGE_START_TAG, GraphState
 from assetbook.graph.landed import corrected_days
 from assetbook.graph.orphans import PID_TAG, fail_orphaned_runs
+from assetbook.runners.kernels import DEFAULT_KERNEL, KERNELS
 from assetbook.runners.simulator import land_days, load_generator
 
 SERVING_KINDS = ("package", "deploy")
@@ -135,6 +136,9 @@ def materialize_assets(session: Session, selection: list[str], tags: dict[str, s
                        partition_key: str | None = None, progress: RunProgress | None = None,
                        label: str = "") -> None:
     fail_orphaned_runs(session.instance)
+    if any(getattr(session.project.assets[name].spec, "notebook", None)
+           for name in selection if name in session.project.assets):
+        KERNELS.prepare(DEFAULT_KERNEL, session.root)  # starts while Dagster sets the run up
     step_tag = (STEP_TAG, uuid.uuid4().hex)
     with progress.watching(session.instance, step_tag, label) if progress else nullcontext():
         result = dg.materialize(

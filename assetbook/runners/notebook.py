@@ -4,8 +4,9 @@ folder, or in the profile's store).
 Parameters are injected after the cell tagged `parameters` as Python literals (papermill's
 way), so they are data, never code. A failing cell raises `NotebookError` with the cell's
 source and traceback; a run past its timeout raises `StepTimeoutError` naming the running
-cell, after nbclient has shut its kernel down. The executed notebook is kept either way, for
+cell, after its kernel is shut down. The executed notebook is kept either way, for
 the UI and for debugging. A text notebook (percent .py, MyST .md) runs as its .ipynb form.
+Kernels come from `kernels.KERNELS`: started ahead, one per notebook run.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import math
 import re
 import time
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from nbconvert import HTMLExporter
 
 from assetbook.atomic import StorePath, atomic_path
 from assetbook.errors import NotebookError, StepTimeoutError
+from assetbook.runners.kernels import DEFAULT_KERNEL, KERNELS
 from assetbook.runners.notebook_source import as_ipynb
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -58,7 +61,7 @@ class _Budget:
 
 @dataclass(frozen=True)
 class NotebookRunner:
-    kernel_name: str = "python3"
+    kernel_name: str = DEFAULT_KERNEL
     timeout_s: float | None = None  # the whole run, kernel start included
 
     def run(
@@ -77,7 +80,7 @@ class NotebookRunner:
         html = executed.with_suffix(".html")
         failure: papermill.PapermillExecutionError | CellTimeoutError | None = None
         with (atomic_path(executed) as tmp, atomic_path(html) as tmp_html,
-              as_ipynb(notebook) as source):
+              as_ipynb(notebook) as source, KERNELS.kernel(self.kernel_name, cwd) as kernel):
             try:
                 papermill.execute_notebook(
                     str(source), str(tmp), parameters=as_data(parameters),
@@ -85,6 +88,7 @@ class NotebookRunner:
                     language="python",
                     cwd=str(cwd), progress_bar=False, log_output=False,
                     timeout_func=budget,  # papermill hands it on to nbclient
+                    km=kernel,  # a started spare, or None: nbclient starts one
                 )
             except papermill.PapermillExecutionError as exc:
                 failure = exc  # keep the executed notebook before raising
@@ -93,6 +97,8 @@ class NotebookRunner:
                     raise
                 failure = exc
             _render_html(tmp, tmp_html)
+        if failure is not None:  # the step fails: no kernel outlives it, not even a spare
+            KERNELS.stop_all()
         if isinstance(failure, CellTimeoutError):
             raise StepTimeoutError(what, budget.seconds, _timeout_detail(
                 budget.cell, notebook, executed)) from failure
@@ -101,8 +107,14 @@ class NotebookRunner:
         return NotebookResult(executed, html, time.monotonic() - budget.started)
 
 
+@cache
+def _exporter() -> HTMLExporter:
+    """One exporter a process: a new one loads its templates again (0.2-0.6 s)."""
+    return HTMLExporter()
+
+
 def _render_html(executed: Path, html: Path) -> None:
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    body, _ = _exporter().from_notebook_node(nbformat.read(executed, as_version=4))
     html.write_text(body, encoding="utf-8")
 
 

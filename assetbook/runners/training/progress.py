@@ -18,8 +18,8 @@ def epoch_callback(path: Path, metric: str = "val_loss") -> Any:
     import pytorch_lightning as pl
 
     class EpochProgress(pl.Callback):
-        def on_validation_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule
-                                    ) -> None:
+        def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+            # not on_validation_epoch_end: the module's own, which may log, runs after ours
             if trainer.sanity_checking or not trainer.is_global_zero:
                 return
             line = f"epoch {trainer.current_epoch + 1} of {trainer.max_epochs}"

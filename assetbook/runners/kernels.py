@@ -1,0 +1,151 @@
+"""Kernels started before they are needed, so that a notebook step does not wait for one.
+
+A kernel's start and its first `import pandas` cost about 2 s, more than a day's work in most
+notebook steps. A process that runs notebooks (a pipeline run, a day-by-day backfill) keeps
+one spare kernel, started in the background with the common imports done, and hands it to the
+next notebook it runs. Each kernel runs one notebook and is then shut down, so nothing a
+notebook defines reaches the next: the warm-up imports modules and binds no name. A spare is
+used only where it was started for the same kernel, folder and environment; otherwise it is
+dropped and the notebook starts its own, as papermill does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import hashlib
+import os
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.utils import run_sync
+
+DEFAULT_KERNEL = "python3"
+WARM_UP = "__import__('pandas'); __import__('numpy'); __import__('pyarrow.parquet')"
+START_TIMEOUT_S = 60
+# nbclient's own argument for the kernels it starts: no history file shared between kernels
+KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:"]
+
+
+@dataclass(frozen=True)
+class _Place:
+    """What a kernel inherits at its start and cannot change afterwards."""
+
+    kernel_name: str
+    cwd: str
+    environment: str  # a digest of os.environ
+
+    @classmethod
+    def here(cls, kernel_name: str, cwd: Path) -> _Place:
+        digest = hashlib.sha256(repr(sorted(os.environ.items())).encode()).hexdigest()
+        return cls(kernel_name, str(Path(cwd).resolve()), digest)
+
+
+class KernelPool:
+    """At most one spare kernel, started in a background thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._starter = ThreadPoolExecutor(1, thread_name_prefix="assetbook-kernel")
+        self._stopper = ThreadPoolExecutor(1, thread_name_prefix="assetbook-kernel-stop")
+        self._spare: tuple[_Place, Future[AsyncKernelManager]] | None = None
+
+    def prepare(self, kernel_name: str, cwd: Path) -> None:
+        """Start a spare for notebooks about to run in `cwd`, unless one is there."""
+        place = _Place.here(kernel_name, cwd)
+        with self._lock:
+            spare = self._spare
+            if spare is not None and spare[0] == place:
+                return
+            self._spare = (place, self._starter.submit(_start, place))
+        if spare is not None:
+            _discard(spare[1])
+
+    @contextmanager
+    def kernel(self, kernel_name: str, cwd: Path) -> Iterator[AsyncKernelManager | None]:
+        """A started kernel for one notebook (None: start your own), shut down afterwards. A
+        new spare starts meanwhile for the next notebook; if this one fails, it goes too (a
+        failing step leaves no kernel behind)."""
+        place = _Place.here(kernel_name, cwd)
+        with self._lock:
+            spare, self._spare = self._spare, None
+        manager = None
+        if spare is not None and spare[0] == place:
+            try:
+                manager = spare[1].result(timeout=START_TIMEOUT_S)
+            except Exception:  # a spare that failed to start: the notebook starts its own
+                manager = None
+        elif spare is not None:
+            _discard(spare[1])
+        self.prepare(kernel_name, cwd)
+        try:
+            yield manager
+        except BaseException:
+            self.stop_all()
+            raise
+        finally:
+            if manager is not None:  # in the background: the step's result does not wait
+                self._stopper.submit(_shutdown, manager)
+
+    def stop_all(self) -> None:
+        """Return once no kernel of the pool runs: the spare (waited for if it is still
+        starting) and the used ones being shut down."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            _discard(spare[1])
+        try:
+            self._stopper.submit(lambda: None).result()
+        except RuntimeError:  # the interpreter is exiting: the stopper has finished its work
+            pass
+
+    def close(self) -> None:
+        self.stop_all()
+        self._starter.shutdown()
+        self._stopper.shutdown()
+
+
+def _start(place: _Place) -> AsyncKernelManager:
+    return asyncio.run(_started(place))
+
+
+async def _started(place: _Place) -> AsyncKernelManager:
+    manager = AsyncKernelManager(kernel_name=place.kernel_name)
+    await manager.start_kernel(cwd=place.cwd, extra_arguments=KERNEL_ARGUMENTS)
+    client = manager.client()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=START_TIMEOUT_S)
+        await client.execute_interactive(WARM_UP, silent=True, store_history=False,
+                                         timeout=START_TIMEOUT_S)
+    except BaseException:
+        await manager.shutdown_kernel(now=True)
+        raise
+    finally:
+        client.stop_channels()
+    return manager
+
+
+def _discard(starting: Future[AsyncKernelManager]) -> None:
+    try:
+        manager = starting.result(timeout=START_TIMEOUT_S)
+    except Exception:  # it failed to start (or hangs in its start): nothing to shut down
+        return
+    _shutdown(manager)
+
+
+def _shutdown(manager: AsyncKernelManager) -> None:
+    try:
+        if run_sync(manager.is_alive)():
+            run_sync(manager.shutdown_kernel)(now=True)
+    finally:
+        run_sync(manager.cleanup_resources)()
+
+
+KERNELS = KernelPool()
+atexit.register(KERNELS.close)

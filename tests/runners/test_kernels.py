@@ -1,0 +1,78 @@
+"""Kernels started ahead (runners/kernels.py): a notebook gets one with the common imports
+done, never one that another notebook used, never one started under another environment, and
+a failing notebook leaves no kernel behind, spare included."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psutil
+import pytest
+
+from assetbook.errors import NotebookError
+from assetbook.runners.kernels import KERNELS
+from assetbook.runners.notebook import NotebookRunner
+
+PROBE = """\
+# %% tags=["parameters"]
+run = 0
+
+# %%
+import json, os, sys
+print(json.dumps({"names": sorted(k for k in globals() if not k.startswith("_")),
+                  "warm": "pyarrow.parquet" in sys.modules, "pid": os.getpid(),
+                  "mark": os.environ.get("ASSETBOOK_TEST_MARK"), "cwd": os.getcwd()}))
+left_behind = run
+"""
+
+
+def probe(folder: Path, run: int) -> dict:
+    notebook = folder / "probe.py"
+    notebook.write_text(PROBE)
+    executed = folder / f"run{run}.ipynb"
+    NotebookRunner().run(notebook, {"run": run}, executed, folder, f"probe {run}")
+    (output,) = json.loads(executed.read_text())["cells"][-1]["outputs"]
+    return json.loads("".join(output["text"]))
+
+
+def kernels_of_this_process() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children(recursive=True)
+            if "ipykernel" in " ".join(p.cmdline())]
+
+
+def test_each_notebook_gets_a_kernel_of_its_own_started_ahead_with_the_imports_done(
+        tmp_path: Path) -> None:
+    runs = [probe(tmp_path, run) for run in range(3)]
+
+    assert [r["warm"] for r in runs[1:]] == [True, True]  # the spares, warmed up
+    assert len({r["pid"] for r in runs}) == 3  # one kernel per notebook
+    assert all(r["cwd"] == str(tmp_path.resolve()) for r in runs)
+    for r in runs:  # nothing left by the warm-up or by the notebook before
+        assert "left_behind" not in r["names"] and "pandas" not in r["names"]
+        assert r["names"] == runs[0]["names"]
+    used = [p for p in kernels_of_this_process() if p.pid in {r["pid"] for r in runs}]
+    _, alive = psutil.wait_procs(used, timeout=30)  # shut down after use, in the background
+    assert not alive
+    assert len(kernels_of_this_process()) == 1  # the spare for the next notebook
+
+
+def test_a_spare_started_under_another_environment_is_not_used(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    probe(tmp_path, 0)  # leaves a spare, started without the variable
+    monkeypatch.setenv("ASSETBOOK_TEST_MARK", "set after the spare started")
+
+    assert probe(tmp_path, 1)["mark"] == "set after the spare started"
+
+
+def test_a_failing_notebook_leaves_no_kernel_and_no_spare(tmp_path: Path) -> None:
+    probe(tmp_path, 0)
+    failing = tmp_path / "failing.py"
+    failing.write_text('# %% tags=["parameters"]\nrun = 0\n\n# %%\nraise ValueError("bad day")\n')
+
+    with pytest.raises(NotebookError, match="bad day"):
+        NotebookRunner().run(failing, {}, tmp_path / "failed.ipynb", tmp_path, "failing")
+
+    assert kernels_of_this_process() == []
+    KERNELS.prepare("python3", tmp_path)  # and the pool starts spares again afterwards
+    assert probe(tmp_path, 1)["warm"]
