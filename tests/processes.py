@@ -62,3 +62,19 @@ def _ip(hex_address: str) -> str:
         return ".".join(str(b) for b in reversed(raw))
     words = [raw[i:i + 4][::-1] for i in range(0, 16, 4)]
     return str(ipaddress.IPv6Address(b"".join(words)))
+
+
+def kernels_of_this_process() -> list:
+    """The live Jupyter kernels this process started (as `psutil.Process`es); a kernel shut
+    down but not yet reaped (a zombie) is not one."""
+    import psutil
+
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "ipykernel" in " ".join(
+                    child.cmdline()):
+                found.append(child)
+        except psutil.Error:  # gone meanwhile
+            continue
+    return found

@@ -136,8 +136,7 @@ def materialize_assets(session: Session, selection: list[str], tags: dict[str, s
                        partition_key: str | None = None, progress: RunProgress | None = None,
                        label: str = "") -> None:
     fail_orphaned_runs(session.instance)
-    if any(getattr(session.project.assets[name].spec, "notebook", None)
-           for name in selection if name in session.project.assets):
+    if any(map(session.project.runs_notebook, selection)):
         KERNELS.prepare(DEFAULT_KERNEL, session.root)  # starts while Dagster sets the run up
     step_tag = (STEP_TAG, uuid.uuid4().hex)
     with progress.watching(session.instance, step_tag, label) if progress else nullcontext():

@@ -43,6 +43,14 @@ class BuildContext:
         name = self.project.named(asset).spec.partitions
         return self.partitions_defs[name] if name else None
 
+    def notebook_follows(self, step: str, context: dg.AssetExecutionContext) -> bool:
+        """Whether this run also runs a notebook below `step`, whose kernel can start while
+        `step` runs (runners/kernels.py)."""
+        keys = context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
+        selected = {key.to_user_string() for key in keys}
+        below = self.project.below(asset.name for asset in self.project.written_by(step))
+        return any(map(self.project.runs_notebook, below & selected))
+
     def asset_kwargs(
         self, declared: DeclaredAsset, notebook: Path | None, modules: Iterable[str]
     ) -> dict[str, Any]:

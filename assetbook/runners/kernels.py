@@ -1,18 +1,21 @@
 """Kernels started before they are needed, so that a notebook step does not wait for one.
 
 A kernel's start and its first `import pandas` cost about 2 s, more than a day's work in most
-notebook steps. A process that runs notebooks (a pipeline run, a day-by-day backfill) keeps
-one spare kernel, started in the background with the common imports done, and hands it to the
-next notebook it runs. Each kernel runs one notebook and is then shut down, so nothing a
-notebook defines reaches the next: the warm-up imports modules and binds no name. A spare is
-used only where it was started for the same kernel, folder and environment; otherwise it is
-dropped and the notebook starts its own, as papermill does.
+notebook steps. Where a process knows more notebooks follow (a run's first steps, a notebook
+with another one below it in the same run, a day-by-day backfill), it starts one spare kernel
+in the background, with the common imports done, and the next notebook gets it. Nothing is
+started on speculation: a run with one notebook starts one kernel, as before. Each kernel runs
+one notebook and is then shut down, so nothing a notebook defines reaches the next: the
+warm-up imports modules and binds no name. A spare is used only where it was started for the
+same kernel, folder and environment; otherwise it is dropped and the notebook starts its own,
+as papermill does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import hashlib
 import os
 import threading
@@ -67,10 +70,11 @@ class KernelPool:
             _discard(spare[1])
 
     @contextmanager
-    def kernel(self, kernel_name: str, cwd: Path) -> Iterator[AsyncKernelManager | None]:
-        """A started kernel for one notebook (None: start your own), shut down afterwards. A
-        new spare starts meanwhile for the next notebook; if this one fails, it goes too (a
-        failing step leaves no kernel behind)."""
+    def kernel(self, kernel_name: str, cwd: Path, more: bool
+               ) -> Iterator[AsyncKernelManager | None]:
+        """A started kernel for one notebook (None: start your own), shut down afterwards.
+        With `more` (another notebook follows in this process) a new spare starts meanwhile;
+        if this notebook fails, the spare goes too (a failing step leaves no kernel)."""
         place = _Place.here(kernel_name, cwd)
         with self._lock:
             spare, self._spare = self._spare, None
@@ -82,7 +86,8 @@ class KernelPool:
                 manager = None
         elif spare is not None:
             _discard(spare[1])
-        self.prepare(kernel_name, cwd)
+        if more:
+            self.prepare(kernel_name, cwd)
         try:
             yield manager
         except BaseException:
@@ -99,10 +104,9 @@ class KernelPool:
             spare, self._spare = self._spare, None
         if spare is not None:
             _discard(spare[1])
-        try:
+        # RuntimeError: the interpreter is exiting, and the stopper has finished its work
+        with contextlib.suppress(RuntimeError):
             self._stopper.submit(lambda: None).result()
-        except RuntimeError:  # the interpreter is exiting: the stopper has finished its work
-            pass
 
     def close(self) -> None:
         self.stop_all()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, get_args
@@ -63,6 +64,22 @@ class ProjectSpec:
 
     def downstream_of(self, asset: str) -> list[str]:
         return [n for n, a in self.assets.items() if asset in a.spec.inputs]
+
+    def below(self, assets: Iterable[str]) -> set[str]:
+        """Every asset that reads any of `assets`, directly or through others."""
+        found: set[str] = set()
+        frontier = list(assets)
+        while frontier:
+            for name in self.downstream_of(frontier.pop()):
+                if name not in found:
+                    found.add(name)
+                    frontier.append(name)
+        return found
+
+    def runs_notebook(self, name: str) -> bool:
+        """Whether materializing the asset runs a notebook (a kernel)."""
+        declared = self.assets.get(name)
+        return declared is not None and getattr(declared.spec, "notebook", None) is not None
 
     def named(self, name: str) -> DeclaredAsset:
         """An asset, or else a step (a notebook writing several assets), by name."""

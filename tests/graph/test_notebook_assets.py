@@ -7,9 +7,12 @@ from pathlib import Path
 import dagster as dg
 import nbformat
 import pandas as pd
+import psutil
 
 from assetbook.resources.state import StateFolder
-from tests.conftest import DATA, build_defs, failure_messages, land, materialize
+from assetbook.runners.kernels import KERNELS
+from tests.conftest import DATA, build_defs, failure_messages, land, materialize, write_spec
+from tests.processes import kernels_of_this_process
 
 
 def test_one_partition_then_a_range_in_one_kernel(
@@ -70,3 +73,47 @@ def test_notebook_that_writes_no_output_fails(
     nbformat.write(notebook, notebook_path)
     result = materialize(build_defs(project_dir), instance, DATA, land(project_dir, 1))
     assert "ran but did not write its output to" in failure_messages(result)
+
+
+SUMMARY_SPEC = """\
+pipeline: loans
+assets:
+  day_summary:
+    kind: notebook
+    partitions: days
+    notebook: notebooks/summary.py
+    inputs: {features: same}
+"""
+SUMMARY = """\
+# %% tags=["parameters"]
+partitions = []
+
+# %%
+import sys
+warm = "pyarrow.parquet" in sys.modules  # imported before this notebook ran a line
+import pandas as pd
+for partition in partitions:
+    pd.DataFrame({"warm": [warm]}).to_parquet(partition["output"])
+"""
+
+
+
+def test_a_notebook_below_another_in_the_run_gets_a_kernel_started_meanwhile(
+    project_dir: Path, state: StateFolder, instance: dg.DagsterInstance
+) -> None:
+    write_spec(project_dir, SUMMARY_SPEC, "summary.yaml")
+    (project_dir / "notebooks" / "summary.py").write_text(SUMMARY)
+    keys = land(project_dir, 2)
+    defs = build_defs(project_dir)
+    KERNELS.stop_all()  # what earlier tests in this process left
+
+    assert materialize(defs, instance, [*DATA, "day_summary"], keys[:1]).success
+    assert pd.read_parquet(state.artifacts / "day_summary" / f"{keys[0]}.parquet")["warm"][0]
+    _, left = psutil.wait_procs(kernels_of_this_process(), timeout=30)
+    assert not left  # both kernels used and shut down; no spare once no notebook follows
+
+    assert materialize(defs, instance, [*DATA, "day_summary"], keys[1:]).success
+    assert materialize(defs, instance, ["day_summary"], keys[1:]).success  # alone: cold
+    assert not pd.read_parquet(state.artifacts / "day_summary" / f"{keys[1]}.parquet")["warm"][0]
+    _, left = psutil.wait_procs(kernels_of_this_process(), timeout=30)
+    assert not left

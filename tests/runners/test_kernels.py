@@ -1,6 +1,7 @@
 """Kernels started ahead (runners/kernels.py): a notebook gets one with the common imports
 done, never one that another notebook used, never one started under another environment, and
-a failing notebook leaves no kernel behind, spare included."""
+a failing notebook leaves no kernel behind, spare included. In a run, a notebook with another
+notebook below it has that one's kernel started meanwhile; a run of one notebook starts one."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from assetbook.errors import NotebookError
 from assetbook.runners.kernels import KERNELS
 from assetbook.runners.notebook import NotebookRunner
+from tests.processes import kernels_of_this_process
 
 PROBE = """\
 # %% tags=["parameters"]
@@ -31,14 +33,10 @@ def probe(folder: Path, run: int) -> dict:
     notebook = folder / "probe.py"
     notebook.write_text(PROBE)
     executed = folder / f"run{run}.ipynb"
-    NotebookRunner().run(notebook, {"run": run}, executed, folder, f"probe {run}")
+    NotebookRunner().run(notebook, {"run": run}, executed, folder, f"probe {run}", more=True)
     (output,) = json.loads(executed.read_text())["cells"][-1]["outputs"]
     return json.loads("".join(output["text"]))
 
-
-def kernels_of_this_process() -> list[psutil.Process]:
-    return [p for p in psutil.Process().children(recursive=True)
-            if "ipykernel" in " ".join(p.cmdline())]
 
 
 def test_each_notebook_gets_a_kernel_of_its_own_started_ahead_with_the_imports_done(
