@@ -47,8 +47,8 @@ from tests.e2e.servers import (  # noqa: E402
 # It measures cost, not the model: no drift within its days, a gate that no small day's noise
 # refuses (every step then runs the same assets), and a short search (never on the measured
 # path: tuning runs weekly or on a drift).
-SPEC_EDITS = {r"rows_per_partition: \d+": "rows_per_partition: {rows}",
-              r"drift_day: \S+": "drift_day: 2030-01-01",
+SPEC_EDITS = {r"rows: \d+": "rows: {rows}",
+              r"drift_day: [\d-]+": "drift_day: 2030-01-01",
               r"margin: [\d.]+": "margin: 0.5",
               r"num_samples: \d+": "num_samples: 2"}
 

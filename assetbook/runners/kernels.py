@@ -21,7 +21,6 @@ import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,7 +68,7 @@ class KernelPool:
         if spare is not None:
             _discard(spare[1])
 
-    @contextmanager
+    @contextlib.contextmanager
     def kernel(self, kernel_name: str, cwd: Path, more: bool
                ) -> Iterator[AsyncKernelManager | None]:
         """A started kernel for one notebook (None: start your own), shut down afterwards.

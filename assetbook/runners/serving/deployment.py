@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ import httpx
 from assetbook.atomic import atomic_path
 from assetbook.errors import AssetbookError
 
-DRAIN_S = 3.0
+DRAIN_TIMEOUT_S = 60.0  # nginx's proxy_read_timeout: no request to the old upstream outlives it
 
 
 class DeploymentError(AssetbookError):
@@ -134,10 +135,11 @@ class Deployer:
             self._update(pending=None)
             raise
         old = self.active()
+        draining = self._nginx_workers()
         self._route(nginx, new.port)
         self._commit(new)
         if old and old.pid != new.pid:
-            time.sleep(DRAIN_S)  # in-flight requests finish on the old upstream
+            self._drained(draining)
             self._stop(old.pid)
         return new
 
@@ -238,6 +240,17 @@ class Deployer:
             raise DeploymentError(f"nginx failed: {result.stderr.strip()}")
         self._wait_for_front(upstream_port)
 
+    def _nginx_workers(self) -> set[int]:
+        pid_file = self.nginx_prefix / "nginx.pid"
+        return _children(int(pid_file.read_text().strip() or 0)) if pid_file.exists() else set()
+
+    def _drained(self, workers: set[int]) -> None:
+        """Wait until nginx's workers from before the reload have finished their in-flight
+        requests to the old upstream and exited (reload lets them), at most DRAIN_TIMEOUT_S."""
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while any(map(alive, workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def _nginx_running(self) -> bool:
         pid_file = self.nginx_prefix / "nginx.pid"
         return pid_file.exists() and alive(int(pid_file.read_text().strip() or 0))
@@ -300,17 +313,25 @@ class Deployer:
         self._update(active=None, pending=None)
 
 
-def group_members(pgid: int) -> list[int]:
-    """The live processes of a process group (zombies, which only wait to be reaped, left out)."""
-    members = []
+def _live_processes() -> Iterator[tuple[int, int, int]]:
+    """(pid, parent pid, process group) of every live process (zombies, which only wait to
+    be reaped, left out)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue  # it exited while we looked
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(stat.parent.name))
-    return members
+        if fields[0] != "Z":
+            yield int(stat.parent.name), int(fields[1]), int(fields[2])
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live processes of a process group."""
+    return [pid for pid, _, group in _live_processes() if group == pgid]
+
+
+def _children(parent: int) -> set[int]:
+    return {pid for pid, ppid, _ in _live_processes() if ppid == parent}
 
 
 def _exited(pid: int, timeout_s: float) -> bool:
