@@ -24,7 +24,7 @@ from assetbook.errors import AssetbookError
 from assetbook.graph.internals import RANGE_END_TAG, RANGE_START_TAG, GraphState
 from assetbook.graph.landed import corrected_days
 from assetbook.graph.orphans import PID_TAG, fail_orphaned_runs
-from assetbook.runners.kernels import DEFAULT_KERNEL, KERNELS
+from assetbook.runners.kernels import DEFAULT_KERNEL, KERNELS, notebook_imports
 from assetbook.runners.simulator import land_days, load_generator
 
 SERVING_KINDS = ("package", "deploy")
@@ -136,8 +136,8 @@ def materialize_assets(session: Session, selection: list[str], tags: dict[str, s
                        partition_key: str | None = None, progress: RunProgress | None = None,
                        label: str = "") -> None:
     fail_orphaned_runs(session.instance)
-    if any(map(session.project.runs_notebook, selection)):
-        KERNELS.prepare(DEFAULT_KERNEL, session.root)  # starts while Dagster sets the run up
+    if notebooks := session.project.notebooks(selection):  # starts while Dagster sets up
+        KERNELS.prepare(DEFAULT_KERNEL, session.root, notebook_imports(notebooks, session.root))
     step_tag = (STEP_TAG, uuid.uuid4().hex)
     with progress.watching(session.instance, step_tag, label) if progress else nullcontext():
         result = dg.materialize(

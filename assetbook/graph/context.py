@@ -21,6 +21,7 @@ from assetbook.kinds.source import SourceAssetSpec
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.state import UNPARTITIONED, StateFolder, safe_part
 from assetbook.resources.store import read_frame, store_path
+from assetbook.runners.kernels import DEFAULT_KERNEL, KERNELS, notebook_imports
 from assetbook.spec.loader import DeclaredAsset, ProjectSpec
 from assetbook.spec.models import AllInputSpec, LandingSourceSpec, SameInputSpec
 
@@ -43,13 +44,19 @@ class BuildContext:
         name = self.project.named(asset).spec.partitions
         return self.partitions_defs[name] if name else None
 
-    def notebook_follows(self, step: str, context: dg.AssetExecutionContext) -> bool:
-        """Whether this run also runs a notebook below `step`, whose kernel can start while
-        `step` runs (runners/kernels.py)."""
+    def kernel_after(self, step: str, context: dg.AssetExecutionContext) -> list[str] | None:
+        """The modules the notebooks below `step` in this run import (their kernel can start
+        while `step` runs, runners/kernels.py); None if no notebook follows."""
         keys = context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
         selected = {key.to_user_string() for key in keys}
         below = self.project.below(asset.name for asset in self.project.written_by(step))
-        return any(map(self.project.runs_notebook, below & selected))
+        notebooks = self.project.notebooks(below & selected)
+        return notebook_imports(notebooks, self.project.root) if notebooks else None
+
+    def start_kernel_below(self, step: str, context: dg.AssetExecutionContext) -> None:
+        """For a step that runs no notebook itself: start the kernel of one below it."""
+        if (modules := self.kernel_after(step, context)) is not None:
+            KERNELS.prepare(DEFAULT_KERNEL, self.project.root, modules)
 
     def asset_kwargs(
         self, declared: DeclaredAsset, notebook: Path | None, modules: Iterable[str]

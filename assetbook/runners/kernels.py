@@ -1,9 +1,10 @@
 """Kernels started before they are needed, so that a notebook step does not wait for one.
 
 A kernel's start and its first `import pandas` cost about 2 s, more than a day's work in most
-notebook steps. Where a process knows more notebooks follow (a run's first steps, a notebook
-with another one below it in the same run, a day-by-day backfill), it starts one spare kernel
-in the background, with the common imports done, and the next notebook gets it. Nothing is
+notebook steps. Where a process knows a notebook follows (a run's first steps, any step with
+a notebook below it in the same run, a day-by-day backfill), it starts one spare kernel in the
+background, with the modules that notebook imports (and pandas, numpy, pyarrow) imported, and
+the next notebook gets it. Nothing is
 started on speculation: a run with one notebook starts one kernel, as before. Each kernel runs
 one notebook and is then shut down, so nothing a notebook defines reaches the next: the
 warm-up imports modules and binds no name. A spare is used only where it was started for the
@@ -13,13 +14,15 @@ as papermill does.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import atexit
 import contextlib
 import hashlib
+import importlib.util
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +30,22 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.utils import run_sync
 
+from assetbook.runners.notebook_source import read_notebook
+
 DEFAULT_KERNEL = "python3"
-WARM_UP = "__import__('pandas'); __import__('numpy'); __import__('pyarrow.parquet')"
+COMMON_MODULES = ("pandas", "numpy", "pyarrow.parquet")
+# Imports modules and binds no name; a module that fails to import is the notebook's to report.
+WARM_UP = """\
+def _assetbook_warm_up(names):
+    import importlib
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+_assetbook_warm_up({names!r})
+del _assetbook_warm_up
+"""
 START_TIMEOUT_S = 60
 # nbclient's own argument for the kernels it starts: no history file shared between kernels
 KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:"]
@@ -57,23 +74,26 @@ class KernelPool:
         self._stopper = ThreadPoolExecutor(1, thread_name_prefix="assetbook-kernel-stop")
         self._spare: tuple[_Place, Future[AsyncKernelManager]] | None = None
 
-    def prepare(self, kernel_name: str, cwd: Path) -> None:
-        """Start a spare for notebooks about to run in `cwd`, unless one is there."""
+    def prepare(self, kernel_name: str, cwd: Path, modules: Iterable[str] = ()) -> None:
+        """Start a spare for notebooks about to run in `cwd`, with `modules` imported (and the
+        common ones), unless one is there."""
         place = _Place.here(kernel_name, cwd)
         with self._lock:
             spare = self._spare
             if spare is not None and spare[0] == place:
                 return
-            self._spare = (place, self._starter.submit(_start, place))
+            names = list(dict.fromkeys([*COMMON_MODULES, *modules]))
+            self._spare = (place, self._starter.submit(_start, place, names))
         if spare is not None:
             _discard(spare[1])
 
     @contextlib.contextmanager
-    def kernel(self, kernel_name: str, cwd: Path, more: bool
+    def kernel(self, kernel_name: str, cwd: Path, following: Sequence[str] | None
                ) -> Iterator[AsyncKernelManager | None]:
         """A started kernel for one notebook (None: start your own), shut down afterwards.
-        With `more` (another notebook follows in this process) a new spare starts meanwhile;
-        if this notebook fails, the spare goes too (a failing step leaves no kernel)."""
+        Where another notebook follows in this process (`following`: the modules it imports)
+        a new spare starts meanwhile; if this notebook fails, the spare goes too (a failing
+        step leaves no kernel)."""
         place = _Place.here(kernel_name, cwd)
         with self._lock:
             spare, self._spare = self._spare, None
@@ -85,8 +105,8 @@ class KernelPool:
                 manager = None
         elif spare is not None:
             _discard(spare[1])
-        if more:
-            self.prepare(kernel_name, cwd)
+        if following is not None:
+            self.prepare(kernel_name, cwd, following)
         try:
             yield manager
         except BaseException:
@@ -113,18 +133,51 @@ class KernelPool:
         self._stopper.shutdown()
 
 
-def _start(place: _Place) -> AsyncKernelManager:
-    return asyncio.run(_started(place))
+def notebook_imports(notebooks: Iterable[Path], root: Path) -> list[str]:
+    """The installed modules the notebooks import at the top of their cells. The project's
+    own modules are left out: one edited while a spare waits must be imported afresh."""
+    names: dict[str, None] = {}
+    for notebook in notebooks:
+        for cell in read_notebook(notebook).cells:
+            if cell.cell_type != "code":
+                continue
+            try:
+                statements = ast.parse(cell.source).body
+            except SyntaxError:  # IPython magics: the notebook's own concern
+                continue
+            for statement in statements:
+                if isinstance(statement, ast.Import):
+                    names.update(dict.fromkeys(alias.name for alias in statement.names))
+                elif isinstance(statement, ast.ImportFrom) and statement.module \
+                        and not statement.level:  # `from a import b`: b may be a module
+                    names.update(dict.fromkeys([statement.module, *(
+                        f"{statement.module}.{alias.name}" for alias in statement.names)]))
+    return [name for name in names if _installed(name.partition(".")[0], root)]
 
 
-async def _started(place: _Place) -> AsyncKernelManager:
+def _installed(package: str, root: Path) -> bool:
+    """Importable, and not one of the project's own (a package or module in its root)."""
+    if (root / package).is_dir() or (root / f"{package}.py").is_file():
+        return False
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _start(place: _Place, modules: list[str]) -> AsyncKernelManager:
+    return asyncio.run(_started(place, modules))
+
+
+async def _started(place: _Place, modules: list[str]) -> AsyncKernelManager:
     manager = AsyncKernelManager(kernel_name=place.kernel_name)
     await manager.start_kernel(cwd=place.cwd, extra_arguments=KERNEL_ARGUMENTS)
     client = manager.client()
     client.start_channels()
     try:
         await client.wait_for_ready(timeout=START_TIMEOUT_S)
-        await client.execute_interactive(WARM_UP, silent=True, store_history=False,
+        await client.execute_interactive(WARM_UP.format(names=modules), silent=True,
+                                         store_history=False,
                                          timeout=START_TIMEOUT_S)
     except BaseException:
         await manager.shutdown_kernel(now=True)

@@ -15,6 +15,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -71,18 +72,20 @@ class NotebookRunner:
         executed: StorePath,
         cwd: Path,
         what: str,
-        more: bool = False,
+        following: Sequence[str] | None = None,
     ) -> NotebookResult:
         """Run `notebook` into `executed` (.ipynb) and `executed.with_suffix('.html')`.
 
         `what` names the step in error messages, e.g. "asset 'features' (2024-01-01)";
-        `more`: another notebook follows in this process, whose kernel can start meanwhile.
+        `following`: another notebook follows in this process, importing these modules; its
+        kernel starts meanwhile.
         """
         budget = _Budget(math.inf if self.timeout_s is None else self.timeout_s)
         html = executed.with_suffix(".html")
         failure: papermill.PapermillExecutionError | CellTimeoutError | None = None
         with (atomic_path(executed) as tmp, atomic_path(html) as tmp_html,
-              as_ipynb(notebook) as source, KERNELS.kernel(self.kernel_name, cwd, more) as kernel):
+              as_ipynb(notebook) as source,
+              KERNELS.kernel(self.kernel_name, cwd, following) as kernel):
             try:
                 papermill.execute_notebook(
                     str(source), str(tmp), parameters=as_data(parameters),

@@ -76,10 +76,10 @@ class ProjectSpec:
                     frontier.append(name)
         return found
 
-    def runs_notebook(self, name: str) -> bool:
-        """Whether materializing the asset runs a notebook (a kernel)."""
-        declared = self.assets.get(name)
-        return declared is not None and getattr(declared.spec, "notebook", None) is not None
+    def notebooks(self, names: Iterable[str]) -> list[Path]:
+        """The notebooks that materializing these assets runs."""
+        found = [getattr(self.assets[n].spec, "notebook", None) for n in names if n in self.assets]
+        return sorted({self.root / notebook for notebook in found if notebook is not None})
 
     def named(self, name: str) -> DeclaredAsset:
         """An asset, or else a step (a notebook writing several assets), by name."""

@@ -91,14 +91,16 @@ partitions = []
 # %%
 import sys
 warm = "pyarrow.parquet" in sys.modules  # imported before this notebook ran a line
+own = "email.mime.audio" in sys.modules  # so was what this notebook imports
+import email.mime.audio
 import pandas as pd
 for partition in partitions:
-    pd.DataFrame({"warm": [warm]}).to_parquet(partition["output"])
+    pd.DataFrame({"warm": [warm], "own": [own]}).to_parquet(partition["output"])
 """
 
 
 
-def test_a_notebook_below_another_in_the_run_gets_a_kernel_started_meanwhile(
+def test_a_notebook_below_another_step_in_the_run_gets_a_kernel_started_meanwhile(
     project_dir: Path, state: StateFolder, instance: dg.DagsterInstance
 ) -> None:
     write_spec(project_dir, SUMMARY_SPEC, "summary.yaml")
@@ -108,7 +110,8 @@ def test_a_notebook_below_another_in_the_run_gets_a_kernel_started_meanwhile(
     KERNELS.stop_all()  # what earlier tests in this process left
 
     assert materialize(defs, instance, [*DATA, "day_summary"], keys[:1]).success
-    assert pd.read_parquet(state.artifacts / "day_summary" / f"{keys[0]}.parquet")["warm"][0]
+    first = pd.read_parquet(state.artifacts / "day_summary" / f"{keys[0]}.parquet")
+    assert first["warm"][0] and first["own"][0]
     _, left = psutil.wait_procs(kernels_of_this_process(), timeout=30)
     assert not left  # both kernels used and shut down; no spare once no notebook follows
 

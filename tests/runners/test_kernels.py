@@ -33,7 +33,7 @@ def probe(folder: Path, run: int) -> dict:
     notebook = folder / "probe.py"
     notebook.write_text(PROBE)
     executed = folder / f"run{run}.ipynb"
-    NotebookRunner().run(notebook, {"run": run}, executed, folder, f"probe {run}", more=True)
+    NotebookRunner().run(notebook, {"run": run}, executed, folder, f"probe {run}", following=[])
     (output,) = json.loads(executed.read_text())["cells"][-1]["outputs"]
     return json.loads("".join(output["text"]))
 

@@ -75,7 +75,7 @@ def build_evaluate_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Asset
                 notebook, parameters,
                 ctx.state.report_path(declared.name, f"v{candidate_version}", ".ipynb"),
                 ctx.project.root, f"asset '{declared.name}'",
-                ctx.notebook_follows(declared.name, context))
+                ctx.kernel_after(declared.name, context))
         report = json.loads(output.read_text())
         run_id = str(candidate["mlflow_run_id"])
         mlflow.log(run_id, metrics={f"heldout_{k}": v for k, v in report["candidate"].items()})

@@ -77,7 +77,7 @@ def build_notebook_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Asset
         what = f"{subject} ({', '.join(keys) if len(keys) < 4 else label})"
         result = runner.run(notebook, parameters,
                             ctx.state.report_path(declared.name, label, ".ipynb"),
-                            ctx.project.root, what, ctx.notebook_follows(declared.name, context))
+                            ctx.project.root, what, ctx.kernel_after(declared.name, context))
         missing = [str(path) for paths in outputs.values() for path in paths.values()
                    if not path.exists()]
         if missing:

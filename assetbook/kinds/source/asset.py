@@ -38,6 +38,7 @@ def build_source_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsD
     @dg.asset(**ctx.asset_kwargs(declared, None, [module]), backfill_policy=PER_PARTITION,
               kinds={"pandas"})
     def compute(context: AssetExecutionContext):
+        ctx.start_kernel_below(declared.name, context)  # e.g. the features notebook's
         keys = partition_keys(context)
         if folder is not None:  # hashed before reading: a file changed since is read again
             record_source_versions(context, folder, source.formats, keys)

@@ -44,6 +44,7 @@ def build_train_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDe
               kinds={"pytorch", "mlflow"})
     def compute(context: AssetExecutionContext, mlflow: MlflowTracking,
                 **inputs: dict[str, Path]):
+        ctx.start_kernel_below(declared.name, context)  # the evaluation's, while this trains
         data = window_paths(ctx, declared, data_input, context, inputs)
         window = [p.stem for p in data]
         hyperparameters = dict(spec.hyperparameters)

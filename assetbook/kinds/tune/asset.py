@@ -32,6 +32,7 @@ def build_tune_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDef
     @dg.asset(**ctx.asset_kwargs(declared, None, [model_module(spec)]), kinds={"ray", "mlflow"})
     def compute(context: AssetExecutionContext, mlflow: MlflowTracking,
                 **inputs: dict[str, Path]):
+        ctx.start_kernel_below(declared.name, context)
         data = window_paths(ctx, declared, data_input, context, inputs)
         window = [p.stem for p in data]
         tags = run_tags(context, declared, window)
