@@ -4,10 +4,9 @@ A kernel's start and its first `import pandas` cost about 2 s, more than a day's
 notebook steps. Where a process knows a notebook follows (a run's first steps, any step with
 a notebook below it in the same run, a day-by-day backfill), it starts one spare kernel in the
 background, with the modules that notebook imports (and pandas, numpy, pyarrow) imported, and
-the next notebook gets it. Nothing is
-started on speculation: a run with one notebook starts one kernel, as before. Each kernel runs
-one notebook and is then shut down, so nothing a notebook defines reaches the next: the
-warm-up imports modules and binds no name. A spare is used only where it was started for the
+the next notebook gets it. Nothing is started on speculation: a run with one notebook starts
+one kernel, as before. Each kernel runs one notebook and is then shut down, so nothing a
+notebook defines reaches the next: the warm-up imports modules and binds no name. A spare is used only where it was started for the
 same kernel, folder and environment; otherwise it is dropped and the notebook starts its own,
 as papermill does.
 """
