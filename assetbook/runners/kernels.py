@@ -6,9 +6,11 @@ a notebook below it in the same run, a day-by-day backfill), it starts one spare
 background, with the modules that notebook imports (and pandas, numpy, pyarrow) imported, and
 the next notebook gets it. Nothing is started on speculation: a run with one notebook starts
 one kernel, as before. Each kernel runs one notebook and is then shut down, so nothing a
-notebook defines reaches the next: the warm-up imports modules and binds no name. A spare is used only where it was started for the
-same kernel, folder and environment; otherwise it is dropped and the notebook starts its own,
-as papermill does.
+notebook defines reaches the next: the warm-up imports modules and binds no name. A spare is
+used only for the kernel and folder it was started for. Variables set in os.environ since its
+start (importing Ray sets several) are set in the kernel before the notebook runs; if one that
+Python reads at its own start changed (PYTHON*), the spare is dropped and the notebook starts
+its own kernel, as papermill does.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import ast
 import asyncio
 import atexit
 import contextlib
-import hashlib
+import functools
 import importlib.util
 import os
 import threading
@@ -45,6 +47,9 @@ def _assetbook_warm_up(names):
 _assetbook_warm_up({names!r})
 del _assetbook_warm_up
 """
+# os.environ as the step's process has it now; binds no name
+SET_ENVIRONMENT = ("__import__('os').environ.clear(); "
+                   "__import__('os').environ.update({environment!r})")
 START_TIMEOUT_S = 60
 # nbclient's own argument for the kernels it starts: no history file shared between kernels
 KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:"]
@@ -56,12 +61,20 @@ class _Place:
 
     kernel_name: str
     cwd: str
-    environment: str  # a digest of os.environ
+    interpreter_environment: tuple[tuple[str, str], ...]  # the PYTHON* variables
 
     @classmethod
     def here(cls, kernel_name: str, cwd: Path) -> _Place:
-        digest = hashlib.sha256(repr(sorted(os.environ.items())).encode()).hexdigest()
-        return cls(kernel_name, str(Path(cwd).resolve()), digest)
+        read_at_start = tuple(sorted((name, value) for name, value in os.environ.items()
+                                     if name.startswith("PYTHON")))
+        return cls(kernel_name, str(Path(cwd).resolve()), read_at_start)
+
+
+@dataclass(frozen=True)
+class _Spare:
+    place: _Place
+    environment: dict[str, str]  # os.environ when it was started
+    starting: Future[AsyncKernelManager]
 
 
 class KernelPool:
@@ -71,7 +84,7 @@ class KernelPool:
         self._lock = threading.Lock()
         self._starter = ThreadPoolExecutor(1, thread_name_prefix="assetbook-kernel")
         self._stopper = ThreadPoolExecutor(1, thread_name_prefix="assetbook-kernel-stop")
-        self._spare: tuple[_Place, Future[AsyncKernelManager]] | None = None
+        self._spare: _Spare | None = None
 
     def prepare(self, kernel_name: str, cwd: Path, modules: Iterable[str] = ()) -> None:
         """Start a spare for notebooks about to run in `cwd`, with `modules` imported (and the
@@ -79,12 +92,13 @@ class KernelPool:
         place = _Place.here(kernel_name, cwd)
         with self._lock:
             spare = self._spare
-            if spare is not None and spare[0] == place:
+            if spare is not None and spare.place == place:
                 return
             names = list(dict.fromkeys([*COMMON_MODULES, *modules]))
-            self._spare = (place, self._starter.submit(_start, place, names))
+            self._spare = _Spare(place, dict(os.environ),
+                                 self._starter.submit(_start, place, names))
         if spare is not None:
-            _discard(spare[1])
+            self._stopper.submit(_discard, spare.starting)
 
     @contextlib.contextmanager
     def kernel(self, kernel_name: str, cwd: Path, following: Sequence[str] | None
@@ -93,17 +107,9 @@ class KernelPool:
         Where another notebook follows in this process (`following`: the modules it imports)
         a new spare starts meanwhile; if this notebook fails, the spare goes too (a failing
         step leaves no kernel)."""
-        place = _Place.here(kernel_name, cwd)
         with self._lock:
             spare, self._spare = self._spare, None
-        manager = None
-        if spare is not None and spare[0] == place:
-            try:
-                manager = spare[1].result(timeout=START_TIMEOUT_S)
-            except Exception:  # a spare that failed to start: the notebook starts its own
-                manager = None
-        elif spare is not None:
-            _discard(spare[1])
+        manager = self._take(spare, _Place.here(kernel_name, cwd)) if spare else None
         if following is not None:
             self.prepare(kernel_name, cwd, following)
         try:
@@ -115,15 +121,29 @@ class KernelPool:
             if manager is not None:  # in the background: the step's result does not wait
                 self._stopper.submit(_shutdown, manager)
 
+    def _take(self, spare: _Spare, place: _Place) -> AsyncKernelManager | None:
+        """The spare, with os.environ as it is now; None where it cannot serve `place`."""
+        if spare.place != place:
+            self._stopper.submit(_discard, spare.starting)
+            return None
+        try:
+            manager = spare.starting.result(timeout=START_TIMEOUT_S)
+            if spare.environment != os.environ:
+                run_sync(_execute)(manager, SET_ENVIRONMENT.format(environment=dict(os.environ)))
+        except Exception:  # a spare that failed to start: the notebook starts its own
+            self._stopper.submit(_discard, spare.starting)
+            return None
+        return manager
+
     def stop_all(self) -> None:
         """Return once no kernel of the pool runs: the spare (waited for if it is still
         starting) and the used ones being shut down."""
         with self._lock:
             spare, self._spare = self._spare, None
-        if spare is not None:
-            _discard(spare[1])
         # RuntimeError: the interpreter is exiting, and the stopper has finished its work
         with contextlib.suppress(RuntimeError):
+            if spare is not None:
+                self._stopper.submit(_discard, spare.starting)
             self._stopper.submit(lambda: None).result()
 
     def close(self) -> None:
@@ -135,23 +155,31 @@ class KernelPool:
 def notebook_imports(notebooks: Iterable[Path], root: Path) -> list[str]:
     """The installed modules the notebooks import at the top of their cells. The project's
     own modules are left out: one edited while a spare waits must be imported afresh."""
-    names: dict[str, None] = {}
-    for notebook in notebooks:
-        for cell in read_notebook(notebook).cells:
-            if cell.cell_type != "code":
-                continue
-            try:
-                statements = ast.parse(cell.source).body
-            except SyntaxError:  # IPython magics: the notebook's own concern
-                continue
-            for statement in statements:
-                if isinstance(statement, ast.Import):
-                    names.update(dict.fromkeys(alias.name for alias in statement.names))
-                elif isinstance(statement, ast.ImportFrom) and statement.module \
-                        and not statement.level:  # `from a import b`: b may be a module
-                    names.update(dict.fromkeys([statement.module, *(
-                        f"{statement.module}.{alias.name}" for alias in statement.names)]))
+    names = dict.fromkeys(name for notebook in notebooks
+                          for name in _imports(notebook, notebook.stat().st_mtime_ns))
     return [name for name in names if _installed(name.partition(".")[0], root)]
+
+
+@functools.lru_cache(maxsize=256)
+def _imports(notebook: Path, modified_ns: int) -> tuple[str, ...]:
+    """Every module one version of a notebook imports (read once per version: steps ask for
+    the notebooks below them on each run)."""
+    names: dict[str, None] = {}
+    for cell in read_notebook(notebook).cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            statements = ast.parse(cell.source).body
+        except SyntaxError:  # IPython magics: the notebook's own concern
+            continue
+        for statement in statements:
+            if isinstance(statement, ast.Import):
+                names.update(dict.fromkeys(alias.name for alias in statement.names))
+            elif isinstance(statement, ast.ImportFrom) and statement.module \
+                    and not statement.level:  # `from a import b`: b may be a module
+                names.update(dict.fromkeys([statement.module, *(
+                    f"{statement.module}.{alias.name}" for alias in statement.names)]))
+    return tuple(names)
 
 
 def _installed(package: str, root: Path) -> bool:
@@ -171,19 +199,26 @@ def _start(place: _Place, modules: list[str]) -> AsyncKernelManager:
 async def _started(place: _Place, modules: list[str]) -> AsyncKernelManager:
     manager = AsyncKernelManager(kernel_name=place.kernel_name)
     await manager.start_kernel(cwd=place.cwd, extra_arguments=KERNEL_ARGUMENTS)
+    try:
+        await _execute(manager, WARM_UP.format(names=modules))
+    except BaseException:
+        await manager.shutdown_kernel(now=True)
+        raise
+    return manager
+
+
+async def _execute(manager: AsyncKernelManager, code: str) -> None:
+    """Run `code` in the kernel, silently: no output, no history, no execution count."""
     client = manager.client()
     client.start_channels()
     try:
         await client.wait_for_ready(timeout=START_TIMEOUT_S)
-        await client.execute_interactive(WARM_UP.format(names=modules), silent=True,
-                                         store_history=False,
-                                         timeout=START_TIMEOUT_S)
-    except BaseException:
-        await manager.shutdown_kernel(now=True)
-        raise
+        reply = await client.execute_interactive(code, silent=True, store_history=False,
+                                                 timeout=START_TIMEOUT_S)
     finally:
         client.stop_channels()
-    return manager
+    if reply["content"]["status"] != "ok":
+        raise RuntimeError(f"the kernel could not run {code!r}: {reply['content']}")
 
 
 def _discard(starting: Future[AsyncKernelManager]) -> None:

@@ -1,7 +1,8 @@
 """Kernels started ahead (runners/kernels.py): a notebook gets one with the common imports
-done, never one that another notebook used, never one started under another environment, and
-a failing notebook leaves no kernel behind, spare included. In a run, a notebook with another
-notebook below it has that one's kernel started meanwhile; a run of one notebook starts one."""
+done, never one that another notebook used, always with the environment of the step that
+takes it, and a failing notebook leaves no kernel behind, spare included. In a run, a notebook
+with another notebook below it has that one's kernel started meanwhile; a run of one notebook
+starts one."""
 
 from __future__ import annotations
 
@@ -55,12 +56,24 @@ def test_each_notebook_gets_a_kernel_of_its_own_started_ahead_with_the_imports_d
     assert len(kernels_of_this_process()) == 1  # the spare for the next notebook
 
 
-def test_a_spare_started_under_another_environment_is_not_used(
+def test_a_spare_sees_the_environment_of_the_notebook_that_takes_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     probe(tmp_path, 0)  # leaves a spare, started without the variable
+    (spare,) = kernels_of_this_process()
     monkeypatch.setenv("ASSETBOOK_TEST_MARK", "set after the spare started")
 
-    assert probe(tmp_path, 1)["mark"] == "set after the spare started"
+    taken = probe(tmp_path, 1)
+
+    assert (taken["pid"], taken["mark"]) == (spare.pid, "set after the spare started")
+
+
+def test_a_spare_started_under_another_python_setting_is_not_used(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    probe(tmp_path, 0)
+    (spare,) = kernels_of_this_process()
+    monkeypatch.setenv("PYTHONHASHSEED", "7")  # read by the interpreter at its start only
+
+    assert probe(tmp_path, 1)["pid"] != spare.pid
 
 
 def test_a_failing_notebook_leaves_no_kernel_and_no_spare(tmp_path: Path) -> None:
