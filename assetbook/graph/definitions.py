@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assetbook.graph.alerts import build_alerts_sensor
 from assetbook.graph.context import IO_MANAGER_KEY, BuildContext
 from assetbook.graph.orphans import build_orphaned_runs_sensor
 from assetbook.graph.retention import build_gc_schedule
@@ -37,8 +38,10 @@ def build_definitions(project: ProjectSpec, state: StateFolder) -> dg.Definition
     ctx = BuildContext(project, state)
     # one build per step: a notebook with `outputs` is one multi-asset, not one per output
     assets = [builder_of(d.spec.kind)(ctx, d) for d in project.steps.values()]
-    sensors = [build_automation_sensor(), build_orphaned_runs_sensor(),
+    sensors = [build_automation_sensor(), build_orphaned_runs_sensor(project.by_partitions()),
                *(build_landing_sensor(ctx, d) for d in landing_sources(ctx))]
+    if state.profile.webhook:
+        sensors.append(build_alerts_sensor(project.root.name, state.profile.webhook))
     return dg.Definitions(
         assets=assets,
         sensors=sensors,

@@ -1,8 +1,9 @@
 """Everything Assetbook takes from Dagster's private API (`dagster._core`), in one module.
 
 Dagster 1.13 does not export the stale status and causes its UI shows, the freshness state of
-a policy now, the failure reason that makes run retries apply, nor the names of the tags it
-writes on runs and materializations. Assetbook needs all of them; the rest of the code uses
+a policy now, the failure reason that makes run retries apply, the names of the tags it
+writes on runs and materializations, nor a way to follow freshness changes other than a
+deprecated one. Assetbook needs all of them; the rest of the code uses
 `dagster` alone, so an upgrade that moves one breaks here, and tests/graph/test_internals.py
 names which one.
 """
@@ -10,7 +11,9 @@ names which one.
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -88,6 +91,35 @@ class GraphState:
             return await asyncio.gather(*(evaluate(key) for key in keys))
 
         return dict(zip(keys, asyncio.run(evaluate_all()), strict=True))
+
+
+@dataclass(frozen=True)
+class FreshnessChange:
+    storage_id: int  # the cursor to read on after it
+    asset: str
+    before: Freshness
+    now: Freshness
+    timestamp: float
+
+
+def freshness_changes(instance: dg.DagsterInstance, after: int, limit: int
+                      ) -> list[FreshnessChange]:
+    """The freshness changes the daemon recorded after the storage id `after`, oldest first.
+    Dagster 1.13 has no `fetch_` method for them; `get_event_records` is deprecated."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        records = instance.get_event_records(dg.EventRecordsFilter(
+            event_type=dg.DagsterEventType.FRESHNESS_STATE_CHANGE, after_cursor=after),
+            limit=limit, ascending=True)
+    changes = []
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        assert event is not None
+        data = event.asset_freshness_state_change_data
+        changes.append(FreshnessChange(record.storage_id, data.key.to_user_string(),
+                                       data.previous_state.value, data.new_state.value,
+                                       record.timestamp))
+    return changes
 
 
 def _reason(cause: data_version.StaleCause) -> str:

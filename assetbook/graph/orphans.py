@@ -21,7 +21,7 @@ NOT_RELAUNCHED_TAG, with a warning in the sensor's log, once, and left alone aft
 from __future__ import annotations
 
 import time
-from collections.abc import Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -41,6 +41,7 @@ from assetbook.runners.serving.deployment import alive
 PID_TAG = "assetbook/pid"
 RELAUNCH_OF_TAG = "assetbook/relaunch_of"
 NOT_RELAUNCHED_TAG = "assetbook/not_relaunched"  # why the sensor leaves a failed run alone
+RELAUNCH_JOB = "assetbook_relaunch"
 SWEEP_INTERVAL_S = 30
 RETRY_GRACE_S = 60  # the daemon retries within seconds; after this it has missed the run
 LOOKBACK = timedelta(days=1)  # failed runs older than this are left to a person
@@ -82,11 +83,13 @@ class Relaunches:
 
 
 def missed_retries(instance: dg.DagsterInstance, now: float,
-                   defined: Set[dg.AssetKey]) -> Relaunches:
+                   jobs: Mapping[str, Set[dg.AssetKey]]) -> Relaunches:
     """The same assets and partitions again, for each failed run that Dagster will retry and
-    has not after RETRY_GRACE_S. The run key makes each relaunch happen once. A run of assets
-    no longer `defined` would fail every tick of the sensor (Dagster cannot resolve its
-    request): it is tagged as not relaunched instead, and reported this once."""
+    has not after RETRY_GRACE_S, by the first of `jobs` (name: assets) that holds its assets.
+    The run key makes each relaunch happen once. A run of assets no job holds any more would
+    fail every tick of the sensor (Dagster cannot resolve its request): it is tagged as not
+    relaunched instead, and reported this once."""
+    defined = set().union(*jobs.values())
     records = instance.get_run_records(dg.RunsFilter(
         statuses=[dg.DagsterRunStatus.FAILURE], tags={WILL_RETRY_TAG: "true"},
         updated_after=datetime.fromtimestamp(now, UTC) - LOOKBACK))
@@ -100,8 +103,11 @@ def missed_retries(instance: dg.DagsterInstance, now: float,
                                             limit=1)
                 or _redone(instance, run, failed_at)):
             continue
-        if removed := sorted(k.to_user_string() for k in run.asset_selection - defined):
-            reason = f"its assets {', '.join(removed)} are no longer defined"
+        job = next((name for name, keys in jobs.items() if run.asset_selection <= keys), None)
+        if job is None:
+            removed = sorted(k.to_user_string() for k in run.asset_selection - defined)
+            reason = (f"its assets {', '.join(removed)} are no longer defined" if removed else
+                      "its assets no longer share one partitions definition")
             instance.add_run_tags(run.run_id, {NOT_RELAUNCHED_TAG: reason})
             relaunches.abandoned.append(
                 f"failed run {run.run_id} is not launched again: {reason}; launch what is "
@@ -110,7 +116,8 @@ def missed_retries(instance: dg.DagsterInstance, now: float,
         partition = {tag: run.tags[tag] for tag in (RANGE_START_TAG, RANGE_END_TAG)
                      if tag in run.tags}
         relaunches.requests.append(dg.RunRequest(
-            run_key=f"relaunch-{run.run_id}", asset_selection=list(run.asset_selection),
+            run_key=f"relaunch-{run.run_id}", job_name=job,
+            asset_selection=list(run.asset_selection),
             partition_key=run.tags.get(PARTITION_TAG),
             tags={**partition, RELAUNCH_OF_TAG: run.run_id}))
     return relaunches
@@ -124,23 +131,25 @@ def _redone(instance: dg.DagsterInstance, run: dg.DagsterRun, since: float) -> b
         after_timestamp=since), limit=1).records for key in run.asset_selection or ())
 
 
-def build_orphaned_runs_sensor() -> dg.SensorDefinition:
+def build_orphaned_runs_sensor(groups: Sequence[Sequence[str]]) -> dg.SensorDefinition:
     """The sweep, every SWEEP_INTERVAL_S while the daemon runs. Pids name processes of this
-    machine only: under a run launcher that runs workers elsewhere it only relaunches."""
+    machine only: under a run launcher that runs workers elsewhere it only relaunches.
+    `groups`: the assets of each partitions definition, with the unpartitioned ones (one job
+    cannot hold assets of two partitions definitions, daily and monthly, say)."""
+    selections = {(f"{RELAUNCH_JOB}_{i}" if i else RELAUNCH_JOB): frozenset(
+        dg.AssetKey(name) for name in group) for i, group in enumerate(groups) if group}
+    jobs = [dg.define_asset_job(name, selection=dg.AssetSelection.assets(*keys),
+                                description="Failed runs whose retry was missed, again.")
+            for name, keys in selections.items()]
 
-    target = dg.AssetSelection.all()
-
-    @dg.sensor(name="orphaned_runs", minimum_interval_seconds=SWEEP_INTERVAL_S, target=target,
+    @dg.sensor(name="orphaned_runs", minimum_interval_seconds=SWEEP_INTERVAL_S, jobs=jobs or None,
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Fails runs whose process was killed, and launches again failed "
                            "runs whose retry was missed.")
     def orphaned_runs(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         failed = (fail_orphaned_runs(context.instance)
                   if isinstance(context.instance.run_launcher, dg.DefaultRunLauncher) else [])
-        assert context.repository_def is not None, (
-            "orphaned_runs needs the definitions it runs in: build_sensor_context(definitions=...)")
-        relaunches = missed_retries(context.instance, time.time(),
-                                    target.resolve(context.repository_def.asset_graph))
+        relaunches = missed_retries(context.instance, time.time(), selections)
         for message in relaunches.abandoned:
             context.log.warning(message)
         done = [f"failed {len(failed)} runs whose process is gone: {failed}"] if failed else []

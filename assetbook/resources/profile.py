@@ -12,6 +12,7 @@ active, e.g. `ASSETBOOK_STORE=s3://bucket/prefix`.
       mlflow: http://mlflow:5000             # tracking server and registry
       ray: ray-head:6379                     # search and training (Ray Tune, Ray Train)
       executor: multiprocess                 # a process per step (default: in_process)
+      webhook: ${SLACK_WEBHOOK_URL}          # alerts: failed checks and runs, freshness FAIL
       environment:                           # set for every process Assetbook starts
         AWS_ENDPOINT_URL: ${S3_ENDPOINT}
       dagster: {run_launcher: ...}           # more of the instance's dagster.yaml
@@ -54,6 +55,10 @@ class Profile(BaseModel):
     executor: Literal["in_process", "multiprocess"] = Field(
         "in_process", description="Dagster executor: a run's steps in its process, or a "
         "process per step")
+    webhook: str | None = Field(None, description="URL that gets one Slack-compatible message "
+                                "per failed check, refused candidate, failed run and freshness "
+                                "FAIL (sent by the `assetbook_alerts` sensor); a secret: give "
+                                "it as ${VAR}")
     environment: dict[str, str] = Field(default_factory=dict, description="variables set for "
                                         "every process Assetbook starts (store endpoints, "
                                         "credentials' locations)")
@@ -76,7 +81,7 @@ def active_profile(project_root: Path) -> Profile:
     `$ASSETBOOK_<FIELD>` overrides; its environment is exported."""
     name = os.environ.get(PROFILE_ENV) or EMBEDDED
     fields = _declared(project_root, name)
-    for field in ("store", "postgres", "mlflow", "ray", "executor"):
+    for field in ("store", "postgres", "mlflow", "ray", "executor", "webhook"):
         if value := os.environ.get(f"ASSETBOOK_{field.upper()}"):
             fields[field] = value
     try:

@@ -76,6 +76,15 @@ class ProjectSpec:
                     frontier.append(name)
         return found
 
+    def by_partitions(self) -> list[list[str]]:
+        """The assets of each partitions definition, each with the unpartitioned ones: what
+        one Dagster job may hold."""
+        groups: dict[str | None, list[str]] = {}
+        for name, declared in self.assets.items():
+            groups.setdefault(declared.spec.partitions, []).append(name)
+        unpartitioned = groups.pop(None, [])
+        return [[*names, *unpartitioned] for names in groups.values()] or [unpartitioned]
+
     def notebooks(self, names: Iterable[str]) -> list[Path]:
         """The notebooks that materializing these assets runs."""
         found = [getattr(self.assets[n].spec, "notebook", None) for n in names if n in self.assets]

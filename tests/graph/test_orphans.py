@@ -18,6 +18,7 @@ from assetbook.graph.internals import PARENT_RUN_ID_TAG, PARTITION_TAG
 from assetbook.graph.orphans import (
     NOT_RELAUNCHED_TAG,
     PID_TAG,
+    RELAUNCH_JOB,
     RELAUNCH_OF_TAG,
     RETRY_GRACE_S,
     build_orphaned_runs_sensor,
@@ -27,6 +28,7 @@ from assetbook.graph.orphans import (
 from assetbook.resources.state import StateFolder
 
 RAW = dg.AssetKey("raw_applications")
+JOBS = {RELAUNCH_JOB: {RAW}}
 
 
 @dg.asset(key=RAW, partitions_def=dg.DailyPartitionsDefinition(start_date="2024-01-01"))
@@ -103,11 +105,11 @@ def test_a_retry_the_daemon_missed_is_launched_again_once(state: StateFolder) ->
     instance.report_run_failed(instance.get_run_by_id(step_failure), "a check failed",
                                JobFailureData(None, RunFailureReason.STEP_FAILURE))
 
-    assert missed_retries(instance, time.time(), {RAW}).requests == []  # the grace time
-    later = missed_retries(instance, time.time() + RETRY_GRACE_S + 1, {RAW})
+    assert missed_retries(instance, time.time(), JOBS).requests == []  # the grace time
+    later = missed_retries(instance, time.time() + RETRY_GRACE_S + 1, JOBS)
     (request,) = later.requests  # not 2024-01-03
     assert request.run_key == f"relaunch-{orphan}"
-    assert request.asset_selection == [RAW]
+    assert (request.job_name, request.asset_selection) == (RELAUNCH_JOB, [RAW])
     assert request.partition_key == "2024-01-02"
     assert request.tags[RELAUNCH_OF_TAG] == orphan
 
@@ -116,7 +118,7 @@ def test_the_sensor_is_on_by_default_and_fails_a_dead_run_in_a_tick(
     instance: dg.DagsterInstance,
 ) -> None:
     """One tick, called here; the daemon ticking it for real is test_restart's kill case."""
-    sensor = build_orphaned_runs_sensor()
+    sensor = build_orphaned_runs_sensor([[RAW.path[-1]]])
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     run_id = in_progress(instance, dg.DagsterRunStatus.STARTED, worker_pid=dead_pid())
     result = sensor(dg.build_sensor_context(instance=instance, definitions=definitions(sensor)))
@@ -135,7 +137,7 @@ def test_a_failed_run_of_a_removed_asset_is_reported_once_and_not_relaunched(
     kept = in_progress(instance, dg.DagsterRunStatus.STARTED, worker_pid=dead_pid())
     fail_orphaned_runs(instance)  # both failed, as runs Dagster will retry
     monkeypatch.setattr(orphans, "RETRY_GRACE_S", 0)  # and the daemon missed both retries
-    sensor = build_orphaned_runs_sensor()
+    sensor = build_orphaned_runs_sensor([[RAW.path[-1]]])
     context = dg.build_sensor_context(instance=instance, definitions=definitions(sensor))
 
     first = sensor.evaluate_tick(context)  # as the daemon evaluates it

@@ -54,3 +54,18 @@ def test_generator_days_and_a_lagged_window(project_dir: Path, state: StateFolde
     pd.testing.assert_frame_equal(day, LoanStream(300, seed=5).generate("2024-03-02"))
     recent = pd.read_parquet(state.artifacts / "recent" / "2024-03-05.parquet")
     assert recent.to_dict("records") == [{"files": 3, "first": "2024-03-02.parquet"}]
+
+
+def test_days_and_months_in_one_project_load_as_dagster_loads_them(project_dir: Path) -> None:
+    """Every job must hold one partitions definition: a sensor targeting all assets made
+    `dagster dev` refuse this project."""
+    write_spec(project_dir, SPEC.replace("  recent:", """  monthly:
+    kind: source
+    partitions: months
+    source: {type: generator, generator: project.stream:loan_day, rows: 10}
+  recent:""").replace("partitions:\n",
+                        "partitions:\n  months: {type: monthly, start: 2024-01-01}\n"))
+    (project_dir / "notebooks" / "count.ipynb").write_text(nbformat.writes(
+        nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(COUNT)])))
+
+    dg.Definitions.validate_loadable(build_defs(project_dir))

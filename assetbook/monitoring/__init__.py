@@ -1,0 +1,1 @@
+"""What happens after deployment: alerts to a webhook."""
