@@ -191,7 +191,8 @@ def _materialize(session: Session, args: argparse.Namespace, output: Output) -> 
     if args.partition and args.last:
         raise AssetbookError("--to goes with --from, not with --partition")
     keys = ([args.partition] if args.partition else
-            keys_between(session, args.first, args.last) if args.first or args.last else None)
+            keys_between(session, args.assets, args.first, args.last)
+            if args.first or args.last else None)
     if keys == []:
         raise AssetbookError(f"no partition between {args.first or 'the first'} and "
                              f"{args.last or 'the last'}")

@@ -88,7 +88,7 @@ def materialize_selection(session: Session, names: Sequence[str], keys: Sequence
     if unknown:
         raise AssetbookError(f"no asset named {', '.join(unknown)}; the project has: "
                              f"{', '.join(session.project.assets)}")
-    known = known_keys(session)
+    known = known_keys(session, names)
     missing = [k for k in keys or () if k not in known]
     if missing:
         raise AssetbookError(f"no partition {', '.join(missing)}; known: "
@@ -98,12 +98,20 @@ def materialize_selection(session: Session, names: Sequence[str], keys: Sequence
     return PipelineRun(known, plan, execute(session, plan, progress))
 
 
-def known_keys(session: Session) -> list[str]:
-    """The partitions of the landing source: its landed days, registered with Dagster."""
+def known_keys(session: Session, names: Sequence[str] = ()) -> list[str]:
+    """The partitions of the landing source: its landed days, registered with Dagster; for
+    `names` partitioned otherwise (a `served` source's days, say), their own partitions."""
+    graph = session.defs.resolve_asset_graph()
+    own = {graph.get(dg.AssetKey(name)).partitions_def for name in names
+           if name in session.project.assets} - {None}
     declared, folder = session.landing_source()
+    if own and own != {graph.get(dg.AssetKey(declared.name)).partitions_def}:
+        if len(own) > 1:
+            raise AssetbookError(f"{', '.join(names)} are partitioned differently: "
+                                 "materialize them one partitioning at a time")
+        return own.pop().get_partition_keys(dynamic_partitions_store=session.instance)
     keys = sorted(landed_files(folder, landing_spec(declared).formats))
-    partitions_def = session.defs.resolve_asset_graph().get(
-        dg.AssetKey(declared.name)).partitions_def
+    partitions_def = graph.get(dg.AssetKey(declared.name)).partitions_def
     if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
         registered = set(session.instance.get_dynamic_partitions(partitions_def.name))
         session.instance.add_dynamic_partitions(partitions_def.name,
@@ -111,8 +119,9 @@ def known_keys(session: Session) -> list[str]:
     return keys
 
 
-def keys_between(session: Session, first: str | None, last: str | None) -> list[str]:
-    return [k for k in known_keys(session) if (first is None or k >= first)
+def keys_between(session: Session, names: Sequence[str], first: str | None,
+                 last: str | None) -> list[str]:
+    return [k for k in known_keys(session, names) if (first is None or k >= first)
             and (last is None or k <= last)]
 
 

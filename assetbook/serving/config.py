@@ -25,6 +25,7 @@ class ServiceSettings:
     options: dict[str, Any]  # keyword arguments of the transform
     record: str  # body field of one row: POST /predict {record: {...}}
     batch: str  # body field of many: POST /predict_batch {batch: [...]}
+    log_predictions: float = 1.0  # share of requests whose answered rows are recorded
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ServiceSettings:

@@ -3,7 +3,9 @@ API in front of a model service that batches.
 
 `Api` validates requests (the request model comes from the pandera schema of the data: a bad
 field is a 400 naming it), applies the transform the spec names and scales the features with
-the preprocessing saved beside the weights. `Model` holds the network; concurrent requests
+the preprocessing saved beside the weights, and records each answered row (its fields, the
+answer, the model version, the latency) through BentoML's monitoring API (recording.py), at
+the spec's `log_predictions` rate. `Model` holds the network; concurrent requests
 are merged into one forward pass by BentoML's adaptive batching, on float32 arrays. Every
 answer names the model version that gave it. Bodies are JSON only (anything else is a 415),
 and unknown fields are refused at every level, so a bad request is always a 4xx with its
@@ -14,6 +16,7 @@ reason.
 # name classes made in `build_services`, as objects.
 
 import functools
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ from assetbook.serving.answers import answer_model, answers
 from assetbook.serving.config import MODEL_FILE, ServiceConfig, ServiceSettings
 from assetbook.serving.middleware import JsonBodies
 from assetbook.serving.model_file import Predictor
+from assetbook.serving.recording import record_rows, sampled
 from assetbook.serving.references import import_object
 from assetbook.serving.request import body_models, load_schema, request_model
 from assetbook.serving.retry import TIMEOUT_S, call_with_retry
@@ -77,10 +81,15 @@ def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]
             self.version = self.model_ref.info.labels.get("model_version", str(self.model_ref.tag))
 
         async def _answer(self, rows: list[BaseModel]) -> list[BaseModel]:
-            frame = transform(pd.DataFrame([row.model_dump() for row in rows]))
-            features = self.predictor.features(frame)
+            started = time.perf_counter()
+            fields = [row.model_dump() for row in rows]
+            features = self.predictor.features(transform(pd.DataFrame(fields)))
             outputs = await call_with_retry(lambda: self.scorer.to_async.score(features))
-            return answers(answer_type, self.predictor.target, outputs, self.version)
+            given = answers(answer_type, self.predictor.target, outputs, self.version)
+            if sampled(settings.log_predictions):
+                record_rows(fields, [a.model_dump() for a in given],
+                            time.perf_counter() - started)
+            return given
 
         @bentoml.api(input_spec=single)
         async def predict(self, **body: Any) -> answer_type:

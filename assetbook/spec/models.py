@@ -195,7 +195,18 @@ class LandingSourceSpec(Strict):
     )
 
 
-SourceSpec = Annotated[GeneratorSourceSpec | LandingSourceSpec, Field(discriminator="type")]
+class ServedSourceSpec(Strict):
+    """What the served model answered, a day per partition (daily partitions only): the rows
+    its API recorded (serving/recording.py), read from BentoML's monitoring log."""
+
+    type: Literal["served"]
+    folder: str | None = Field(
+        None, description="BentoML's monitoring folder, relative to the project root; "
+        "default: the one the `deploy` asset's servers write (<state>/serving/monitoring).")
+
+
+SourceSpec = Annotated[GeneratorSourceSpec | LandingSourceSpec | ServedSourceSpec,
+                       Field(discriminator="type")]
 
 
 # --- assets -----------------------------------------------------------------------------------
@@ -375,6 +386,10 @@ class ServiceSpec(Strict):
                         description="Body field of one row: POST /predict {record: {...}}.")
     batch: str = Field("rows", pattern=NAME_PATTERN, description="Body field of many rows: "
                        "POST /predict_batch {batch: [...]}.")
+    log_predictions: float = Field(
+        1.0, ge=0, le=1, description="Share of requests whose answered rows are recorded (fields, "
+        "answer, model version, latency), through BentoML's monitoring; 0 records none. A "
+        "`served` source reads them back as daily partitions.")
 
     @model_validator(mode="after")
     def _consistent(self) -> ServiceSpec:

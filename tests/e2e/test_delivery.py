@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
+import assetbook
 from assetbook.resources.importable import make_importable
 from assetbook.runners.serving.deployment import Deployer, DeploymentError, Probe
 from tests.conftest import BIN, copy_example
@@ -26,6 +31,17 @@ from tests.processes import listening, processes, tree
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_ray")]  # searches join one Ray
 
+MONITORING = Path(assetbook.__file__).parent / "templates" / "monitoring"
+# What the served model answered, read back a day at a time (today included, for the test)
+SERVED_DAYS = "{type: daily, start: 2026-01-01, end_offset: 1}"
+PREDICTIONS = """
+  predictions:
+    kind: source
+    group: monitoring
+    partitions: served_days
+    description: The rows the served model answered, with its answers, a day a partition.
+    source: {type: served}
+"""
 GOOD = {"salary": 85000.0, "commission": 0.0, "age": 45, "elevel": 2, "car": 4, "zipcode": 3,
         "hvalue": 350000.0, "hyears": 12, "loan": 150000.0}
 
@@ -63,7 +79,8 @@ class Project:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     root = copy_example(tmp_path_factory.mktemp("delivery") / "proj")
     spec = root / "assets" / "loans.yaml"
-    spec.write_text(spec.read_text().replace("max_epochs: 6", "max_epochs: 3"))
+    spec.write_text(spec.read_text().replace("max_epochs: 6", "max_epochs: 3").replace(
+        "partitions:\n", f"partitions:\n  served_days: {SERVED_DAYS}\n", 1) + PREDICTIONS)
     project = Project(root, free_port())
     yield project
     project.assetbook("stop")
@@ -86,7 +103,16 @@ def test_first_run_serves_the_champion(project: Project) -> None:
     assert {tuple(p["probabilities"]) for p in batch.json()} == {("0", "1")}
     for path in ("/healthz", "/readyz", "/metrics"):
         assert httpx.get(f"{project.url}{path}").status_code == 200
-    assert "bentoml_service_request_total" in httpx.get(f"{project.url}/metrics").text
+    metrics = httpx.get(f"{project.url}/metrics").text
+    queried = set(re.findall(r"bentoml_\w+", "".join(
+        path.read_text() for path in MONITORING.iterdir())))
+    assert "bentoml_service_request_total" in queried  # the shipped rules and dashboard
+    rules = yaml.safe_load((MONITORING / "prometheus-alerts.yml").read_text())["groups"][0]
+    assert {r["alert"] for r in rules["rules"]} >= {"AssetbookServingErrors",
+                                                    "AssetbookServingSlow"}
+    assert len(json.loads((MONITORING / "grafana-dashboard.json").read_text())["panels"]) == 5
+    for name in queried:  # query only what the served model exposes, as they label it
+        assert re.search(rf'^{name}{{[^}}]*runner_name="(Api|Model)"', metrics, re.M), name
     report = project.state / "reports" / "evaluation_report" / "v1.html"
     html = report.read_text()
     assert "ROC" in html and "Calibration" in html and "confusion matrix" in html
@@ -121,6 +147,34 @@ def test_concurrent_requests_are_batched_and_all_succeed(project: Project) -> No
     assert len(statuses) == 320 and set(statuses) == {200}
     assert requests >= 320  # every answer went through the batching model service ...
     assert passes < requests  # ... and some forward passes served several requests
+
+
+def test_answered_rows_land_as_a_daily_partition_with_their_answers(project: Project) -> None:
+    """Each answered row is recorded by the server (BentoML's monitoring log) and read back
+    by the `predictions` source: its fields, its answer, the model version, the latency, and
+    one request id per request."""
+    sent = [{**GOOD, "salary": 30_000.0 + i, "age": 20 + i} for i in range(6)]
+    single = httpx.post(f"{project.url}/predict", json={"application": sent[0]}, timeout=30)
+    batch = httpx.post(f"{project.url}/predict_batch", json={"applications": sent[1:]},
+                       timeout=30)
+    answers = [single.json(), *batch.json()]
+    today = datetime.now().date().isoformat()  # the server's local day
+
+    result = project.assetbook("materialize", "predictions", "--partition", today)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    recorded = pd.read_parquet(project.state / "artifacts" / "predictions" / f"{today}.parquet")
+    mine = recorded[recorded["salary"].isin([row["salary"] for row in sent])].sort_values(
+        "salary", ignore_index=True)
+    assert len(mine) == len(sent)
+    assert mine[list(GOOD)].to_dict("records") == sent
+    assert mine["prediction"].tolist() == [a["label"] for a in answers]
+    assert mine["probability_1"].tolist() == pytest.approx(
+        [a["probabilities"]["1"] for a in answers])
+    assert set(mine["model_version"]) == {"1"} and (mine["latency_ms"] > 0).all()
+    assert mine["request_id"].nunique() == 2  # the single request, and the batch's five rows
+    assert mine["request_id"][1:].nunique() == 1
+    assert (mine["timestamp"].str[:10] == today).all()
 
 
 BAD_REQUESTS = [

@@ -1,10 +1,13 @@
-"""Builder of `source` assets: each partition read from a generator or a landed file."""
+"""Builder of `source` assets: each partition read from a generator, a landed file, or the
+served model's recorded predictions."""
 
 import dagster as dg
 import pandas as pd
 from dagster import AssetExecutionContext
 
 from assetbook.data.landing import read_landed_file
+from assetbook.data.served import served_day
+from assetbook.errors import SpecError
 from assetbook.graph.context import (
     PER_PARTITION,
     BuildContext,
@@ -13,10 +16,11 @@ from assetbook.graph.context import (
 )
 from assetbook.graph.landed import record_source_versions
 from assetbook.graph.outputs import emit
+from assetbook.graph.serving import served_predictions
 from assetbook.kinds.source import SourceAssetSpec
 from assetbook.runners.simulator import load_generator
 from assetbook.spec.loader import DeclaredAsset
-from assetbook.spec.models import GeneratorSourceSpec
+from assetbook.spec.models import GeneratorSourceSpec, ServedSourceSpec
 
 
 def build_source_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDefinition:
@@ -27,6 +31,17 @@ def build_source_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsD
         read, origin, module = load_generator(source), source.generator, source.generator.split(
             ":")[0]
         folder = None
+    elif isinstance(source, ServedSourceSpec):
+        if not isinstance(ctx.partitions_def(declared.name), dg.DailyPartitionsDefinition):
+            raise SpecError(str(declared.file.name), "a `served` source is partitioned by day: "
+                            "give it daily partitions", asset=declared.name, field="partitions")
+        served = (ctx.project.root / source.folder if source.folder
+                  else served_predictions(ctx.state))
+
+        def read(key: str) -> pd.DataFrame:
+            return served_day(served, key)
+
+        origin, module, folder = str(served), "assetbook.data.served", None
     else:
         folder = landing_folder(ctx, declared.name, source)
 

@@ -32,7 +32,9 @@ import httpx
 
 from assetbook.atomic import atomic_path
 from assetbook.errors import AssetbookError
+from assetbook.serving.recording import MONITORING_ENV
 
+MONITORING_FOLDER = "monitoring"  # BentoML's monitoring log: the recorded predictions
 DRAIN_TIMEOUT_S = 60.0  # nginx's proxy_read_timeout: no request to the old upstream outlives it
 
 
@@ -91,6 +93,11 @@ class Deployer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.front_port}"
 
+    @property
+    def monitoring(self) -> Path:
+        """Where every server of this deployer records what it answered."""
+        return self.folder / MONITORING_FOLDER
+
     # -- state -------------------------------------------------------------------------------
 
     def _read(self) -> dict[str, Any]:
@@ -148,7 +155,7 @@ class Deployer:
         logs = self.folder / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "BENTOML_HOME": str(self.bentoml_home),
-               "BENTOML_DO_NOT_TRACK": "true"}
+               "BENTOML_DO_NOT_TRACK": "true", MONITORING_ENV: str(self.monitoring)}
         with (logs / f"bento-{port}.log").open("w") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "bentoml", "serve", bento, "--host", "127.0.0.1",

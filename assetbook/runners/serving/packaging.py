@@ -56,7 +56,8 @@ class BentoSource:
         served, service = resolve_served(project, package), spec.service
         settings = ServiceSettings(schema=served.schema, exclude=(served.target,),
                                    transform=service.transform, options=service.options,
-                                   record=service.record, batch=service.batch)
+                                   record=service.record, batch=service.batch,
+                                   log_predictions=service.log_predictions)
         return cls(project.root, served.packages, settings,
                    project.root / spec.bento if spec.bento else None)
 
