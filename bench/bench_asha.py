@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
 from assetbook.runners.training.fit import TrainingJob
 from assetbook.runners.tuning import TuneJob, search
 from assetbook.spec.models import AshaSpec, SearchSpec, TrainerSpec
-from project.stream import LoanStream
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the loans example project
+from project.stream import LoanStream  # noqa: E402
 
 SPACE = {"lr": {"type": "loguniform", "low": 1e-4, "high": 3e-2},
          "hidden": {"type": "choice", "values": [16, 32, 64]},

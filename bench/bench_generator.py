@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
-from project.stream import LoanStream
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the loans example project
+from project.stream import LoanStream  # noqa: E402
 
 
 def main(rows: int = 1_000_000, repeats: int = 3) -> None:

@@ -25,7 +25,9 @@ from typing import Any
 from assetbook.runners.training.fit import TrainingJob, fit, load_dataset
 from assetbook.runners.tuning import TuneJob, search
 from assetbook.spec.models import AshaSpec, SearchSpec, TrainerSpec
-from project.stream import LoanStream
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the loans example project
+from project.stream import LoanStream  # noqa: E402
 
 SPACE = {"lr": {"type": "loguniform", "low": 1e-3, "high": 3e-2},  # assets/loans.yaml
          "hidden": {"type": "choice", "values": [32, 64]},

@@ -15,7 +15,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from assetbook.serving.model_file import Predictor
-from project.features import make_features
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the loans example project
+from project.features import make_features  # noqa: E402
 
 
 def app_for(model_file: Path) -> Starlette:

@@ -132,6 +132,7 @@ def _time(timestamp: float) -> str:
 
 def _partition(run: dg.DagsterRun) -> str | None:
     """The partition (or `first..last` of a range) the run computed."""
-    if RANGE_START_TAG in run.tags:
-        return f"{run.tags[RANGE_START_TAG]}..{run.tags.get(RANGE_END_TAG)}"
+    first, last = run.tags.get(RANGE_START_TAG), run.tags.get(RANGE_END_TAG)
+    if first is not None:
+        return first if last in (None, first) else f"{first}..{last}"
     return run.tags.get(PARTITION_TAG)
