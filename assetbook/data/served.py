@@ -1,6 +1,7 @@
 """Read back one day of served predictions from BentoML's monitoring log (JSON lines, one
 record per answered row, in `<folder>/predictions/data/data.<worker>.log`, rotated daily to
-`...log.<date>`): the rows whose time, the server's local time, falls on that day."""
+`...log.<date>`): the rows whose time, the server's local time, falls on that day, each with
+its `row`, its place in its request (the rows of a batch are recorded in order)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def served_day(folder: Path, day: str) -> pd.DataFrame:
         frames.append(frame[frame["timestamp"].str.startswith(day)])
     if not frames:
         return pd.DataFrame({"timestamp": pd.Series(dtype=str),
-                             "request_id": pd.Series(dtype=str)})
-    return (pd.concat(frames, ignore_index=True).drop(columns=DROPPED, errors="ignore")
-            .sort_values("timestamp", ignore_index=True))
+                             "request_id": pd.Series(dtype=str), "row": pd.Series(dtype=int)})
+    day = (pd.concat(frames, ignore_index=True).drop(columns=DROPPED, errors="ignore")
+           .sort_values("timestamp", ignore_index=True, kind="stable"))
+    return day.assign(row=day.groupby("request_id").cumcount())

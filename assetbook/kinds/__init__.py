@@ -10,6 +10,7 @@ from assetbook.kinds import (
     deploy,
     drift,
     evaluate,
+    live,
     notebook,
     package,
     promote,
@@ -22,7 +23,7 @@ from assetbook.kinds.base import Kind
 
 KINDS: tuple[Kind, ...] = (
     source.KIND, validate.KIND, notebook.KIND, drift.KIND, train.KIND, tune.KIND,
-    evaluate.KIND, promote.KIND, package.KIND, deploy.KIND,
+    evaluate.KIND, promote.KIND, package.KIND, deploy.KIND, live.KIND,
 )
 BY_NAME: dict[str, Kind] = {kind.name: kind for kind in KINDS}
 

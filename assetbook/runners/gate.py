@@ -46,18 +46,23 @@ def compared(gate: GateSpec, task: Task) -> tuple[str, bool]:
 
 def decide(candidate: dict[str, float], champion: dict[str, float] | None,
            gate: GateSpec, task: Task) -> Decision:
-    rules = [_threshold(candidate, metric, low, "minimum", task)
-             for metric, low in gate.minimum.items()]
-    rules += [_threshold(candidate, metric, high, "maximum", task)
-              for metric, high in gate.maximum.items()]
+    rules = thresholds(candidate, gate.minimum, gate.maximum, task)
     if champion is not None:
         rules.append(_against_champion(candidate, champion, gate, task))
     return Decision(tuple(rules))
 
 
+def thresholds(scores: dict[str, float], minimum: dict[str, float],
+               maximum: dict[str, float], task: Task | None = None) -> list[Rule]:
+    """A rule per bound: the metric at least its minimum, at most its maximum."""
+    return [*(_threshold(scores, metric, low, "minimum", task) for metric, low in minimum.items()),
+            *(_threshold(scores, metric, high, "maximum", task)
+              for metric, high in maximum.items())]
+
+
 def _threshold(scores: dict[str, float], metric: str, bound: float,
-               kind: Literal["minimum", "maximum"], task: Task) -> Rule:
-    if metric not in scores:
+               kind: Literal["minimum", "maximum"], task: Task | None) -> Rule:
+    if metric not in scores or scores[metric] != scores[metric]:  # absent, or NaN
         return _missing(metric, scores, "candidate", task)
     value = scores[metric]
     passed = value >= bound if kind == "minimum" else value <= bound
@@ -80,8 +85,10 @@ def _against_champion(candidate: dict[str, float], champion: dict[str, float],
                 + f" ({'within' if passed else 'beyond'} margin {gate.margin})", passed)
 
 
-def _missing(metric: str, scores: dict[str, float], model: str, task: Task) -> Rule:
+def _missing(metric: str, scores: dict[str, float], model: str, task: Task | None) -> Rule:
     """A failed rule, rather than a KeyError, for a gate naming a metric the report lacks."""
+    if task is None:  # live metrics: a day without labels yet has none
+        return Rule(f"{metric}: not measured (no labelled rows yet?)", False)
     return Rule(f"{metric}: not in the {model}'s evaluation report ({task}), which has "
                 f"{', '.join(sorted(scores))}; name one of these in the gate's min, max or "
                 "compare", False)

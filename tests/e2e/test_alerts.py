@@ -1,6 +1,7 @@
 """Alerts under `assetbook dev`, to a real webhook receiver on 127.0.0.1: a day failing its
 schema check, a run whose notebook raises, and an asset whose freshness turns FAIL each send
-exactly one message naming the asset, the partition and the reason; a good day sends none;
+exactly one message naming the asset, the partition and the reason (a run the automation
+tries again is a second event, and a second message); a good day sends none;
 a webhook that refuses a message gets it again on a later tick, and only once it is taken.
 On a user's own data: pump readings, not the loans example."""
 
@@ -157,16 +158,29 @@ def test_each_failure_sends_one_message_with_its_asset_partition_and_reason(
             lambda: f"messages so far: {receiver.taken}")
         time.sleep(25)  # two more ticks of the sensor: nothing is sent twice
 
-    by_event = {m["event"]: m for m in receiver.taken}
-    assert sorted(m["event"] for m in receiver.taken) == [
-        "check_failed", "freshness_failed", "run_failed"], receiver.taken
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        failed = {tuple(sorted(k.to_user_string() for k in run.asset_selection or ())): run.run_id
+                  for run in instance.get_runs(dg.RunsFilter(
+                      statuses=[dg.DagsterRunStatus.FAILURE]))}
+        # the automation may try the failed day again: each failed run is one event
+        failed_reports = [run.run_id for run in instance.get_runs(dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.FAILURE])) if run.asset_selection == {
+            dg.AssetKey("pump_report")}]
+    by_event: dict[str, list[dict]] = {}
+    for message in receiver.taken:
+        by_event.setdefault(message["event"], []).append(message)
     assert receiver.refused == 1  # the first message was refused, then sent again
-    check = by_event["check_failed"]
+    (check,) = by_event["check_failed"]
     assert (check["asset"], check["partition"]) == ("checked_readings", "2024-03-02")
+    assert check["run_id"] == failed[("checked_readings",)]  # not sent again as a failed run
     assert "pressure" in check["reason"] and "greater_than_or_equal_to(0)" in check["reason"]
-    run = by_event["run_failed"]
-    assert (run["asset"], run["partition"]) == ("pump_report", "2024-03-03")
-    assert "only 2 readings on 2024-03-03: need 3" in run["reason"]
-    assert by_event["freshness_failed"]["asset"] == "summary"
+    runs = by_event["run_failed"]
+    assert sorted(run["run_id"] for run in runs) == sorted(failed_reports)  # once each
+    for run in runs:
+        assert (run["asset"], run["partition"]) == ("pump_report", "2024-03-03")
+        assert "only 2 readings on 2024-03-03: need 3" in run["reason"]
+    (freshness,) = by_event["freshness_failed"]
+    assert freshness["asset"] == "summary"
+    assert set(by_event) == {"check_failed", "run_failed", "freshness_failed"}
     assert all(m["text"].startswith(f":rotating_light: {project_dir.name}: ")
                for m in receiver.taken)

@@ -1,0 +1,112 @@
+"""Live performance: a day of answers the server recorded (by BentoML's own monitor, in a
+process of its own, one request id per request as the server sets it) joined with the labels
+that landed later gives per-version metrics equal to scikit-learn's on the same rows; labels
+that flip make its check fail, naming the metric. A pump-state classifier of a user's own,
+not the loans example."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, roc_auc_score
+
+from assetbook.resources.state import StateFolder
+from assetbook.serving.recording import MONITORING_ENV
+from tests.conftest import build_defs, write_spec
+
+TODAY = date.today().isoformat()  # the records' day: they are written now
+SPEC = """
+pipeline: pumps
+partitions:
+  served_days: {type: daily, start: 2026-01-01, end_offset: 1}
+assets:
+  predictions:
+    kind: source
+    partitions: served_days
+    source: {type: served, folder: served}
+  labels:
+    kind: source
+    partitions: served_days
+    source: {type: landing, formats: [csv]}
+  live_performance:
+    kind: live
+    partitions: served_days
+    inputs: {predictions: same, labels: same}
+    target: state
+    min: {accuracy: 0.7}
+"""
+# Four single-row requests and one batch of six, as the API records them (serving/service.py)
+SERVE = """
+from bentoml._internal.context import trace_context
+from assetbook.serving.recording import record_rows
+answers = {answers!r}
+requests = [[0], [1], [2], [3], [4, 5, 6, 7, 8, 9]]
+for number, rows in enumerate(requests):
+    trace_context.request_id = 1000 + number
+    record_rows([{{"pump": f"p{{i}}", "pressure": float(i)}} for i in rows],
+                [answers[i] for i in rows], 0.002 * (number + 1))
+"""
+PREDICTED = ["ok", "ok", "stalled", "ok", "stalled", "ok", "ok", "stalled", "ok", "ok"]
+P_STALLED = [0.1, 0.3, 0.8, 0.2, 0.9, 0.4, 0.35, 0.7, 0.05, 0.45]
+TRUTH = ["ok", "stalled", "stalled", "ok", "stalled", "ok", "stalled", "stalled", "ok"]  # 9
+
+
+def answers() -> list[dict]:
+    return [{"label": label, "probabilities": {"ok": 1 - p, "stalled": p}, "model_version": "4"}
+            for label, p in zip(PREDICTED, P_STALLED, strict=True)]
+
+
+def land_labels(state: StateFolder, truth: list[str]) -> None:
+    """The labels of the first nine answered rows (the last has none yet), keyed as the
+    predictions are: request id, and the row's place in a batch."""
+    keys = [(1000 + i, 0) for i in range(4)] + [(1004, row) for row in range(6)]
+    folder = state.landing("labels")
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([{"request_id": request, "row": row, "state": label}
+                  for (request, row), label in zip(keys, truth, strict=False)]).to_csv(
+        folder / f"{TODAY}.csv", index=False)
+
+
+def performance(defs: dg.Definitions, instance: dg.DagsterInstance, state: StateFolder
+                ) -> tuple[pd.DataFrame, dg.AssetCheckEvaluation]:
+    result = dg.materialize(list(defs.assets), instance=instance, resources=defs.resources,
+                            partition_key=TODAY)
+    assert result.success
+    (check,) = result.get_asset_check_evaluations()
+    return pd.read_parquet(state.artifacts / "live_performance" / f"{TODAY}.parquet"), check
+
+
+def test_live_metrics_agree_with_sklearn_and_flipped_labels_fail_the_check(
+        project_dir: Path, state: StateFolder, instance: dg.DagsterInstance) -> None:
+    write_spec(project_dir, SPEC)
+    subprocess.run([sys.executable, "-c", SERVE.format(answers=answers())], check=True,
+                   timeout=120, env={**os.environ, MONITORING_ENV: str(project_dir / "served")})
+    land_labels(state, TRUTH)
+    defs = build_defs(project_dir)
+
+    table, check = performance(defs, instance, state)
+
+    (row,) = table.to_dict("records")
+    labelled = [label == "stalled" for label in TRUTH]
+    assert row["model_version"] == "4"
+    assert (row["answered"], row["labelled"]) == (10, 9)
+    assert row["label_coverage"] == pytest.approx(0.9)
+    assert row["accuracy"] == pytest.approx(accuracy_score(TRUTH, PREDICTED[:9]))
+    assert row["roc_auc"] == pytest.approx(roc_auc_score(labelled, P_STALLED[:9]))
+    assert row["latency_p50_ms"] == pytest.approx(2.0 * 5)  # the batch's six rows: 10 ms
+    assert check.passed and "accuracy 0.7778 >= minimum 0.7" in check.description
+
+    flipped = ["stalled" if label == "ok" else "ok" for label in TRUTH]  # after a drift
+    land_labels(state, flipped)
+    table, check = performance(defs, instance, state)
+
+    assert table["accuracy"][0] == pytest.approx(accuracy_score(flipped, PREDICTED[:9]))
+    assert not check.passed
+    assert check.description.startswith(f"[{TODAY}] v4: accuracy 0.2222 < minimum 0.7")
