@@ -1,6 +1,7 @@
 """The `served` source: a day of what the served model recorded, read back from BentoML's
 monitoring log (the records written by the real monitor, in a process of their own as in a
-server); only daily partitions make sense for it, and others are refused by name. Sensor
+server); only daily partitions make sense for it, and others are refused by name; a drift
+asset scores the inputs served that day against the days the model learned from. Sensor
 readings of a user's own, not the loans example."""
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
+import numpy as np
+import pandas as pd
 import pytest
 
 from assetbook.data.served import served_day
 from assetbook.errors import SpecError
+from assetbook.resources.state import StateFolder
 from assetbook.serving.recording import MONITOR, MONITORING_ENV
 from tests.conftest import build_defs, write_spec
 
@@ -30,8 +35,8 @@ record_rows(rows, answers, 0.004)
 def test_a_day_reads_back_what_the_server_recorded_that_day(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", RECORD], check=True, timeout=120,
                    env={**os.environ, MONITORING_ENV: str(tmp_path)})
+    today = served_today(tmp_path)
     (log,) = (tmp_path / MONITOR / "data").glob("data.*.log")
-    today = log.read_text().split('"timestamp": "')[1][:10]
     # a rotated file of an earlier day beside it, as BentoML's daily rotation leaves it
     (log.parent / f"{log.name}.2024-05-01").write_text(
         log.read_text().replace(f'"timestamp": "{today}', '"timestamp": "2024-05-01'))
@@ -61,3 +66,79 @@ assets:
     with pytest.raises(SpecError, match="asset 'answered', field 'partitions': a `served` "
                                         "source is partitioned by day"):
         build_defs(project_dir)
+
+
+SERVED_DRIFT = """
+pipeline: pumps
+partitions:
+  days: {type: dynamic}
+  served_days: {type: daily, start: 2026-01-01, end_offset: 1}
+assets:
+  readings:
+    kind: source
+    partitions: days
+    source: {type: landing, formats: [csv]}
+  predictions:
+    kind: source
+    partitions: served_days
+    source: {type: served, folder: served}
+  served_drift:
+    kind: drift
+    partitions: served_days
+    inputs: {predictions: same}
+    reference_asset: readings
+    reference: 3
+    threshold: 0.1
+"""
+SERVE_PRESSURES = """
+import numpy as np
+from bentoml._internal.context import trace_context
+from assetbook.serving.recording import record_rows
+rng = np.random.default_rng(1)
+for request in range(300):
+    trace_context.request_id = request
+    row = {{"pump": "p1", "pressure": float(rng.normal({mean}, 0.5)),
+            "flow": float(rng.normal(10, 1))}}
+    record_rows([row], [{{"value": 1.0, "model_version": "2"}}], 0.001)
+"""
+
+
+@pytest.mark.parametrize(("mean", "drifted"), [(2.0, []), (3.5, ["pressure"])])
+def test_the_inputs_served_today_are_scored_against_the_days_the_model_learned_from(
+        project_dir: Path, instance: dg.DagsterInstance, mean: float, drifted: list[str]
+) -> None:
+    write_spec(project_dir, SERVED_DRIFT)
+    state = StateFolder.for_project(project_dir)
+    landing = state.landing("readings")
+    landing.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    days = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]
+    for number, day in enumerate(days):  # the oldest day, shifted, is outside the reference
+        pd.DataFrame({"pump": "p1", "pressure": rng.normal(3.5 if number == 0 else 2.0, 0.5,
+                                                           300),
+                      "flow": rng.normal(10, 1, 300), "state": "ok"}).to_csv(
+            landing / f"{day}.csv", index=False)
+    subprocess.run([sys.executable, "-c", SERVE_PRESSURES.format(mean=mean)], check=True,
+                   timeout=120, env={**os.environ, MONITORING_ENV: str(project_dir / "served")})
+    defs = build_defs(project_dir)
+    instance.add_dynamic_partitions("days", days)
+    for day in days:
+        assert dg.materialize([defs.get_assets_def("readings")], instance=instance,
+                              resources=defs.resources, partition_key=day).success
+    today = served_today(project_dir / "served")
+
+    result = dg.materialize([defs.get_assets_def(name) for name in ("predictions",
+                                                                     "served_drift")],
+                            instance=instance, resources=defs.resources, partition_key=today)
+
+    table = pd.read_parquet(state.artifacts / "served_drift" / f"{today}.parquet")
+    assert sorted(table["column"]) == ["flow", "pressure"]  # in both; not latency, not row
+    assert set(table["reference_days"]) == {3}
+    assert table.loc[table["drifted"], "column"].tolist() == drifted
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed == (not drifted)
+
+
+def served_today(folder: Path) -> str:
+    (log,) = (folder / MONITOR / "data").glob("data.*.log")
+    return log.read_text().split('"timestamp": "')[1][:10]

@@ -12,7 +12,7 @@ import pytest
 from assetbook.kinds import BY_NAME, KINDS, Kind
 
 NAMES = ["source", "validate", "notebook", "drift", "train", "tune", "evaluate", "promote",
-         "package", "deploy"]
+         "package", "deploy", "live"]
 
 
 def test_every_kind_is_registered_once() -> None:

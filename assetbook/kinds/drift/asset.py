@@ -1,6 +1,7 @@
 """Builder of `drift` assets: each partition of the input scored against the partitions stored
-before it (PSI per column, see assetbook/runners/drift.py), with a non-blocking check that
-fails, as a warning, when a column drifts past the threshold.
+before it, or the latest of a `reference_asset` (PSI per column, see
+assetbook/runners/drift.py), with a non-blocking check that fails, as a warning, when a
+column drifts past the threshold.
 
 The reference partitions are read from the artifact store rather than declared as inputs:
 declared, every new day would make every earlier report stale and re-request it.
@@ -28,17 +29,19 @@ def build_drift_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDe
     assert isinstance(spec, DriftAssetSpec)
     (upstream,) = spec.inputs
     kwargs = ctx.asset_kwargs(declared, None, ["assetbook.runners.drift"])
+    against = (f"the latest {spec.reference} partitions of {spec.reference_asset}"
+               if spec.reference_asset else f"the {spec.reference} partitions before it")
     kwargs["check_specs"] = [*kwargs["check_specs"], dg.AssetCheckSpec(
         DRIFT_CHECK, asset=declared.name, blocking=False,
-        description=f"no column of {upstream} moves past PSI {spec.threshold} against the "
-                    f"{spec.reference} partitions before it")]
+        description=f"no column of {upstream} moves past PSI {spec.threshold} against "
+                    f"{against}")]
     store = ArtifactIOManager(root=str(ctx.state.artifacts))
 
     @dg.asset(**kwargs, kinds={"pandas"}, backfill_policy=dg.BackfillPolicy.single_run())
     def compute(context: AssetExecutionContext, **inputs: dict[str, Path]):
-        stored = store.stored(dg.AssetKey(upstream))
-        tables = {key: _score(spec, inputs[upstream][key], reference_paths(stored, key,
-                                                                            spec.reference))
+        stored = store.stored(dg.AssetKey(spec.reference_asset or upstream))
+        tables = {key: _score(spec, inputs[upstream][key], reference_paths(
+                      stored, None if spec.reference_asset else key, spec.reference))
                   for key in partition_keys(context) if key in inputs[upstream]}
         drifted = {key: table[table["drifted"]] for key, table in tables.items()}
         yield versioned_output(ctx, context, declared.name, tables, _summary(tables))
@@ -47,9 +50,9 @@ def build_drift_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDe
     return compute
 
 
-def reference_paths(stored: dict[str, Path], key: str, size: int) -> list[Path]:
-    """The `size` stored partitions whose keys come just before `key`."""
-    return [stored[k] for k in sorted(k for k in stored if k < key)[-size:]]
+def reference_paths(stored: dict[str, Path], key: str | None, size: int) -> list[Path]:
+    """The `size` stored partitions whose keys come just before `key` (None: the latest)."""
+    return [stored[k] for k in sorted(k for k in stored if key is None or k < key)[-size:]]
 
 
 def _score(spec: DriftAssetSpec, day: Path, reference: list[Path]) -> pd.DataFrame:
