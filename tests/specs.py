@@ -38,3 +38,26 @@ def speed_up(root: Path, search: bool) -> None:
     if not search:
         text = yaml.safe_dump(without_search(yaml.safe_load(text)), sort_keys=False)
     spec.write_text(text)
+
+
+def source(name: str, partitions: str, source: str) -> str:
+    """A `source` asset of a pipeline file, e.g. source("labels", "days", "{type: landing}")."""
+    return f"""
+  {name}:
+    kind: source
+    partitions: {partitions}
+    source: {source}"""
+
+
+def live_performance(partitions: str) -> str:
+    """The answers a pump-state classifier's server recorded (in `served/`), the labels that
+    land for them, and their live performance, each a day a partition."""
+    return (source("predictions", partitions, "{type: served, folder: served}")
+            + source("labels", partitions, "{type: landing, formats: [csv]}") + f"""
+  live_performance:
+    kind: live
+    partitions: {partitions}
+    inputs: {{predictions: same, labels: same}}
+    target: state
+    min: {{accuracy: 0.7}}
+""")

@@ -4,6 +4,7 @@ start the UI, land simulated days, serve and roll back, and say where it all sta
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import shlex
@@ -23,7 +24,7 @@ from assetbook.cli.pipeline import (
     simulate,
 )
 from assetbook.cli.progress import RunProgress
-from assetbook.cli.serving import ask, rollback, serve, stop
+from assetbook.cli.serving import ask, promote, rollback, serve, stop
 from assetbook.cli.session import Session
 from assetbook.cli.status import project_status, render, to_json
 from assetbook.cli.summary import print_summary
@@ -32,8 +33,8 @@ from assetbook.resources.profile import PROFILE_ENV
 from assetbook.scaffold import scaffold_example, scaffold_tabular
 from assetbook.serving.target import TASKS
 
-QUIET_COMMANDS = ("run", "materialize", "ci", "simulate", "status", "rollback", "serve",
-                  "lineage", "history", "gc", "reproduce")
+QUIET_COMMANDS = ("run", "materialize", "ci", "simulate", "status", "promote", "rollback",
+                  "serve", "lineage", "history", "gc", "reproduce")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,10 +89,23 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--days", type=int, default=1, help="how many days (default: 1)")
     sim.add_argument("--source", help="landing source asset (default: the only one)")
     notebook.add_parser(commands)
-    commands.add_parser("rollback", help="serve the previous champion again (MLflow alias "
-                                         "and bento)")
-    commands.add_parser("serve", help="start the recorded deployment again")
-    commands.add_parser("stop", help="stop the served model (nginx and bento servers)")
+    promotion = commands.add_parser("promote", help="serve in a later deployment (production) "
+                                                    "what the one before it serves (staging)")
+    promotion.add_argument("--to", required=True, metavar="DEPLOYMENT",
+                           help="the `deploy` asset to promote to, e.g. production")
+    promotion.add_argument("--by", metavar="NAME", default=getpass.getuser(),
+                           help="who approves, recorded with the deployment (default: you, "
+                                f"{getpass.getuser()})")
+    rollback_command = commands.add_parser(
+        "rollback", help="serve the previous version again in one deployment; the first "
+        "deployment's rollback moves the MLflow alias `champion` back")
+    rollback_command.add_argument("--env", metavar="DEPLOYMENT",
+                                  help="the `deploy` asset to roll back (default: the first)")
+    rollback_command.add_argument("--by", metavar="NAME", default=getpass.getuser(),
+                                  help="who rolls back, recorded with the deployment "
+                                       f"(default: you, {getpass.getuser()})")
+    commands.add_parser("serve", help="start the recorded deployments again")
+    commands.add_parser("stop", help="stop the served models (nginx and bento servers)")
     dev = commands.add_parser("dev", help="start the Dagster UI and daemon on this project")
     dev.add_argument("--port", type=int, default=3000, help="UI port (default: 3000)")
     dev.add_argument("--host", default="127.0.0.1",
@@ -157,14 +171,19 @@ def _command(session: Session, args: argparse.Namespace, output: Output) -> int:
         keys = simulate(session, args.days, args.source)
         say(f"landed {len(keys)} day(s): {', '.join(keys)}", markup=False)
         return 0
+    if args.command == "promote":
+        endpoint = promote(session, args.to, args.by, RunProgress(output.out))
+        say(f"promoted to {args.to}: serving {endpoint.bento} (model v"
+            f"{endpoint.model_version}), approved by {endpoint.approved_by}", markup=False)
+        return 0
     if args.command == "rollback":
-        endpoint = rollback(session)
+        endpoint = rollback(session, args.env, args.by)
         say(f"rolled back: serving {endpoint.bento} (model v{endpoint.model_version})",
             markup=False)
         return 0
     if args.command == "serve":
-        endpoint = serve(session)
-        say(f"serving {endpoint.bento} (model v{endpoint.model_version})", markup=False)
+        for endpoint in serve(session):
+            say(f"serving {endpoint.bento} (model v{endpoint.model_version})", markup=False)
         return 0
     stop(session)
     say("stopped")

@@ -24,6 +24,7 @@ from assetbook.errors import AssetbookError
 from assetbook.graph.internals import RANGE_END_TAG, RANGE_START_TAG, GraphState
 from assetbook.graph.landed import corrected_days
 from assetbook.graph.orphans import PID_TAG, fail_orphaned_runs
+from assetbook.graph.serving import fed_by
 from assetbook.runners.kernels import DEFAULT_KERNEL, KERNELS, notebook_imports
 from assetbook.runners.simulator import land_days, load_generator
 
@@ -59,8 +60,8 @@ def run_pipeline(session: Session, days: int, rows: int | None = None, serve: bo
     or stale over the landed days, and everything below it. Without `serve`, the package and
     deploy assets are left out (a CI sample is judged, not served)."""
     keys = _land(session, days, rows)
-    plan = plan_stale(session, keys, lambda name: serve or _kind(session, name) not in
-                      SERVING_KINDS)
+    plan = plan_stale(session, keys, lambda name: not _promoted(session, name) and (
+        serve or _kind(session, name) not in SERVING_KINDS))
     return PipelineRun(keys, plan, execute(session, plan, progress))
 
 
@@ -94,7 +95,8 @@ def materialize_selection(session: Session, names: Sequence[str], keys: Sequence
         raise AssetbookError(f"no partition {', '.join(missing)}; known: "
                              f"{_span(known) or 'none (land data first)'}")
     graph = AssetGraph(session.defs, list(session.project.assets))
-    plan = selection_plan(graph, names, list(keys) if keys else known, downstream)
+    plan = selection_plan(graph, names, list(keys) if keys else known, downstream,
+                          lambda name: not _promoted(session, name))
     return PipelineRun(known, plan, execute(session, plan, progress))
 
 
@@ -227,6 +229,11 @@ def _written(session: Session, name: str) -> list[str]:
     if name in project.assets or name not in project.steps:
         return [name]
     return [asset.name for asset in project.written_by(name)]
+
+
+def _promoted(session: Session, name: str) -> bool:
+    """A later deployment (production after staging): only a promotion materializes it."""
+    return _kind(session, name) == "deploy" and fed_by(session.project, name) is not None
 
 
 def _kind(session: Session, name: str) -> str:

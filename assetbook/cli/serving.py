@@ -1,4 +1,5 @@
-"""`assetbook rollback`, `serve` and `stop`, and the answer `assetbook run` ends with."""
+"""`assetbook promote`, `rollback`, `serve` and `stop`, and the answer `assetbook run` ends
+with."""
 
 from __future__ import annotations
 
@@ -9,19 +10,25 @@ from typing import Any
 import dagster as dg
 import httpx
 
+from assetbook.cli.pipeline import materialize_assets
+from assetbook.cli.progress import RunProgress
 from assetbook.cli.session import Session
 from assetbook.errors import AssetbookError
 from assetbook.graph.context import BuildContext
-from assetbook.graph.serving import deployer
-from assetbook.graph.training import registered_name
-from assetbook.kinds.deploy import DeployAssetSpec
+from assetbook.graph.serving import (
+    APPROVED_BY_TAG,
+    deployer,
+    deployment_named,
+    deployments,
+    fed_by,
+    served_model,
+)
 from assetbook.kinds.package import PackageAssetSpec
 from assetbook.kinds.package.served import resolve_served
-from assetbook.kinds.promote import PromoteAssetSpec
 from assetbook.kinds.promote.asset import append_decision
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.store import read_frame
-from assetbook.resources.tracking import MlflowTracking
+from assetbook.resources.tracking import CHAMPION, MlflowTracking
 from assetbook.runners.serving.deployment import Deployer, Endpoint, alive
 from assetbook.spec.loader import DeclaredAsset
 
@@ -33,10 +40,10 @@ def _single(session: Session, kind: str) -> DeclaredAsset:
     return found[0]
 
 
-def _deployer(session: Session) -> Deployer:
-    spec = _single(session, "deploy").spec
-    assert isinstance(spec, DeployAssetSpec)
-    return deployer(session.state, spec)
+def _deployer(session: Session, name: str | None = None) -> Deployer:
+    """The deployer of the deployment `name`; by default the first, the champion's."""
+    return deployer(session.state, session.project,
+                    deployment_named(session.project, name).name)
 
 
 def ask(session: Session) -> dict[str, Any]:
@@ -59,44 +66,89 @@ def ask(session: Session) -> dict[str, Any]:
     return {"url": url, "body": body, "answer": response.json()}
 
 
-def rollback(session: Session) -> Endpoint:
-    """Move the `champion` alias back to `previous` and serve that version's bento again."""
-    promote = _single(session, "promote")
-    assert isinstance(promote.spec, PromoteAssetSpec)
-    ctx = BuildContext(session.project, session.state)
-    model_input = next(n for n in promote.spec.inputs
-                       if session.project.assets[n].spec.kind == "train")
-    name = registered_name(ctx, model_input)
-    target = _deployer(session)
+def promote(session: Session, environment: str, approved_by: str,
+            progress: RunProgress | None = None) -> Endpoint:
+    """Materialize the deployment `environment` (fed by another), recording the approver: it
+    then serves what the deployment before it serves."""
+    previous = fed_by(session.project, deployment_named(session.project, environment).name)
+    if previous is None:
+        raise AssetbookError(f"'{environment}' is the first deployment: each champion goes "
+                             "there by itself; promote to a deployment fed by it")
+    serving = _deployer(session, previous).active()
+    if serving is None:
+        raise AssetbookError(f"nothing to promote: '{previous}' serves nothing yet")
+    here = _deployer(session, environment).active()
+    if here and here.bento == serving.bento:
+        raise AssetbookError(f"'{environment}' already serves v{serving.model_version}")
+    materialize_assets(session, [environment], {APPROVED_BY_TAG: approved_by},
+                       progress=progress)
+    active = _deployer(session, environment).active()
+    assert active is not None
+    return active
+
+
+def rollback(session: Session, environment: str | None = None, by: str = "") -> Endpoint:
+    """In the first deployment: move the `champion` alias back to `previous` and serve that
+    version's bento again. In a later one: serve again the version it served before this one
+    (its alias follows); the other deployments are left as they are."""
+    name = deployment_named(session.project, environment).name
+    if fed_by(session.project, name) is not None:
+        return _rollback_environment(session, name, by)
+    model = served_model(BuildContext(session.project, session.state), name)
+    target = _deployer(session, name)
     registry = MlflowTracking.local(session.state.root, session.state.profile.mlflow)
-    previous = registry.alias_version(name, "previous")
+    previous = registry.alias_version(model, "previous")
     served = [e for e in target.history() if e.model_version == previous]
     if not served:
-        raise AssetbookError(f"no bento of {name} v{previous} was ever deployed here")
-    endpoint = target.deploy(served[-1].bento, served[-1].model_version)
-    current, restored = registry.rollback(name)
+        raise AssetbookError(f"no bento of {model} v{previous} was ever deployed here")
+    current = registry.alias_version(model, CHAMPION)
+    endpoint = target.deploy(served[-1].bento, served[-1].model_version,
+                             f"rollback from v{current} by {by}")
+    current, restored = registry.rollback(model)
     append_decision(session.state.promotions, {
-        "at": datetime.now(UTC).isoformat(timespec="seconds"), "model": name,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"), "model": model,
         "candidate": restored, "champion": current, "passed": True,
         "rules": [f"rollback from v{current} to v{restored}"], "days": [],
         "dagster_run_id": None})
     return endpoint
 
 
-def serve(session: Session) -> Endpoint:
-    """Start the recorded deployment again (after a reboot, or `assetbook stop`)."""
-    target = _deployer(session)
-    history = target.history()
-    if not history:
+def _rollback_environment(session: Session, name: str, by: str) -> Endpoint:
+    target = _deployer(session, name)
+    active = target.active()
+    if active is None:
+        raise AssetbookError(f"'{name}' serves nothing: nothing to roll back")
+    before = [e for e in target.history() if e.bento != active.bento]
+    if not before:
+        raise AssetbookError(f"'{name}' never served another version than "
+                             f"v{active.model_version}")
+    endpoint = target.deploy(before[-1].bento, before[-1].model_version,
+                             f"rollback from v{active.model_version} by {by}")
+    registry = MlflowTracking.local(session.state.root, session.state.profile.mlflow)
+    registry.set_alias(served_model(BuildContext(session.project, session.state), name), name,
+                       endpoint.model_version)
+    return endpoint
+
+
+def serve(session: Session) -> list[Endpoint]:
+    """Start each recorded deployment again (after a reboot, or `assetbook stop`)."""
+    started = []
+    for declared in deployments(session.project):
+        target = _deployer(session, declared.name)
+        history = target.history()
+        if not history:
+            continue
+        active = target.active() or history[-1]
+        started.append(active if alive(active.pid) else target.deploy(
+            active.bento, active.model_version, active.approved_by))
+    if not started:
         raise AssetbookError("nothing was deployed yet: run `assetbook run` first")
-    active = target.active() or history[-1]
-    if alive(active.pid):
-        return active
-    return target.deploy(active.bento, active.model_version)
+    return started
 
 
 def stop(session: Session) -> None:
-    _deployer(session).stop_all()
+    for declared in deployments(session.project):
+        _deployer(session, declared.name).stop_all()
 
 
 def describe(endpoint: Endpoint) -> str:

@@ -17,9 +17,8 @@ import dagster as dg
 from assetbook.cli.session import Session
 from assetbook.graph.context import BuildContext
 from assetbook.graph.internals import Freshness, GraphState, StaleState
-from assetbook.graph.serving import deployer
+from assetbook.graph.serving import deployer, deployments, fed_by
 from assetbook.graph.training import registered_name
-from assetbook.kinds.deploy import DeployAssetSpec
 from assetbook.resources.tracking import CHAMPION, MlflowTracking
 from assetbook.runners.serving.deployment import alive
 
@@ -50,10 +49,13 @@ class ModelStatus:
 
 @dataclass(frozen=True)
 class ServedStatus:
-    asset: str
+    asset: str  # the deployment, an environment
+    after: str | None  # the deployment it is promoted from; None: each champion comes here
     url: str
     model_version: str | None  # None: nothing active (never deployed, or stopped)
     bento: str | None
+    since: str | None  # when it started serving
+    approved_by: str | None  # who or what promoted it here (a person, a rule, a rollback)
     running: bool
 
 
@@ -111,16 +113,17 @@ def model_statuses(session: Session) -> tuple[ModelStatus, ...]:
 
 
 def served_statuses(session: Session) -> tuple[ServedStatus, ...]:
-    """What each `deploy` asset's deployment record says is serving, and if it still runs."""
+    """What each deployment's record says is serving, since when, who promoted it, and if it
+    still runs; in the order versions flow through them."""
     served = []
-    for declared in session.project.assets.values():
-        if not isinstance(declared.spec, DeployAssetSpec):
-            continue
-        target = deployer(session.state, declared.spec)
+    for declared in deployments(session.project):
+        target = deployer(session.state, session.project, declared.name)
         active = target.active()
         served.append(ServedStatus(
-            declared.name, target.url, active.model_version if active else None,
-            active.bento if active else None, bool(active and alive(active.pid))))
+            declared.name, fed_by(session.project, declared.name), target.url,
+            active.model_version if active else None, active.bento if active else None,
+            active.started if active else None, active.approved_by if active else None,
+            bool(active and alive(active.pid))))
     return tuple(served)
 
 
@@ -139,11 +142,20 @@ def render(status: ProjectStatus) -> str:
     lines.append("")
     lines += [f"model {m.name}: champion " + (f"v{m.champion}" if m.champion else "none yet")
               for m in status.models]
-    lines += [f"{s.asset}: " + (f"v{s.model_version} ({s.bento}) on {s.url}"
-                                + ("" if s.running else ", not running: `assetbook serve`")
-                                if s.model_version else "nothing served")
-              for s in status.served]
+    lines += [_served_line(s) for s in status.served]
     return "\n".join(lines)
+
+
+def _served_line(served: ServedStatus) -> str:
+    name = served.asset + (f" (after {served.after})" if served.after else "")
+    if not served.model_version:
+        return f"{name}: nothing served"
+    line = f"{name}: v{served.model_version} ({served.bento}) on {served.url}"
+    if served.since:
+        line += f", since {_when(datetime.fromisoformat(served.since))}"
+    if served.approved_by:
+        line += f", approved by {served.approved_by}"
+    return line + ("" if served.running else ", not running: `assetbook serve`")
 
 
 def _when(moment: datetime | None) -> str:

@@ -154,6 +154,10 @@ class MlflowTracking(dg.ConfigurableResource):
         client.set_registered_model_alias(name, CHAMPION, version)
         return former
 
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        """Point `alias` (an environment's name, say) at `version`."""
+        self.client().set_registered_model_alias(name, alias, version)
+
     def rollback(self, name: str) -> tuple[str, str]:
         """Swap `champion` and `previous`; returns (from, to)."""
         current, previous = self.alias_version(name, CHAMPION), self.alias_version(name, PREVIOUS)

@@ -4,7 +4,8 @@ Rows are matched by `request_id` and `row` (a row's place in its request; single
 requests have row 0). Metrics are the task's, per model version: accuracy (and ROC AUC for
 two classes) of a classifier, whose answers carry `probability_<class>` columns; rmse, mae
 and r2 of a regression. Label coverage is the share of answered rows with a label; the label
-delay, from the answer to the label's `labelled_at`, when the labels carry one.
+delay, from the answer to the label's `labelled_at`, when the labels carry one. With the
+refused requests, the error rate is the share of a version's requests it refused (4xx).
 """
 
 from __future__ import annotations
@@ -25,11 +26,24 @@ def joined(predictions: pd.DataFrame, labels: pd.DataFrame, target: str) -> pd.D
     return answered.merge(labels[kept].rename(columns={target: "truth"}), on=KEYS, how="left")
 
 
-def performance(rows: pd.DataFrame) -> pd.DataFrame:
+def performance(rows: pd.DataFrame, refusals: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per model version: answered, labelled, coverage, the task's metrics, latency
-    percentiles and label delay."""
-    return pd.DataFrame([{"model_version": version, **_version(group)}
-                         for version, group in rows.groupby("model_version", sort=True)])
+    percentiles and label delay; with `refusals`, the refused requests and the error rate."""
+    answered = [{"model_version": str(version), **_version(group)}
+                for version, group in rows.groupby("model_version", sort=True)] if len(rows) else []
+    table = pd.DataFrame(answered) if answered else pd.DataFrame(
+        {"model_version": pd.Series(dtype=str)})  # a day without traffic
+    if refusals is None:
+        return table
+    requests = (rows.groupby(rows["model_version"].astype(str))["request_id"].nunique()
+                if len(rows) else pd.Series(dtype=int))
+    refused = refusals.groupby(refusals["model_version"].astype(str)).size()
+    errors = pd.DataFrame({"requests": requests.add(refused, fill_value=0), "refused": refused}
+                          ).fillna({"refused": 0}).astype(int)
+    errors["error_rate"] = errors["refused"] / errors["requests"]
+    return table.merge(
+        errors.rename_axis("model_version").reset_index(), on="model_version", how="outer"
+    ).fillna({"answered": 0, "labelled": 0})
 
 
 def _version(rows: pd.DataFrame) -> dict[str, float]:

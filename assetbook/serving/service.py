@@ -5,7 +5,8 @@ API in front of a model service that batches.
 field is a 400 naming it), applies the transform the spec names and scales the features with
 the preprocessing saved beside the weights, and records each answered row (its fields, the
 answer, the model version, the latency) through BentoML's monitoring API (recording.py), at
-the spec's `log_predictions` rate. `Model` holds the network; concurrent requests
+the spec's `log_predictions` rate, and each refused request (its status and reason).
+`Model` holds the network; concurrent requests
 are merged into one forward pass by BentoML's adaptive batching, on float32 arrays. Every
 answer names the model version that gave it. Bodies are JSON only (anything else is a 415),
 and unknown fields are refused at every level, so a bad request is always a 4xx with its
@@ -29,7 +30,7 @@ from pydantic import BaseModel
 
 from assetbook.serving.answers import answer_model, answers
 from assetbook.serving.config import MODEL_FILE, ServiceConfig, ServiceSettings
-from assetbook.serving.middleware import JsonBodies
+from assetbook.serving.middleware import JsonBodies, RecordRefusals
 from assetbook.serving.model_file import Predictor
 from assetbook.serving.recording import record_rows, sampled
 from assetbook.serving.references import import_object
@@ -56,6 +57,7 @@ def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]
     answer_type = answer_model(config.task, config.classes)
     transform = load_transform(settings)
     pinned = bentoml.models.BentoModel(config.model)
+    served: dict[str, str] = {}  # the worker's model version, once its API is up
 
     @bentoml.service(resources={"cpu": "1"}, traffic={"timeout": TIMEOUT_S})
     class Model:
@@ -79,6 +81,7 @@ def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]
         def __init__(self) -> None:
             self.predictor = Predictor.load(self.model_ref.path_of(MODEL_FILE))
             self.version = self.model_ref.info.labels.get("model_version", str(self.model_ref.tag))
+            served["version"] = self.version  # for the refusals, recorded outside the API
 
         async def _answer(self, rows: list[BaseModel]) -> list[BaseModel]:
             started = time.perf_counter()
@@ -101,5 +104,9 @@ def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]
             (rows,) = body.values()
             return await self._answer(rows)
 
+    # added first, outermost: it also sees the refusals of JsonBodies
+    Api.add_asgi_middleware(RecordRefusals, endpoints=("/predict", "/predict_batch"),
+                            rate=settings.log_predictions,
+                            version=lambda: served.get("version", config.model))
     Api.add_asgi_middleware(JsonBodies)
     return Api, Model

@@ -200,9 +200,14 @@ class ServedSourceSpec(Strict):
     its API recorded (serving/recording.py), read from BentoML's monitoring log."""
 
     type: Literal["served"]
+    records: Literal["answers", "refusals"] = Field(
+        "answers", description="answers: one row per answered row; refusals: one per "
+        "refused (4xx) request, with its status and reason.")
+    deployment: str | None = Field(
+        None, description="The `deploy` asset whose answers are read; default: the first "
+        "deployment (the one each champion goes to).")
     folder: str | None = Field(
-        None, description="BentoML's monitoring folder, relative to the project root; "
-        "default: the one the `deploy` asset's servers write (<state>/serving/monitoring).")
+        None, description="Or a BentoML monitoring folder, relative to the project root.")
 
 
 SourceSpec = Annotated[GeneratorSourceSpec | LandingSourceSpec | ServedSourceSpec,

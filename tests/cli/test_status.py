@@ -14,6 +14,11 @@ from assetbook.cli.status import (
 )
 
 AT = datetime(2024, 1, 3, 12, 0, tzinfo=UTC)
+STAGED, PROMOTED = "2026-12-03T10:00:00+00:00", "2026-12-01T10:00:00+00:00"
+
+
+def local(moment: str) -> str:
+    return datetime.fromisoformat(moment).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def test_render_aligns_the_assets_and_names_failures_causes_and_the_served_model() -> None:
@@ -27,7 +32,10 @@ def test_render_aligns_the_assets_and_names_failures_causes_and_the_served_model
             AssetStatus("champion", None, None, "missing", (), "UNKNOWN"),
         ),
         models=(ModelStatus("loans_classifier", None),),
-        served=(ServedStatus("deployment", "http://127.0.0.1:3030", "2", "loans:abc", False),),
+        served=(ServedStatus("staging", None, "http://127.0.0.1:3030", "2", "loans:abc",
+                             STAGED, None, True),
+                ServedStatus("production", "staging", "http://127.0.0.1:3031", "1", "loans:xyz",
+                             PROMOTED, "alice", False)),
     )
     lines = render(status).splitlines()
     when = AT.astimezone().strftime("%Y-%m-%d %H:%M:%S")
@@ -40,13 +48,15 @@ def test_render_aligns_the_assets_and_names_failures_causes_and_the_served_model
     ]
     assert lines[5:] == [
         "model loans_classifier: champion none yet",
-        "deployment: v2 (loans:abc) on http://127.0.0.1:3030, not running: `assetbook serve`",
+        f"staging: v2 (loans:abc) on http://127.0.0.1:3030, since {local(STAGED)}",
+        f"production (after staging): v1 (loans:xyz) on http://127.0.0.1:3031, since "
+        f"{local(PROMOTED)}, approved by alice, not running: `assetbook serve`",
     ]
 
 
 def test_render_says_when_nothing_is_served() -> None:
     status = ProjectStatus((), (ModelStatus("loans_classifier", "3"),),
-                           (ServedStatus("deployment", "http://127.0.0.1:3030", None, None,
-                                         False),))
+                           (ServedStatus("deployment", None, "http://127.0.0.1:3030", None,
+                                         None, None, None, False),))
     assert render(status).splitlines()[-2:] == ["model loans_classifier: champion v3",
                                                 "deployment: nothing served"]

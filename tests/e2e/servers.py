@@ -154,8 +154,8 @@ def assetbook(project: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def _deployment_record(project: Path) -> dict:
-    """What serves and what served: `<state>/serving/deployment.json`."""
-    path = StateFolder.for_project(project).root / "serving" / "deployment.json"
+    """What serves and what served: `<state>/serving/deployment/deployment.json`."""
+    path = StateFolder.for_project(project).root / "serving" / "deployment" / "deployment.json"
     return json.loads(path.read_text())
 
 

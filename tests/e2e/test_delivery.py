@@ -1,7 +1,9 @@
 """The delivery path end to end, through the `assetbook` command, a real MLflow store, real
 BentoML servers and nginx on loopback. The tests share one project and run in order: a good
-model is served, a worse one is refused, a newer good one takes over under traffic, and a
-rollback returns to the first, also under traffic."""
+model is served in staging (the `deployment` asset) and promoted by hand to production, a
+worse one is refused, a newer good one takes over staging under traffic and moves on to
+production by the promotion rule, production rolls back alone, and a rollback of staging
+returns to the first champion, each switch under traffic."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from mlflow.tracking import MlflowClient
 import assetbook
 from assetbook.resources.importable import make_importable
 from assetbook.runners.serving.deployment import Deployer, DeploymentError, Probe
+from assetbook.runners.serving.health import server_errors
 from tests.conftest import BIN, copy_example
 from tests.ports import free_port
 from tests.processes import listening, processes, tree
@@ -41,6 +44,45 @@ PREDICTIONS = """
     partitions: served_days
     description: The rows the served model answered, with its answers, a day a partition.
     source: {type: served}
+  refused:
+    kind: source
+    group: monitoring
+    partitions: served_days
+    description: The requests the served model refused, with the reason it gave.
+    source: {type: served, records: refusals}
+"""
+# A later environment: promoted from `deployment` (staging) by hand, or by its rule
+PRODUCTION = """
+  production:
+    kind: deploy
+    group: delivery
+    description: What staging serves, once promoted.
+    inputs: {deployment: same}
+    port: 3031
+    probe:
+      path: /predict
+      body:
+        application: {salary: 85000.0, commission: 0.0, age: 45, elevel: 2, car: 4,
+                      zipcode: 3, hvalue: 350000.0, hyears: 12, loan: 150000.0}
+    promote_when: {after: 45s, max_errors: 0}
+"""
+RULE_AFTER_S = 45
+# The promotion sensor evaluated on the project's instance, as the daemon does; with
+# `launch`, its run request materialized with its tags, as the daemon would launch it.
+PROMOTION_TICK = """import json, sys
+from pathlib import Path
+import dagster as dg
+from assetbook.cli.pipeline import materialize_assets
+from assetbook.cli.session import Session
+session = Session(Path(sys.argv[1]))
+context = dg.build_sensor_context(instance=session.instance,
+                                  repository_def=session.defs.get_repository_def())
+answer = session.defs.get_sensor_def("production_promotion")(context)
+if isinstance(answer, dg.RunRequest) and sys.argv[2:] == ["launch"]:
+    materialize_assets(session, ["production"], dict(answer.tags))
+print(json.dumps({"skip": getattr(answer, "skip_message", None),
+                  "run_key": getattr(answer, "run_key", None),
+                  "tags": dict(getattr(answer, "tags", {}) or {})}))
 """
 GOOD = {"salary": 85000.0, "commission": 0.0, "age": 45, "elevel": 2, "car": 4, "zipcode": 3,
         "hvalue": 350000.0, "hyears": 12, "loan": 150000.0}
@@ -49,6 +91,7 @@ GOOD = {"salary": 85000.0, "commission": 0.0, "age": 45, "elevel": 2, "car": 4, 
 class Project:
     def __init__(self, root: Path, port: int) -> None:
         self.root, self.port = root, port
+        self.rule_run_key: str | None = None  # the promotion rule's run of v3
         self.state = root / ".assetbook"
         self.url = f"http://127.0.0.1:{port}"
         self.env = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
@@ -65,10 +108,27 @@ class Project:
     def alias(self, alias: str) -> str:
         return str(self.registry().get_model_version_by_alias("loans_classifier", alias).version)
 
-    def served_version(self) -> str:
-        response = httpx.post(f"{self.url}/predict", json={"application": GOOD}, timeout=30)
+    @property
+    def production_url(self) -> str:  # $ASSETBOOK_SERVE_PORT moves both ports alike
+        return f"http://127.0.0.1:{self.port + 1}"
+
+    def served_version(self, url: str | None = None) -> str:
+        response = httpx.post(f"{url or self.url}/predict", json={"application": GOOD},
+                              timeout=30)
         assert response.status_code == 200, response.text
         return response.json()["model_version"]
+
+    def promotion_tick(self, launch: bool = False) -> dict:
+        result = subprocess.run([str(BIN / "python"), "-c", PROMOTION_TICK, str(self.root),
+                                 *(["launch"] if launch else [])], env=self.env,
+                                capture_output=True, text=True, timeout=600, cwd=self.root)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return json.loads(result.stdout.splitlines()[-1])
+
+    def status(self) -> str:
+        result = self.assetbook("status")
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
 
     def decisions(self) -> list[dict]:
         return [json.loads(line) for line in (self.state / "promotions.jsonl").read_text()
@@ -80,7 +140,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     root = copy_example(tmp_path_factory.mktemp("delivery") / "proj")
     spec = root / "assets" / "loans.yaml"
     spec.write_text(spec.read_text().replace("max_epochs: 6", "max_epochs: 3").replace(
-        "partitions:\n", f"partitions:\n  served_days: {SERVED_DAYS}\n", 1) + PREDICTIONS)
+        "partitions:\n", f"partitions:\n  served_days: {SERVED_DAYS}\n", 1) + PREDICTIONS
+        + PRODUCTION)
     project = Project(root, free_port())
     yield project
     project.assetbook("stop")
@@ -117,6 +178,31 @@ def test_first_run_serves_the_champion(project: Project) -> None:
     html = report.read_text()
     assert "ROC" in html and "Calibration" in html and "confusion matrix" in html
     assert html.count("data:image/png;base64") >= 2
+
+
+def test_production_waits_for_a_promotion_by_hand_which_records_who(project: Project) -> None:
+    """`assetbook run` serves the champion in staging only; `assetbook promote` moves it to
+    production, naming the approver, while staging keeps answering."""
+    assert "production (after deployment): nothing served" in project.status()
+    assert "waits: served " in project.promotion_tick()["skip"]  # the rule's 45 s: not yet
+
+    result, outcomes = _under_traffic(project, lambda: project.assetbook(
+        "promote", "--to", "production", "--by", "alice"))
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "promoted to production: serving" in result.stdout
+    assert "(model v1), approved by alice" in result.stdout
+    assert project.served_version(project.production_url) == "1"
+    assert project.alias("production") == "1"
+    status = project.status()
+    assert re.search(r"^deployment: v1 .* on http://127\.0\.0\.1:\d+, since [\d-]+ [\d:]+$",
+                     status, re.M), status
+    assert re.search(rf"^production \(after deployment\): v1 .* on {project.production_url}, "
+                     r"since [\d-]+ [\d:]+, approved by alice$", status, re.M), status
+    assert project.promotion_tick()["skip"] == "production already serves v1"
+    assert len(outcomes) > 5 and set(outcomes) == {200}, {o for o in outcomes if o != 200}
+    again = project.assetbook("promote", "--to", "production")
+    assert again.returncode == 1 and "already serves v1" in again.stderr
 
 
 def batches(project: Project) -> tuple[float, float]:
@@ -209,6 +295,22 @@ def test_malformed_bodies_get_400(project: Project, raw: bytes) -> None:
     assert project.served_version() == "1"
 
 
+def test_each_refused_request_is_recorded_with_its_status_and_reason(project: Project) -> None:
+    """The bad requests above, read back as a day of the `refused` source."""
+    today = datetime.now().date().isoformat()
+
+    result = project.assetbook("materialize", "refused", "--partition", today)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    refused = pd.read_parquet(project.state / "artifacts" / "refused" / f"{today}.parquet")
+    sent = len(BAD_REQUESTS) + 3  # and the malformed bodies
+    assert len(refused) == sent, refused[["endpoint", "http_status", "reason"]].to_string()
+    assert set(refused["http_status"]) == {400} and set(refused["model_version"]) == {"1"}
+    assert (refused["endpoint"] == "/predict_batch").sum() == 3
+    for _, body, reason in BAD_REQUESTS:
+        assert refused["reason"].str.contains(reason, regex=False).any(), (body, reason)
+
+
 def test_worse_candidate_is_refused_and_nothing_moves(project: Project) -> None:
     spec = project.root / "assets" / "loans.yaml"
     good_spec = spec.read_text()
@@ -234,8 +336,9 @@ def test_worse_candidate_is_refused_and_nothing_moves(project: Project) -> None:
 
 def test_failed_readiness_leaves_the_old_bento_serving(project: Project) -> None:
     make_importable(project.root)  # as every `assetbook` command does: the bento imports it
-    deployer = Deployer(project.state / "serving", project.port, project.state / "bentoml",
-                        Probe("/predict", {"application": GOOD}), ready_timeout_s=60)
+    deployer = Deployer(project.state / "serving" / "deployment", project.port,
+                        project.state / "bentoml", Probe("/predict", {"application": GOOD}),
+                        ready_timeout_s=60)
     with pytest.raises(DeploymentError, match="exited while starting"):
         deployer.deploy("loan_classifier:doesnotexist", "9")
     active = deployer.active()
@@ -260,9 +363,10 @@ def _traffic(url: str, stop: threading.Event, outcomes: list[int | str]) -> None
             time.sleep(0.02)
 
 
-def _under_traffic(project: Project, action) -> tuple[object, list[int | str]]:
+def _under_traffic(project: Project, action, url: str | None = None
+                   ) -> tuple[object, list[int | str]]:
     stop, outcomes = threading.Event(), []
-    sender = threading.Thread(target=_traffic, args=(project.url, stop, outcomes))
+    sender = threading.Thread(target=_traffic, args=(url or project.url, stop, outcomes))
     sender.start()
     try:
         result = action()
@@ -281,6 +385,50 @@ def test_new_champion_takes_over_without_failed_requests(project: Project) -> No
     assert len(outcomes) > 20 and set(outcomes) == {200}, {o for o in outcomes if o != 200}
 
 
+def test_the_rule_promotes_to_production_once_staging_served_long_enough(
+        project: Project) -> None:
+    """v3 serves in staging; production keeps v1 until v3 has served 45 s there with no
+    server error, then the promotion sensor's run switches production under traffic."""
+    assert project.served_version(project.production_url) == "1"
+    refused = httpx.post(f"{project.url}/predict", json={}, timeout=30)  # a client's error
+    assert refused.status_code == 400 and 'http_response_code="400"' in httpx.get(
+        f"{project.url}/metrics").text
+    assert server_errors(project.url) == 0  # ... is no server error
+    waiting = project.promotion_tick()["skip"]
+    assert re.fullmatch(r"v3 waits: served \d+s of 45s", waiting), waiting
+    staged = datetime.fromisoformat(json.loads((
+        project.state / "serving" / "deployment" / "deployment.json").read_text())[
+        "active"]["started"])
+    time.sleep(max(0.0, RULE_AFTER_S + 1 - (datetime.now(staged.tzinfo) - staged
+                                            ).total_seconds()))
+
+    tick, outcomes = _under_traffic(project, lambda: project.promotion_tick(launch=True),
+                                    project.production_url)
+
+    assert tick["tags"] == {"assetbook/approved_by": "rule: v3 served 45s with at most 0 "
+                                                     "server errors in deployment"}
+    assert project.served_version(project.production_url) == "3"
+    assert project.alias("production") == "3" and project.served_version() == "3"
+    assert "approved by rule: v3 served 45s" in project.status()
+    assert len(outcomes) > 20 and set(outcomes) == {200}, {o for o in outcomes if o != 200}
+    project.rule_run_key = tick["run_key"]
+
+
+def test_production_rolls_back_alone_and_the_rule_does_not_undo_it(project: Project) -> None:
+    result, outcomes = _under_traffic(project, lambda: project.assetbook(
+        "rollback", "--env", "production", "--by", "bob"), project.production_url)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "model v1" in result.stdout
+    assert project.served_version(project.production_url) == "1"
+    assert project.alias("production") == "1"
+    assert project.served_version() == "3" and project.alias("champion") == "3"  # staging
+    assert "approved by rollback from v3 by bob" in project.status()
+    assert len(outcomes) > 20 and set(outcomes) == {200}, {o for o in outcomes if o != 200}
+    # The rule still holds for v3, under the same run key: the daemon launches a key once
+    assert project.promotion_tick()["run_key"] == project.rule_run_key
+
+
 def test_rollback_restores_the_previous_champion_under_traffic(project: Project) -> None:
     result, outcomes = _under_traffic(project, lambda: project.assetbook("rollback"))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -289,6 +437,7 @@ def test_rollback_restores_the_previous_champion_under_traffic(project: Project)
     assert project.served_version() == "1"
     assert len(outcomes) > 20 and set(outcomes) == {200}, {o for o in outcomes if o != 200}
     assert project.decisions()[-1]["rules"] == ["rollback from v3 to v1"]
+    assert project.served_version(project.production_url) == "1"  # production: as it was
 
 
 def test_stop_leaves_nothing_and_serve_listens_on_the_loopback_only(project: Project) -> None:
@@ -296,10 +445,14 @@ def test_stop_leaves_nothing_and_serve_listens_on_the_loopback_only(project: Pro
     recorded deployment back, listening on 127.0.0.1 only (seen from outside: the sockets
     its processes hold open)."""
     def servers() -> set[int]:
-        deployment = json.loads((project.state / "serving" / "deployment.json").read_text())
-        nginx = project.state / "serving" / "nginx" / "nginx.pid"
-        pids = {e["pid"] for e in deployment["history"]}
-        return tree(pids | ({int(nginx.read_text())} if nginx.exists() else set()), processes())
+        pids = set()
+        for environment in ("deployment", "production"):
+            serving = project.state / "serving" / environment
+            pids |= {e["pid"] for e in json.loads((serving / "deployment.json").read_text())[
+                "history"]}
+            nginx = serving / "nginx" / "nginx.pid"
+            pids |= {int(nginx.read_text())} if nginx.exists() else set()
+        return tree(pids, processes())
 
     running = servers()
     assert running and ("127.0.0.1", project.port) in listening(running)
@@ -311,6 +464,8 @@ def test_stop_leaves_nothing_and_serve_listens_on_the_loopback_only(project: Pro
     served = project.assetbook("serve")
     assert served.returncode == 0, served.stderr[-3000:]
     sockets = listening(servers())
-    assert ("127.0.0.1", project.port) in sockets and len(sockets) >= 2  # nginx and bento
+    assert ("127.0.0.1", project.port) in sockets and len(sockets) >= 4  # nginx and bento
+    assert ("127.0.0.1", project.port + 1) in sockets  # both environments
     assert {address for address, _ in sockets} == {"127.0.0.1"}, sockets
     assert project.served_version() == "1"
+    assert project.served_version(project.production_url) == "1"

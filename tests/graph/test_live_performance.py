@@ -6,9 +6,6 @@ not the loans example."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -18,49 +15,29 @@ import pytest
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from assetbook.resources.state import StateFolder
-from assetbook.serving.recording import MONITORING_ENV
 from tests.conftest import build_defs, write_spec
+from tests.recorded import Refusal, Request, record
+from tests.specs import live_performance, source
 
 TODAY = date.today().isoformat()  # the records' day: they are written now
 SPEC = """
 pipeline: pumps
 partitions:
   served_days: {type: daily, start: 2026-01-01, end_offset: 1}
-assets:
-  predictions:
-    kind: source
-    partitions: served_days
-    source: {type: served, folder: served}
-  labels:
-    kind: source
-    partitions: served_days
-    source: {type: landing, formats: [csv]}
-  live_performance:
-    kind: live
-    partitions: served_days
-    inputs: {predictions: same, labels: same}
-    target: state
-    min: {accuracy: 0.7}
-"""
-# Four single-row requests and one batch of six, as the API records them (serving/service.py)
-SERVE = """
-from bentoml._internal.context import trace_context
-from assetbook.serving.recording import record_rows
-answers = {answers!r}
-requests = [[0], [1], [2], [3], [4, 5, 6, 7, 8, 9]]
-for number, rows in enumerate(requests):
-    trace_context.request_id = 1000 + number
-    record_rows([{{"pump": f"p{{i}}", "pressure": float(i)}} for i in rows],
-                [answers[i] for i in rows], 0.002 * (number + 1))
-"""
+assets:""" + live_performance("served_days")
 PREDICTED = ["ok", "ok", "stalled", "ok", "stalled", "ok", "ok", "stalled", "ok", "ok"]
 P_STALLED = [0.1, 0.3, 0.8, 0.2, 0.9, 0.4, 0.35, 0.7, 0.05, 0.45]
 TRUTH = ["ok", "stalled", "stalled", "ok", "stalled", "ok", "stalled", "stalled", "ok"]  # 9
 
 
-def answers() -> list[dict]:
-    return [{"label": label, "probabilities": {"ok": 1 - p, "stalled": p}, "model_version": "4"}
-            for label, p in zip(PREDICTED, P_STALLED, strict=True)]
+def served(predicted: list[str] = PREDICTED, version: str = "4") -> list[Request]:
+    """Four single-row requests and one batch of six, as the API records them."""
+    answers = [{"label": label, "probabilities": {"ok": 1 - p, "stalled": p},
+                "model_version": version} for label, p in zip(predicted, P_STALLED, strict=True)]
+    requests = [[0], [1], [2], [3], [4, 5, 6, 7, 8, 9]]
+    return [Request([{"pump": f"p{i}", "pressure": float(i)} for i in rows],
+                    [answers[i] for i in rows], 0.002 * (number + 1), 1000 + number)
+            for number, rows in enumerate(requests)]
 
 
 def land_labels(state: StateFolder, truth: list[str]) -> None:
@@ -86,8 +63,7 @@ def performance(defs: dg.Definitions, instance: dg.DagsterInstance, state: State
 def test_live_metrics_agree_with_sklearn_and_flipped_labels_fail_the_check(
         project_dir: Path, state: StateFolder, instance: dg.DagsterInstance) -> None:
     write_spec(project_dir, SPEC)
-    subprocess.run([sys.executable, "-c", SERVE.format(answers=answers())], check=True,
-                   timeout=120, env={**os.environ, MONITORING_ENV: str(project_dir / "served")})
+    record(project_dir / "served", served())
     land_labels(state, TRUTH)
     defs = build_defs(project_dir)
 
@@ -110,3 +86,32 @@ def test_live_metrics_agree_with_sklearn_and_flipped_labels_fail_the_check(
     assert table["accuracy"][0] == pytest.approx(accuracy_score(flipped, PREDICTED[:9]))
     assert not check.passed
     assert check.description.startswith(f"[{TODAY}] v4: accuracy 0.2222 < minimum 0.7")
+
+
+REFUSED = source("refused", "served_days", "{type: served, folder: served, records: refusals}")
+
+
+def test_the_error_rate_is_each_versions_share_of_refused_requests(
+        project_dir: Path, state: StateFolder, instance: dg.DagsterInstance) -> None:
+    """v4 answered five requests and refused one; v5 (just deployed) refused both of its
+    requests and answered none: its error rate is judged before any label arrives."""
+    write_spec(project_dir, SPEC.replace("inputs: {predictions: same, labels: same}",
+                                         "inputs: {predictions: same, labels: same, "
+                                         "refused: same}").replace(
+        "min: {accuracy: 0.7}", "min: {accuracy: 0.7}\n    max: {error_rate: 0.25}") + REFUSED)
+    record(project_dir / "served", served(), [
+        Refusal("/predict", 400, "age: Input should be a valid integer", "4"),
+        Refusal("/predict_batch", 400, "List should have at least 1 item", "5"),
+        Refusal("/predict", 415, "unsupported content type 'text/plain'", "5")])
+    land_labels(state, TRUTH)
+    defs = build_defs(project_dir)
+
+    table, check = performance(defs, instance, state)
+
+    rows = {row["model_version"]: row for row in table.to_dict("records")}
+    assert (rows["4"]["requests"], rows["4"]["refused"]) == (6, 1)
+    assert rows["4"]["error_rate"] == pytest.approx(1 / 6)
+    assert (rows["5"]["requests"], rows["5"]["refused"], rows["5"]["answered"]) == (2, 2, 0)
+    assert rows["5"]["error_rate"] == 1.0
+    assert not check.passed
+    assert check.description == f"[{TODAY}] v5: error_rate 1.0000 > maximum 0.25"

@@ -6,9 +6,6 @@ readings of a user's own, not the loans example."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -19,22 +16,18 @@ import pytest
 from assetbook.data.served import served_day
 from assetbook.errors import SpecError
 from assetbook.resources.state import StateFolder
-from assetbook.serving.recording import MONITOR, MONITORING_ENV
+from assetbook.serving.recording import MONITOR
 from tests.conftest import build_defs, write_spec
-
-RECORD = """
-from assetbook.serving.recording import record_rows
-rows = [{"pump": "p1", "pressure": 1.5}, {"pump": "p2", "pressure": 2.5}]
-answers = [{"label": "ok", "probabilities": {"ok": 0.9, "stalled": 0.1}, "model_version": "3"},
-           {"label": "stalled", "probabilities": {"ok": 0.2, "stalled": 0.8},
-            "model_version": "3"}]
-record_rows(rows, answers, 0.004)
-"""
+from tests.recorded import Refusal, Request, record
+from tests.specs import source
 
 
 def test_a_day_reads_back_what_the_server_recorded_that_day(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-c", RECORD], check=True, timeout=120,
-                   env={**os.environ, MONITORING_ENV: str(tmp_path)})
+    record(tmp_path, [Request(
+        [{"pump": "p1", "pressure": 1.5}, {"pump": "p2", "pressure": 2.5}],
+        [{"label": "ok", "probabilities": {"ok": 0.9, "stalled": 0.1}, "model_version": "3"},
+         {"label": "stalled", "probabilities": {"ok": 0.2, "stalled": 0.8},
+          "model_version": "3"}], 0.004)])
     today = served_today(tmp_path)
     (log,) = (tmp_path / MONITOR / "data").glob("data.*.log")
     # a rotated file of an earlier day beside it, as BentoML's daily rotation leaves it
@@ -50,6 +43,27 @@ def test_a_day_reads_back_what_the_server_recorded_that_day(tmp_path: Path) -> N
     assert day["request_id"].nunique() == 1 and "trace_id" not in day
     assert len(served_day(tmp_path, "2024-05-01")) == 2
     assert served_day(tmp_path, "2024-05-02").empty
+    assert served_day(tmp_path, today, "refusals").empty
+
+
+def test_refused_requests_read_back_apart_from_the_answers(tmp_path: Path) -> None:
+    """A refusal between two answers: each kind of record reads back alone, the answers'
+    integer field still integers."""
+    answer = {"label": "ok", "probabilities": {"ok": 0.9, "stalled": 0.1}, "model_version": "3"}
+    record(tmp_path, [Request([{"pump": "p1", "cycles": 12}], [answer], 0.004, 1)], [
+        Refusal("/predict", 400, "cycles: Input should be a valid integer", "3")])
+    record(tmp_path, [Request([{"pump": "p2", "cycles": 13}], [answer], 0.004, 3)])
+    today = served_today(tmp_path)
+
+    answered = served_day(tmp_path, today)
+    refused = served_day(tmp_path, today, "refusals")
+
+    assert answered["cycles"].tolist() == [12, 13] and answered["cycles"].dtype == "int64"
+    assert "http_status" not in answered and answered["row"].tolist() == [0, 0]
+    assert refused.to_dict("records") == [{
+        "timestamp": refused["timestamp"][0], "request_id": "1", "endpoint": "/predict",
+        "http_status": 400, "reason": "cycles: Input should be a valid integer",
+        "model_version": "3"}]
 
 
 def test_a_served_source_with_other_than_daily_partitions_is_refused(project_dir: Path) -> None:
@@ -73,15 +87,8 @@ pipeline: pumps
 partitions:
   days: {type: dynamic}
   served_days: {type: daily, start: 2026-01-01, end_offset: 1}
-assets:
-  readings:
-    kind: source
-    partitions: days
-    source: {type: landing, formats: [csv]}
-  predictions:
-    kind: source
-    partitions: served_days
-    source: {type: served, folder: served}
+assets:""" + source("readings", "days", "{type: landing, formats: [csv]}") + source(
+    "predictions", "served_days", "{type: served, folder: served}") + """
   served_drift:
     kind: drift
     partitions: served_days
@@ -90,17 +97,14 @@ assets:
     reference: 3
     threshold: 0.1
 """
-SERVE_PRESSURES = """
-import numpy as np
-from bentoml._internal.context import trace_context
-from assetbook.serving.recording import record_rows
-rng = np.random.default_rng(1)
-for request in range(300):
-    trace_context.request_id = request
-    row = {{"pump": "p1", "pressure": float(rng.normal({mean}, 0.5)),
-            "flow": float(rng.normal(10, 1))}}
-    record_rows([row], [{{"value": 1.0, "model_version": "2"}}], 0.001)
-"""
+
+
+def pressures_served(mean: float) -> list[Request]:
+    """300 single-row requests of a regression model's API."""
+    rng = np.random.default_rng(1)
+    return [Request([{"pump": "p1", "pressure": float(rng.normal(mean, 0.5)),
+                      "flow": float(rng.normal(10, 1))}], [{"value": 1.0, "model_version": "2"}],
+                    0.001, request) for request in range(300)]
 
 
 @pytest.mark.parametrize(("mean", "drifted"), [(2.0, []), (3.5, ["pressure"])])
@@ -118,8 +122,7 @@ def test_the_inputs_served_today_are_scored_against_the_days_the_model_learned_f
                                                            300),
                       "flow": rng.normal(10, 1, 300), "state": "ok"}).to_csv(
             landing / f"{day}.csv", index=False)
-    subprocess.run([sys.executable, "-c", SERVE_PRESSURES.format(mean=mean)], check=True,
-                   timeout=120, env={**os.environ, MONITORING_ENV: str(project_dir / "served")})
+    record(project_dir / "served", pressures_served(mean))
     defs = build_defs(project_dir)
     instance.add_dynamic_partitions("days", days)
     for day in days:

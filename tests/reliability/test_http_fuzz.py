@@ -113,7 +113,7 @@ class Traffic:
 
 def serving_rss_mb(project: Project) -> float:
     """Resident memory of what serves: the bento server with its workers, and nginx."""
-    serving = project.state / "serving"
+    serving = project.state / "serving" / "deployment"
     return resident_mb({json.loads((serving / "deployment.json").read_text())["active"]["pid"],
                         int((serving / "nginx" / "nginx.pid").read_text())})
 

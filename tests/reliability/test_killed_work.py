@@ -100,6 +100,11 @@ class State:
     deployment: dict  # deployment.json
 
 
+def serving(project: Project) -> Path:
+    """The deployer's folder of the project's one deployment."""
+    return project.state / "serving" / "deployment"
+
+
 def state_of(project: Project) -> State:
     root = project.state / "artifacts"
     artifacts = {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
@@ -108,7 +113,7 @@ def state_of(project: Project) -> State:
     return State(artifacts, {name: registry.alias_version(MODEL, name)
                              for name in (CANDIDATE, CHAMPION, PREVIOUS)},
                  project.decisions(),
-                 json.loads((project.state / "serving" / "deployment.json").read_text()))
+                 json.loads((serving(project) / "deployment.json").read_text()))
 
 
 def materialized(project: Project, asset: str) -> set[str]:
@@ -345,7 +350,7 @@ def test_killed_deployment_switch(project: Project, kill: Killer, tmp_path: Path
     """The bento again, then the deployment, killed while v2's server starts beside v1's
     (it has begun to log); rerun, v2 serves and only its server is left."""
     outcome = kill(materialize(project, "bento", "deployment"),
-                   appears(project.state / "serving" / "logs", "bento-*.log", written=True))
+                   appears(serving(project) / "logs", "bento-*.log", written=True))
     check(project, outcome, "1")
     assert stored(project, "bento")["model_version"] == "2"
 
@@ -418,7 +423,7 @@ def stored(project: Project, asset: str) -> dict:
 def bento_servers(project: Project) -> set[int]:
     """`bentoml serve` processes started by this project's deployer (they run in its
     serving folder)."""
-    folder = str(project.state / "serving")
+    folder = str(serving(project))
     return {pid for pid in processes() if "-m bentoml serve " in _command(pid)
             and _cwd(pid) == folder}
 

@@ -52,8 +52,8 @@ def test_the_front_is_configured_for_the_loopback_only(
     """The nginx configuration the deployer writes, and the URL it records; the sockets of
     the running servers are checked in tests/e2e/test_delivery.py."""
     ledger.record(AREA, cases=2)
-    deploy = next(d.spec for d in spec.assets.values() if isinstance(d.spec, DeployAssetSpec))
-    target = deployer(state, deploy)
+    deploy = next(d.name for d in spec.assets.values() if isinstance(d.spec, DeployAssetSpec))
+    target = deployer(state, spec, deploy)
     assert target.url == f"http://{LOOPBACK}:{target.front_port}"
     config = _nginx_config(tmp_path, target.front_port, 41000)
     assert re.findall(r"listen\s+([^;]+);", config) == [f"{LOOPBACK}:{target.front_port}"]

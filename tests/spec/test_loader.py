@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -181,6 +182,13 @@ ERRORS = {
     inputs: {raw: same}
     automation: {type: eager, on_failed_checks: [drfit]}
 """, ["asset 'feats', field 'automation.on_failed_checks': unknown asset 'drfit'"]),
+    "deploy of data": ("""
+  served:
+    kind: deploy
+    inputs: {raw: {mapping: all}}
+    probe: {body: {}}
+""", ["asset 'served', field 'inputs': reads a bento (a `package` asset) or another "
+      "`deploy`, not the `source` asset 'raw'"]),
 }
 
 
@@ -190,6 +198,37 @@ def test_spec_errors_name_file_asset_field_and_fix(project_dir: Path, case: str)
     message = load_error(project_dir, text)
     for part in expected:
         assert part in message
+
+
+PRODUCTION = """
+  production:
+    kind: deploy
+    inputs: {deployment: same}
+    probe: {body: {}}
+"""
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ("    port: 3030\n", "asset 'deployment', field 'port': port 3030 is also the port of "
+                            "'production'"),
+    ("    port: 3031\n    promote_when: {after: 1h, checks: [champoin]}\n",
+     "asset 'production', field 'promote_when': promote_when.checks names no asset champoin"),
+])
+def test_a_later_deployment_has_its_own_port_and_known_checks(
+        project_dir: Path, fields: str, expected: str) -> None:
+    spec = project_dir / "assets" / "loans.yaml"
+    spec.write_text(spec.read_text() + PRODUCTION + fields)
+    with pytest.raises(SpecError, match=re.escape(expected)):
+        load_project(project_dir)
+
+
+def test_only_a_deployment_fed_by_another_has_a_promotion_rule(project_dir: Path) -> None:
+    spec = project_dir / "assets" / "loans.yaml"
+    spec.write_text(spec.read_text().replace(
+        "  deployment:\n    kind: deploy\n",
+        "  deployment:\n    kind: deploy\n    promote_when: {after: 1h}\n"))
+    with pytest.raises(SpecError, match="promote_when applies to a deployment fed by another"):
+        load_project(project_dir)
 
 
 def test_invalid_yaml(project_dir: Path) -> None:

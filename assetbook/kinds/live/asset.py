@@ -11,21 +11,22 @@ from dagster import AssetExecutionContext
 
 from assetbook.graph.context import BuildContext, partition_keys
 from assetbook.graph.outputs import versioned_output
-from assetbook.kinds.live import LiveAssetSpec, predictions_input
+from assetbook.kinds.live import LiveAssetSpec, served_inputs
 from assetbook.resources.store import read_frame
 from assetbook.runners.gate import thresholds
 from assetbook.runners.live import joined, performance
 from assetbook.spec.loader import DeclaredAsset
 
 LIVE_CHECK = "live_thresholds"
+ERROR_RATE = "error_rate"
 
 
 def build_live_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDefinition:
     spec = declared.spec
     assert isinstance(spec, LiveAssetSpec)
-    predictions = predictions_input(ctx.project, declared)
-    assert predictions is not None
-    (labels,) = (name for name in spec.inputs if name != predictions)
+    (predictions,) = served_inputs(ctx.project, declared, "answers")
+    refusals = next(iter(served_inputs(ctx.project, declared, "refusals")), None)
+    (labels,) = (name for name in spec.inputs if name not in (predictions, refusals))
     kwargs = ctx.asset_kwargs(declared, None, ["assetbook.runners.live"])
     kwargs["check_specs"] = [*kwargs["check_specs"], dg.AssetCheckSpec(
         LIVE_CHECK, asset=declared.name, blocking=False,
@@ -33,12 +34,13 @@ def build_live_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDef
 
     @dg.asset(**kwargs, kinds={"pandas"})
     def compute(context: AssetExecutionContext, **inputs: dict[str, Path]):
-        tables = {key: performance(joined(read_frame(inputs[predictions][key]),
-                                          read_frame(inputs[labels][key]), spec.target))
-                  for key in partition_keys(context)}
+        tables = {key: performance(
+            joined(read_frame(inputs[predictions][key]), read_frame(inputs[labels][key]),
+                   spec.target), read_frame(inputs[refusals][key]) if refusals else None)
+            for key in partition_keys(context)}
         rules = [(key, row["model_version"], rule) for key, table in tables.items()
-                 for row in table.to_dict("records") if row["labelled"]  # else: no evidence
-                 for rule in thresholds(row, spec.minimum, spec.maximum)]
+                 for row in table.to_dict("records")
+                 for rule in thresholds(row, *_judged(spec, row))]
         yield versioned_output(ctx, context, declared.name, tables, {
             "performance": dg.MetadataValue.md("\n\n".join(
                 f"**{key}**\n\n{table.round(4).to_markdown(index=False)}"
@@ -52,5 +54,14 @@ def build_live_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDef
             "no thresholds")
 
     return compute
+
+
+def _judged(spec: LiveAssetSpec, row: dict) -> tuple[dict[str, float], dict[str, float]]:
+    """The bounds a version's day is held to: all of them once it has labelled rows; before
+    that, only the error rate (its other metrics have no evidence yet)."""
+    if row["labelled"]:
+        return spec.minimum, spec.maximum
+    return ({m: v for m, v in spec.minimum.items() if m == ERROR_RATE and m in row},
+            {m: v for m, v in spec.maximum.items() if m == ERROR_RATE and m in row})
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import field_validator
 
-from assetbook.kinds.base import Kind
-from assetbook.spec.models import AssetSpecBase, SourceSpec
+from assetbook.kinds.base import Fail, Kind
+from assetbook.spec.models import AssetSpecBase, ServedSourceSpec, SourceSpec
+
+if TYPE_CHECKING:
+    from assetbook.spec.loader import DeclaredAsset, ProjectSpec
 
 
 class SourceAssetSpec(AssetSpecBase):
@@ -22,4 +25,14 @@ class SourceAssetSpec(AssetSpecBase):
         return inputs
 
 
-KIND = Kind("source", SourceAssetSpec, "assetbook.kinds.source.asset:build_source_asset")
+def rules(project: ProjectSpec, declared: DeclaredAsset, fail: Fail) -> None:
+    source = declared.spec.source
+    if isinstance(source, ServedSourceSpec) and source.deployment and (
+            source.deployment not in project.assets
+            or project.assets[source.deployment].spec.kind != "deploy"):
+        raise fail(f"source.deployment '{source.deployment}' is not a `deploy` asset",
+                   "source")
+
+
+KIND = Kind("source", SourceAssetSpec, "assetbook.kinds.source.asset:build_source_asset",
+            rules)

@@ -16,7 +16,7 @@ from assetbook.graph.context import (
 )
 from assetbook.graph.landed import record_source_versions
 from assetbook.graph.outputs import emit
-from assetbook.graph.serving import served_predictions
+from assetbook.graph.serving import deployment_named, served_predictions
 from assetbook.kinds.source import SourceAssetSpec
 from assetbook.runners.simulator import load_generator
 from assetbook.spec.loader import DeclaredAsset
@@ -35,11 +35,11 @@ def build_source_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsD
         if not isinstance(ctx.partitions_def(declared.name), dg.DailyPartitionsDefinition):
             raise SpecError(str(declared.file.name), "a `served` source is partitioned by day: "
                             "give it daily partitions", asset=declared.name, field="partitions")
-        served = (ctx.project.root / source.folder if source.folder
-                  else served_predictions(ctx.state))
+        served = (ctx.project.root / source.folder if source.folder else served_predictions(
+            ctx.state, deployment_named(ctx.project, source.deployment).name))
 
         def read(key: str) -> pd.DataFrame:
-            return served_day(served, key)
+            return served_day(served, key, source.records)
 
         origin, module, folder = str(served), "assetbook.data.served", None
     else:

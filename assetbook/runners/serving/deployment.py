@@ -49,6 +49,7 @@ class Endpoint:
     port: int
     pid: int
     started: str
+    approved_by: str | None = None  # who or what promoted it here, in a later environment
 
     @property
     def url(self) -> str:
@@ -129,11 +130,12 @@ class Deployer:
 
     # -- deploy ------------------------------------------------------------------------------
 
-    def deploy(self, bento: str, model_version: str) -> Endpoint:
+    def deploy(self, bento: str, model_version: str, approved_by: str | None = None
+               ) -> Endpoint:
         """Start `bento` beside the current server, check it, switch nginx, stop the old."""
         nginx = _nginx()
         self.recover()
-        new = self._start(bento, model_version)
+        new = self._start(bento, model_version, approved_by)
         self._update(pending={"endpoint": asdict(new), "deployer": os.getpid()})
         try:
             self._check(new)
@@ -150,11 +152,11 @@ class Deployer:
             self._stop(old.pid)
         return new
 
-    def _start(self, bento: str, model_version: str) -> Endpoint:
+    def _start(self, bento: str, model_version: str, approved_by: str | None) -> Endpoint:
         port = free_port()
         logs = self.folder / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "BENTOML_HOME": str(self.bentoml_home),
+        env = {**os.environ, "BENTOML_HOME": str(self._server_home(port)),
                "BENTOML_DO_NOT_TRACK": "true", MONITORING_ENV: str(self.monitoring)}
         with (logs / f"bento-{port}.log").open("w") as log:
             process = subprocess.Popen(
@@ -165,7 +167,24 @@ class Deployer:
             )
         self._started[process.pid] = process
         return Endpoint(bento, model_version, port, process.pid,
-                        datetime.now(UTC).isoformat(timespec="seconds"))
+                        datetime.now(UTC).isoformat(timespec="seconds"), approved_by)
+
+    def _server_home(self, port: int) -> Path:
+        """A BentoML home of the server's own, linking the shared store (bentos, models).
+        BentoML empties `<home>/prometheus_multiproc_dir` as a server starts: servers sharing
+        a home (blue and green, staging and production) would wipe, then report, each other's
+        metrics. Homes of servers no longer serving are removed."""
+        homes = self.folder / "homes"
+        active = self.active()
+        for old in homes.glob("*") if homes.is_dir() else ():
+            if not active or old.name != str(active.port):
+                shutil.rmtree(old, ignore_errors=True)
+        home = homes / str(port)
+        home.mkdir(parents=True)
+        for store in ("bentos", "models"):
+            (self.bentoml_home / store).mkdir(parents=True, exist_ok=True)
+            (home / store).symlink_to(self.bentoml_home / store, target_is_directory=True)
+        return home
 
     def _running(self, pid: int) -> bool:
         """A child that exited is a zombie until reaped, which `kill(pid, 0)` cannot tell."""
