@@ -58,7 +58,7 @@ def land(state: StateFolder, source: str, day: str, frame: pd.DataFrame) -> None
 
 def versions(state: StateFolder) -> list[str]:
     client = MlflowClient(f"sqlite:///{state.root / 'mlflow.db'}")
-    return sorted(v.version for v in client.search_model_versions("name='pump_model'"))
+    return sorted(str(v.version) for v in client.search_model_versions("name='pump_model'"))
 
 
 @pytest.mark.slow
@@ -84,8 +84,8 @@ def test_a_live_drop_launches_retraining_and_good_labels_do_not(project_dir: Pat
                                                                           "predictions")],
                                   instance=instance, resources=defs.resources,
                                   partition_key=day).success
-        assert dg.materialize([defs.get_assets_def("pump_model")], instance=instance,
-                              resources=defs.resources, selection=["pump_model"]).success
+        assert dg.materialize(list(defs.assets), instance=instance, resources=defs.resources,
+                              selection=["pump_model"]).success
     assert versions(state) == ["1"]
     truth = pd.DataFrame({"request_id": range(ANSWERED), "row": 0, "state": served["state"]})
 
