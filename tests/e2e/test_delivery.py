@@ -64,9 +64,9 @@ PRODUCTION = """
       body:
         application: {salary: 85000.0, commission: 0.0, age: 45, elevel: 2, car: 4,
                       zipcode: 3, hvalue: 350000.0, hyears: 12, loan: 150000.0}
-    promote_when: {after: 45s, max_errors: 0}
+    promote_when: {after: 60s, max_errors: 0}
 """
-RULE_AFTER_S = 45
+RULE_AFTER_S = 60  # longer than a tick takes after `run`, even under the suite's load
 # The promotion sensor evaluated on the project's instance, as the daemon does; with
 # `launch`, its run request materialized with its tags, as the daemon would launch it.
 PROMOTION_TICK = """import json, sys
@@ -184,7 +184,6 @@ def test_production_waits_for_a_promotion_by_hand_which_records_who(project: Pro
     """`assetbook run` serves the champion in staging only; `assetbook promote` moves it to
     production, naming the approver, while staging keeps answering."""
     assert "production (after deployment): nothing served" in project.status()
-    assert "waits: served " in project.promotion_tick()["skip"]  # the rule's 45 s: not yet
 
     result, outcomes = _under_traffic(project, lambda: project.assetbook(
         "promote", "--to", "production", "--by", "alice"))
@@ -387,7 +386,7 @@ def test_new_champion_takes_over_without_failed_requests(project: Project) -> No
 
 def test_the_rule_promotes_to_production_once_staging_served_long_enough(
         project: Project) -> None:
-    """v3 serves in staging; production keeps v1 until v3 has served 45 s there with no
+    """v3 serves in staging; production keeps v1 until v3 has served 60 s there with no
     server error, then the promotion sensor's run switches production under traffic."""
     assert project.served_version(project.production_url) == "1"
     refused = httpx.post(f"{project.url}/predict", json={}, timeout=30)  # a client's error
@@ -395,7 +394,7 @@ def test_the_rule_promotes_to_production_once_staging_served_long_enough(
         f"{project.url}/metrics").text
     assert server_errors(project.url) == 0  # ... is no server error
     waiting = project.promotion_tick()["skip"]
-    assert re.fullmatch(r"v3 waits: served \d+s of 45s", waiting), waiting
+    assert re.fullmatch(r"v3 waits: served \d+s of 1m", waiting), waiting
     staged = datetime.fromisoformat(json.loads((
         project.state / "serving" / "deployment" / "deployment.json").read_text())[
         "active"]["started"])
@@ -405,11 +404,11 @@ def test_the_rule_promotes_to_production_once_staging_served_long_enough(
     tick, outcomes = _under_traffic(project, lambda: project.promotion_tick(launch=True),
                                     project.production_url)
 
-    assert tick["tags"] == {"assetbook/approved_by": "rule: v3 served 45s with at most 0 "
+    assert tick["tags"] == {"assetbook/approved_by": "rule: v3 served 1m with at most 0 "
                                                      "server errors in deployment"}
     assert project.served_version(project.production_url) == "3"
     assert project.alias("production") == "3" and project.served_version() == "3"
-    assert "approved by rule: v3 served 45s" in project.status()
+    assert "approved by rule: v3 served 1m" in project.status()
     assert len(outcomes) > 20 and set(outcomes) == {200}, {o for o in outcomes if o != 200}
     project.rule_run_key = tick["run_key"]
 

@@ -58,14 +58,22 @@ def test_each_notebook_gets_a_kernel_of_its_own_started_ahead_with_the_imports_d
 
 
 def the_spare(used: dict) -> psutil.Process:
-    """The kernel started ahead after the `used` one: the used one may still be shutting
-    down, in the background; the spare's process may still be starting, in its thread."""
+    """The kernel started ahead after the `used` one, in its folder: the used one may still
+    be shutting down, in the background, and so may a spare an earlier test left for another
+    folder; the spare's process may still be starting, in its thread."""
     deadline = time.monotonic() + 30
-    while not (others := [p for p in kernels_of_this_process() if p.pid != used["pid"]]) \
-            and time.monotonic() < deadline:
+    while not (others := [p for p in kernels_of_this_process() if p.pid != used["pid"]
+                          and _cwd(p) == used["cwd"]]) and time.monotonic() < deadline:
         time.sleep(0.1)
     (spare,) = others
     return spare
+
+
+def _cwd(process: psutil.Process) -> str | None:
+    try:
+        return process.cwd()
+    except psutil.Error:  # it exited meanwhile
+        return None
 
 
 def test_a_spare_sees_the_environment_of_the_notebook_that_takes_it(
