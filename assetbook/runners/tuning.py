@@ -26,6 +26,7 @@ from assetbook.errors import AssetbookError, StepTimeoutError
 from assetbook.runners.training.data import Dataset
 from assetbook.runners.training.fit import TrainingJob, fit, job_module, load_dataset
 from assetbook.runners.training.progress import Report
+from assetbook.runners.trial_tracking import trial_tracking
 from assetbook.spec.models import ChoiceSpec, DimensionSpec, IntegerSpec, SearchSpec
 
 LOOPBACK = "127.0.0.1"
@@ -155,8 +156,8 @@ def trials_at_once(spec: SearchSpec) -> int:
 
 @contextmanager
 def _environment_kept(name: str) -> Iterator[None]:
-    """Ray's MLflow callback sets the tracking URI in os.environ; later subprocesses of this
-    process must not inherit a store they were not given."""
+    """A setting of os.environ meant for one child (Ray's raylet) only: later subprocesses of
+    this process must not inherit it."""
     before = os.environ.get(name)
     try:
         yield
@@ -236,12 +237,9 @@ def search(job: TuneJob, report: Report | None = None) -> TuneResult:
         reduction_factor=spec.scheduler.reduction_factor)
     callbacks = [_trial_progress(report, spec)] if report else []
     if job.mlflow_experiment:
-        from ray.air.integrations.mlflow import MLflowLoggerCallback
-
-        callbacks.append(MLflowLoggerCallback(
-            tracking_uri=job.training.mlflow_tracking_uri, experiment_name=job.mlflow_experiment,
-            tags=job.mlflow_tags or {}, save_artifact=False))
-    with ray_session(job.ray_address) as local, _environment_kept("MLFLOW_TRACKING_URI"):
+        callbacks.append(trial_tracking(job.training.mlflow_tracking_uri, job.mlflow_experiment,
+                                        job.mlflow_tags or {}))
+    with ray_session(job.ray_address) as local:
         budget = None if deadline is None else max(deadline - time.monotonic(), 1e-3)  # 0: none
         # Unlimited, Tune keeps one trial pending for a searcher such as Optuna: the trials'
         # processes start one after the other (the second ~3.5 s after the first on 2 CPUs).

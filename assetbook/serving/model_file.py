@@ -105,21 +105,28 @@ class ModelFile:
             torch.save(payload, tmp)
 
     @classmethod
+    def read(cls, path: Path | str) -> ModelFile:
+        """The config alone, without importing the model class (and Lightning with it): what
+        the API front and the packaging need (the preprocessing, the target)."""
+        return cls._from_payload(path, _payload(path))
+
+    @classmethod
     def load(cls, path: Path | str) -> tuple[ModelFile, torch.nn.Module]:
         """The config and the module in eval mode; refuses anything but tensors and data."""
-        import torch
-
-        with _opened(path) as file:
-            payload = torch.load(file, map_location="cpu", weights_only=True)
-        if payload.get("format") != FORMAT:
-            raise AssetbookError(f"{path} is not an Assetbook model file ({FORMAT})")
-        info = cls(payload["model"], payload["hyperparameters"],
-                   Preprocessing.from_dict(payload["preprocessing"]),
-                   Target.from_dict(payload["target"]), payload["metrics"])
+        payload = _payload(path)
+        info = cls._from_payload(path, payload)
         module = build_module(info.model, len(info.preprocessing.features), info.target,
                               info.hyperparameters)
         module.load_state_dict(payload["state_dict"])
         return info, module.eval()
+
+    @classmethod
+    def _from_payload(cls, path: Path | str, payload: dict[str, Any]) -> ModelFile:
+        if payload.get("format") != FORMAT:
+            raise AssetbookError(f"{path} is not an Assetbook model file ({FORMAT})")
+        return cls(payload["model"], payload["hyperparameters"],
+                   Preprocessing.from_dict(payload["preprocessing"]),
+                   Target.from_dict(payload["target"]), payload["metrics"])
 
 
 class Predictor:
@@ -152,6 +159,14 @@ class Predictor:
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return self.outputs(self.features(frame))
+
+
+def _payload(path: Path | str) -> dict[str, Any]:
+    """The file's contents; tensors and plain data only (`weights_only`)."""
+    import torch
+
+    with _opened(path) as file:
+        return torch.load(file, map_location="cpu", weights_only=True)
 
 
 def _opened(path: Path | str) -> IO[bytes]:

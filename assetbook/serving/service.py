@@ -31,7 +31,7 @@ from pydantic import BaseModel
 from assetbook.serving.answers import answer_model, answers
 from assetbook.serving.config import MODEL_FILE, ServiceConfig, ServiceSettings
 from assetbook.serving.middleware import JsonBodies, RecordRefusals
-from assetbook.serving.model_file import Predictor
+from assetbook.serving.model_file import ModelFile, Predictor
 from assetbook.serving.recording import record_rows, sampled
 from assetbook.serving.references import import_object
 from assetbook.serving.request import body_models, load_schema, request_model
@@ -79,16 +79,17 @@ def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]
         scorer = bentoml.depends(Model)
 
         def __init__(self) -> None:
-            self.predictor = Predictor.load(self.model_ref.path_of(MODEL_FILE))
+            # the preprocessing and the target only: the network (and Lightning) stays in Model
+            self.info = ModelFile.read(self.model_ref.path_of(MODEL_FILE))
             self.version = self.model_ref.info.labels.get("model_version", str(self.model_ref.tag))
             served["version"] = self.version  # for the refusals, recorded outside the API
 
         async def _answer(self, rows: list[BaseModel]) -> list[BaseModel]:
             started = time.perf_counter()
             fields = [row.model_dump() for row in rows]
-            features = self.predictor.features(transform(pd.DataFrame(fields)))
+            features = self.info.preprocessing.transform(transform(pd.DataFrame(fields)))
             outputs = await call_with_retry(lambda: self.scorer.to_async.score(features))
-            given = answers(answer_type, self.predictor.target, outputs, self.version)
+            given = answers(answer_type, self.info.target, outputs, self.version)
             if sampled(settings.log_predictions):
                 record_rows(fields, [a.model_dump() for a in given],
                             time.perf_counter() - started)

@@ -57,6 +57,10 @@ def test_tuned_model_is_trained_tracked_and_registered(
     fit_run, search_run = by_name["candidate_model fit"], by_name["hyperparameters search"]
     trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == search_run.info.run_id]
     assert len(trials) == 4 and all("lr" in t.data.params for t in trials)
+    for trial in trials:  # each epoch's result, at its epoch, and the trial's end
+        steps = [m.step for m in client.get_metric_history(trial.info.run_id, "val_loss")]
+        assert steps == list(range(1, len(steps) + 1)) and steps
+        assert trial.info.status == "FINISHED"
     assert fit_run.info.status == "FINISHED"
     assert fit_run.data.tags["dagster.run_id"] == event.run_id
     assert fit_run.data.tags["dagster.partitions"] == "2024-01-01,2024-01-02"

@@ -26,7 +26,7 @@ from assetbook.kinds.package import PackageAssetSpec
 from assetbook.kinds.package.served import resolve_served
 from assetbook.runners.serving.context import write_context
 from assetbook.serving.config import MODEL_FILE, ServiceConfig, ServiceSettings
-from assetbook.serving.model_file import FORMAT, Predictor
+from assetbook.serving.model_file import FORMAT, ModelFile
 from assetbook.spec.loader import ProjectSpec
 
 
@@ -97,7 +97,7 @@ def _build(model_file: Path, source: BentoSource, model_name: str, labels: dict[
            ) -> Packaged:
     import bentoml  # here: after BENTOML_HOME is set
 
-    target = Predictor.load(model_file).target
+    target = ModelFile.read(model_file).target
     with bentoml.models.create(model_name, labels=labels, metadata={"format": FORMAT}) as model:
         shutil.copyfile(model_file, model.path_of(MODEL_FILE))
     # serving.json names the exact model tag, so the bento serves this version and no later one
