@@ -13,6 +13,7 @@ from assetbook.serving.target import Task
 
 CONFIG_FILE = "serving.json"
 MODEL_FILE = "model.pt"  # the model file's name inside its BentoML model
+MODEL_CONFIG = "model.json"  # beside it: its config, read by the API without torch
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ with the weights, so every reader (evaluation, serving, `load`) predicts exactly
 from __future__ import annotations
 
 import inspect
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -92,23 +93,31 @@ class ModelFile:
     target: Target
     metrics: dict[str, float]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The config: everything but the weights."""
+        return {"format": FORMAT, "model": self.model, "hyperparameters": self.hyperparameters,
+                "preprocessing": self.preprocessing.to_dict(), "target": self.target.to_dict(),
+                "metrics": self.metrics}
+
     def save(self, path: Path, state_dict: dict[str, torch.Tensor]) -> None:
         import torch
 
-        payload = {
-            "format": FORMAT, "model": self.model, "hyperparameters": self.hyperparameters,
-            "preprocessing": self.preprocessing.to_dict(), "target": self.target.to_dict(),
-            "metrics": self.metrics,
-            "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
-        }
+        payload = {**self.to_dict(),
+                   "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()}}
         with atomic_path(path) as tmp:
             torch.save(payload, tmp)
 
     @classmethod
     def read(cls, path: Path | str) -> ModelFile:
         """The config alone, without importing the model class (and Lightning with it): what
-        the API front and the packaging need (the preprocessing, the target)."""
+        the packaging needs (the target)."""
         return cls._from_payload(path, _payload(path))
+
+    @classmethod
+    def read_config(cls, path: Path) -> ModelFile:
+        """The config from `to_dict`'s JSON, without importing torch: what the API front
+        needs (the preprocessing, the target)."""
+        return cls._from_payload(path, json.loads(path.read_text()))
 
     @classmethod
     def load(cls, path: Path | str) -> tuple[ModelFile, torch.nn.Module]:
@@ -122,6 +131,7 @@ class ModelFile:
 
     @classmethod
     def _from_payload(cls, path: Path | str, payload: dict[str, Any]) -> ModelFile:
+        """The config of a model file's contents, or of `to_dict`'s."""
         if payload.get("format") != FORMAT:
             raise AssetbookError(f"{path} is not an Assetbook model file ({FORMAT})")
         return cls(payload["model"], payload["hyperparameters"],

@@ -25,11 +25,10 @@ from typing import Any
 import bentoml
 import numpy as np
 import pandas as pd
-import torch
 from pydantic import BaseModel
 
 from assetbook.serving.answers import answer_model, answers
-from assetbook.serving.config import MODEL_FILE, ServiceConfig, ServiceSettings
+from assetbook.serving.config import MODEL_CONFIG, MODEL_FILE, ServiceConfig, ServiceSettings
 from assetbook.serving.middleware import JsonBodies, RecordRefusals
 from assetbook.serving.model_file import ModelFile, Predictor
 from assetbook.serving.recording import record_rows, sampled
@@ -64,6 +63,8 @@ def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]
         model_ref = pinned
 
         def __init__(self) -> None:
+            import torch
+
             torch.set_num_threads(1)  # its share is one CPU: more threads would only compete
             self.predictor = Predictor.load(self.model_ref.path_of(MODEL_FILE))
 
@@ -79,8 +80,9 @@ def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]
         scorer = bentoml.depends(Model)
 
         def __init__(self) -> None:
-            # the preprocessing and the target only: the network (and Lightning) stays in Model
-            self.info = ModelFile.read(self.model_ref.path_of(MODEL_FILE))
+            # the preprocessing and the target only: the network (torch, Lightning) stays in
+            # Model, so the API starts without importing them
+            self.info = ModelFile.read_config(Path(self.model_ref.path_of(MODEL_CONFIG)))
             self.version = self.model_ref.info.labels.get("model_version", str(self.model_ref.tag))
             served["version"] = self.version  # for the refusals, recorded outside the API
 

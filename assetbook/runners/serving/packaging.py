@@ -25,7 +25,7 @@ from assetbook.errors import AssetbookError
 from assetbook.kinds.package import PackageAssetSpec
 from assetbook.kinds.package.served import resolve_served
 from assetbook.runners.serving.context import write_context
-from assetbook.serving.config import MODEL_FILE, ServiceConfig, ServiceSettings
+from assetbook.serving.config import MODEL_CONFIG, MODEL_FILE, ServiceConfig, ServiceSettings
 from assetbook.serving.model_file import FORMAT, ModelFile
 from assetbook.spec.loader import ProjectSpec
 
@@ -97,9 +97,11 @@ def _build(model_file: Path, source: BentoSource, model_name: str, labels: dict[
            ) -> Packaged:
     import bentoml  # here: after BENTOML_HOME is set
 
-    target = ModelFile.read(model_file).target
+    info = ModelFile.read(model_file)
+    target = info.target
     with bentoml.models.create(model_name, labels=labels, metadata={"format": FORMAT}) as model:
         shutil.copyfile(model_file, model.path_of(MODEL_FILE))
+        Path(model.path_of(MODEL_CONFIG)).write_text(json.dumps(info.to_dict()))
     # serving.json names the exact model tag, so the bento serves this version and no later one
     config = ServiceConfig(source.settings, str(model.tag), target.task, target.classes)
     with tempfile.TemporaryDirectory() as scratch:
