@@ -19,6 +19,8 @@ from assetbook.runners.training.fit import TrainingJob, fit, job_module, load_da
 from assetbook.spec.models import TrainerSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the loans example project
+import hand_pipeline  # noqa: E402  (beside this script: the plain loop of bench_large)
+
 from project.stream import LoanStream  # noqa: E402
 
 CASES = ((10_000, 5), (1_000_000, 1))  # rows in the day, epochs
@@ -31,19 +33,10 @@ def hand_loop(job: TrainingJob, dataset: Dataset) -> float:
     optimizer = module.configure_optimizers()
     x, y = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
     x_val, y_val = torch.from_numpy(dataset.x_val), torch.from_numpy(dataset.y_val)
-    batch = job.trainer.batch_size
     started = time.perf_counter()
     for _ in range(job.trainer.max_epochs):
-        module.train()
-        order = torch.randperm(len(x))
-        xs, ys = x[order], y[order]
-        for start in range(0, len(xs), batch):
-            optimizer.zero_grad()
-            module.loss(module(xs[start:start + batch]), ys[start:start + batch]).backward()
-            optimizer.step()
-        module.eval()
-        with torch.no_grad():
-            module.loss(module(x_val), y_val)
+        hand_pipeline.epochs(module, optimizer, x, y, 1, job.trainer.batch_size)
+        hand_pipeline.val_loss(module, x_val, y_val)
     return len(x) * job.trainer.max_epochs / (time.perf_counter() - started)
 
 

@@ -51,19 +51,20 @@ def psi(reference: np.ndarray, day: np.ndarray, bins: int = 10) -> float:
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
-def epochs(module: LoanClassifier, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-           y: torch.Tensor, count: int) -> None:
+def epochs(module: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+           y: torch.Tensor, count: int, batch: int = BATCH) -> None:
+    """The fastest plain loop: a shuffled index, then tensor slices (no per-sample loader)."""
     for _ in range(count):
         module.train()
         order = torch.randperm(len(x))
         xs, ys = x[order], y[order]
-        for start in range(0, len(xs), BATCH):
+        for start in range(0, len(xs), batch):
             optimizer.zero_grad()
-            module.loss(module(xs[start:start + BATCH]), ys[start:start + BATCH]).backward()
+            module.loss(module(xs[start:start + batch]), ys[start:start + batch]).backward()
             optimizer.step()
 
 
-def val_loss(module: LoanClassifier, x: torch.Tensor, y: torch.Tensor) -> float:
+def val_loss(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     module.eval()
     with torch.no_grad():
         return float(module.loss(module(x), y))

@@ -34,9 +34,10 @@ STEP_TAG = "assetbook/step"
 
 @dataclass(frozen=True)
 class PipelineRun:
-    landed: list[str]
+    days: list[str]  # the partitions the run was planned over
     plan: Plan
     failed: dict[str, str]  # day -> why it failed (its checks, or the unreadable file)
+    landed: bool = True  # the landing source's days; False: an asset's own (served days)
 
     @property
     def computed(self) -> list[str]:
@@ -89,7 +90,7 @@ def materialize_selection(session: Session, names: Sequence[str], keys: Sequence
     if unknown:
         raise AssetbookError(f"no asset named {', '.join(unknown)}; the project has: "
                              f"{', '.join(session.project.assets)}")
-    known = known_keys(session, names)
+    known, landed = known_keys(session, names), not _own_partitionings(session, names)
     missing = [k for k in keys or () if k not in known]
     if missing:
         raise AssetbookError(f"no partition {', '.join(missing)}; known: "
@@ -97,23 +98,32 @@ def materialize_selection(session: Session, names: Sequence[str], keys: Sequence
     graph = AssetGraph(session.defs, list(session.project.assets))
     plan = selection_plan(graph, names, list(keys) if keys else known, downstream,
                           lambda name: not _promoted(session, name))
-    return PipelineRun(known, plan, execute(session, plan, progress))
+    return PipelineRun(known, plan, execute(session, plan, progress), landed)
+
+
+def _own_partitionings(session: Session, names: Sequence[str]) -> set[dg.PartitionsDefinition]:
+    """How `names` are partitioned, when not all as the landing source (a `served` source's
+    days, say); empty when they are."""
+    graph = session.defs.resolve_asset_graph()
+    own = {graph.get(dg.AssetKey(name)).partitions_def for name in names
+           if name in session.project.assets} - {None}
+    declared, _ = session.landing_source()
+    return set() if own <= {graph.get(dg.AssetKey(declared.name)).partitions_def} else own
 
 
 def known_keys(session: Session, names: Sequence[str] = ()) -> list[str]:
     """The partitions of the landing source: its landed days, registered with Dagster; for
     `names` partitioned otherwise (a `served` source's days, say), their own partitions."""
-    graph = session.defs.resolve_asset_graph()
-    own = {graph.get(dg.AssetKey(name)).partitions_def for name in names
-           if name in session.project.assets} - {None}
+    own = _own_partitionings(session, names)
     declared, folder = session.landing_source()
-    if own and own != {graph.get(dg.AssetKey(declared.name)).partitions_def}:
+    if own:
         if len(own) > 1:
             raise AssetbookError(f"{', '.join(names)} are partitioned differently: "
                                  "materialize them one partitioning at a time")
         return own.pop().get_partition_keys(dynamic_partitions_store=session.instance)
     keys = sorted(landed_files(folder, landing_spec(declared).formats))
-    partitions_def = graph.get(dg.AssetKey(declared.name)).partitions_def
+    partitions_def = session.defs.resolve_asset_graph().get(
+        dg.AssetKey(declared.name)).partitions_def
     if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
         registered = set(session.instance.get_dynamic_partitions(partitions_def.name))
         session.instance.add_dynamic_partitions(partitions_def.name,

@@ -19,8 +19,9 @@ from assetbook.resources.state import StateFolder
 def print_summary(console: Console, outcome: PipelineRun, state: StateFolder,
                   since: datetime, log: Path | None) -> None:
     say = console.print
-    landed = outcome.landed
-    say(f"\n{len(landed)} day(s) landed: {landed[0]} .. {landed[-1]}", markup=False)
+    days = outcome.days
+    how = "landed" if outcome.landed else "known"
+    say(f"\n{len(days)} day(s) {how}: {days[0]} .. {days[-1]}", markup=False)
     day_assets = [a for step in outcome.plan.days for a in step.assets]
     if outcome.computed:
         say(f"materialized {', '.join(dict.fromkeys(day_assets))} for "

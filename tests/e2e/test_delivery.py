@@ -248,6 +248,7 @@ def test_answered_rows_land_as_a_daily_partition_with_their_answers(project: Pro
     result = project.assetbook("materialize", "predictions", "--partition", today)
 
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "day(s) known:" in result.stdout and "day(s) landed" not in result.stdout
     recorded = pd.read_parquet(project.state / "artifacts" / "predictions" / f"{today}.parquet")
     mine = recorded[recorded["salary"].isin([row["salary"] for row in sent])].sort_values(
         "salary", ignore_index=True)
