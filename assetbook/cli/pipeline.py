@@ -34,7 +34,7 @@ STEP_TAG = "assetbook/step"
 
 @dataclass(frozen=True)
 class PipelineRun:
-    days: list[str]  # the partitions the run was planned over
+    days: list[str]  # the known partitions: landed days, or the asset's own
     plan: Plan
     failed: dict[str, str]  # day -> why it failed (its checks, or the unreadable file)
     landed: bool = True  # the landing source's days; False: an asset's own (served days)

@@ -114,10 +114,10 @@ class ModelFile:
         return cls._from_payload(path, _payload(path))
 
     @classmethod
-    def read_config(cls, path: Path) -> ModelFile:
+    def read_config(cls, path: Path | str) -> ModelFile:
         """The config from `to_dict`'s JSON, without importing torch: what the API front
         needs (the preprocessing, the target)."""
-        return cls._from_payload(path, json.loads(path.read_text()))
+        return cls._from_payload(path, json.loads(Path(path).read_text()))
 
     @classmethod
     def load(cls, path: Path | str) -> tuple[ModelFile, torch.nn.Module]:

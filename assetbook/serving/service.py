@@ -82,7 +82,11 @@ def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]
         def __init__(self) -> None:
             # the preprocessing and the target only: the network (torch, Lightning) stays in
             # Model, so the API starts without importing them
-            self.info = ModelFile.read_config(Path(self.model_ref.path_of(MODEL_CONFIG)))
+            config = Path(self.model_ref.path_of(MODEL_CONFIG))
+            if config.exists():
+                self.info = ModelFile.read_config(config)
+            else:  # a bento built before model.json was written beside the weights
+                self.info = ModelFile.read(self.model_ref.path_of(MODEL_FILE))
             self.version = self.model_ref.info.labels.get("model_version", str(self.model_ref.tag))
             served["version"] = self.version  # for the refusals, recorded outside the API
 

@@ -106,6 +106,48 @@ def test_the_progress_callback_pickles_without_the_steps_logger() -> None:
     assert log.lines == ["trial 1 of 2 ended, best val_loss 0.5000"]
 
 
+def test_trials_are_tracked_and_those_the_budget_stopped_end_killed(tmp_path: Path) -> None:
+    """Against a real MLflow store: one run per trial with its config, each result at its
+    epoch (a NaN too), FINISHED when it completes, KILLED when the search's time budget
+    stopped it (Tune then calls neither trial end), and no run for a trial that never
+    started."""
+    import cloudpickle
+    from mlflow import MlflowClient
+
+    from assetbook.runners.trial_tracking import trial_tracking
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracking = cloudpickle.loads(cloudpickle.dumps(  # as Tune keeps it
+        trial_tracking(uri, "search", {"mlflow.parentRunId": "parent"})))
+
+    def trial(name: str) -> object:
+        return type("Trial", (), {"trial_id": name, "config": {"lr": 0.1, "hidden": 8},
+                                  "__str__": lambda self: f"_trial_{name}"})()
+
+    done, stopped, never = trial("a"), trial("b"), trial("c")
+    for each in (done, stopped):
+        tracking.on_trial_start(0, [], each)
+    for epoch, loss in ((1, 0.7), (2, float("nan"))):
+        tracking.on_trial_result(0, [], done, {"val_loss": loss, "training_iteration": epoch,
+                                               "config": {"lr": 0.1}, "done": False})
+    tracking.on_trial_result(0, [], stopped, {"val_loss": 0.9, "training_iteration": 1})
+    tracking.on_trial_complete(0, [], done)
+    tracking.on_trial_error(0, [], never)  # its process never started: nothing to end
+    tracking.on_experiment_end([done, stopped, never])
+
+    client = MlflowClient(uri)
+    runs = {r.info.run_name: r for r in client.search_runs(
+        [client.get_experiment_by_name("search").experiment_id])}
+    assert {name: r.info.status for name, r in runs.items()} == {
+        "_trial_a": "FINISHED", "_trial_b": "KILLED"}
+    assert runs["_trial_a"].data.params == {"lr": "0.1", "hidden": "8"}
+    assert runs["_trial_a"].data.tags["mlflow.parentRunId"] == "parent"
+    history = client.get_metric_history(runs["_trial_a"].info.run_id, "val_loss")
+    assert [m.step for m in history] == [1, 2] and history[0].value == 0.7
+    assert history[1].value != history[1].value  # NaN, kept
+    assert "config/lr" not in runs["_trial_a"].data.metrics  # parameters, not metrics
+
+
 SLOW_AGENT = """
 import os, sys, time
 MARK = {mark!r}

@@ -13,6 +13,7 @@ import sys
 import tarfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,7 @@ class Exported:
     archive: Path  # the file `bentoml export` wrote
     bento: str
     model_file: Path
+    home: Path  # the BentoML home it was built in
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exported:
     subprocess.run([str(BIN / "bentoml"), "export", packaged.bento, str(archive)],
                    env={**os.environ, "BENTOML_HOME": str(root / "bentoml"),
                         "BENTOML_DO_NOT_TRACK": "true"}, capture_output=True, check=True)
-    return Exported(archive, packaged.bento, model_file)
+    return Exported(archive, packaged.bento, model_file, root / "bentoml")
 
 
 @pytest.fixture(scope="module")
@@ -91,14 +93,20 @@ def clean(exported: Exported, tmp_path_factory: pytest.TempPathFactory) -> Clean
 
 @pytest.fixture(scope="module")
 def url(clean: CleanEnvironment, exported: Exported) -> Iterator[str]:
+    with served(clean.venv / "bin" / "bentoml", exported.bento, clean.env,
+                clean.venv.parent) as address:
+        yield address
+
+
+@contextmanager
+def served(bentoml: Path, bento: str, env: dict[str, str], folder: Path) -> Iterator[str]:
+    """`bentoml serve` of `bento` on a free port of 127.0.0.1, until the block ends."""
     port = free_port()
-    log = clean.venv.parent / "serve.log"
+    log = folder / f"serve-{port}.log"
     with log.open("w") as out:
         server = subprocess.Popen(
-            [str(clean.venv / "bin" / "bentoml"), "serve", exported.bento, "--host",
-             "127.0.0.1", "--port", str(port)],
-            env=clean.env, cwd=clean.venv.parent, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [str(bentoml), "serve", bento, "--host", "127.0.0.1", "--port", str(port)],
+            env=env, cwd=folder, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_ready(f"http://127.0.0.1:{port}", server, log)
         yield f"http://127.0.0.1:{port}"
@@ -178,3 +186,22 @@ def test_a_bad_row_gets_a_400_naming_the_field(url: str) -> None:
     form = httpx.post(f"{url}/predict", content=b"row=1", timeout=30,
                       headers={"content-type": "application/x-www-form-urlencoded"})
     assert form.status_code == 415, form.text
+
+
+def test_a_bento_built_before_its_model_config_existed_still_serves(exported: Exported) -> None:
+    """The API reads `model.json` beside the weights; a bento built before Assetbook wrote it
+    (one kept for a rollback, say) reads the weights file instead."""
+    configs = list(exported.home.glob("models/*/*/model.json"))
+    assert configs  # written by the packaging
+    for config in configs:
+        config.unlink()
+    env = {**os.environ, "BENTOML_HOME": str(exported.home), "BENTOML_DO_NOT_TRACK": "true",
+           "PYTHONPATH": str(exported.home.parent)}  # the wine project, as the deployer has it
+    frame = rows()
+    with served(BIN / "bentoml", exported.bento, env, exported.home) as address:
+        answer = httpx.post(f"{address}/predict", json={"row": frame.iloc[1].to_dict()},
+                            timeout=30)
+    assert answer.status_code == 200, answer.text
+    expected = Predictor.load(exported.model_file).predict(frame)[1]
+    np.testing.assert_allclose(list(answer.json()["probabilities"].values()), expected,
+                               atol=1e-6)
