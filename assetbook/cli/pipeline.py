@@ -116,14 +116,14 @@ def known_keys(session: Session, names: Sequence[str] = ()) -> list[str]:
     `names` partitioned otherwise (a `served` source's days, say), their own partitions."""
     own = _own_partitionings(session, names)
     declared, folder = session.landing_source()
+    graph = session.defs.resolve_asset_graph()
     if own:
         if len(own) > 1:
             raise AssetbookError(f"{', '.join(names)} are partitioned differently: "
                                  "materialize them one partitioning at a time")
         return own.pop().get_partition_keys(dynamic_partitions_store=session.instance)
     keys = sorted(landed_files(folder, landing_spec(declared).formats))
-    partitions_def = session.defs.resolve_asset_graph().get(
-        dg.AssetKey(declared.name)).partitions_def
+    partitions_def = graph.get(dg.AssetKey(declared.name)).partitions_def
     if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
         registered = set(session.instance.get_dynamic_partitions(partitions_def.name))
         session.instance.add_dynamic_partitions(partitions_def.name,

@@ -98,12 +98,12 @@ def _build(model_file: Path, source: BentoSource, model_name: str, labels: dict[
     import bentoml  # here: after BENTOML_HOME is set
 
     info = ModelFile.read(model_file)
-    target = info.target
     with bentoml.models.create(model_name, labels=labels, metadata={"format": FORMAT}) as model:
         shutil.copyfile(model_file, model.path_of(MODEL_FILE))
         Path(model.path_of(MODEL_CONFIG)).write_text(json.dumps(info.to_dict()))
     # serving.json names the exact model tag, so the bento serves this version and no later one
-    config = ServiceConfig(source.settings, str(model.tag), target.task, target.classes)
+    config = ServiceConfig(source.settings, str(model.tag), info.target.task,
+                           info.target.classes)
     with tempfile.TemporaryDirectory() as scratch:
         context = Path(scratch, "context")
         bentofile = write_context(context, config, f"{model_name}_service", source.root,
