@@ -25,11 +25,17 @@ AC = dg.AutomationCondition
 
 
 def build_automation_condition(
-    spec: AutomationSpec, fed_by_sensor: bool = False, refresh_when_stale: bool = False,
+    spec: AutomationSpec, fed_by_sensor: bool = False, in_landing_run: bool = False,
+    refresh_when_stale: bool = False,
     gaps_allowed_in: tuple[str, ...] = (), updated_by: tuple[str, ...] = (),
 ) -> dg.AutomationCondition | None:
     """`fed_by_sensor`: a landing source, whose new partitions the landing sensor requests;
     eager would request them a second time, so only a code change triggers it.
+    `in_landing_run`: one of the day's own assets that the landing sensor's run takes a new
+    file through (graph/landing_chain.py). It stays eager, and that run starting or failing
+    on its partition counts as handled, as automation's own request would: otherwise the
+    run's updates would request it a second time, and a day its check withheld would be
+    retried.
     `refresh_when_stale`: an unpartitioned asset with a freshness policy (re-running a
     partitioned one would not bring newer data, only recompute every partition).
     `gaps_allowed_in`: partitioned dependencies of an unpartitioned asset, which reads the
@@ -37,7 +43,8 @@ def build_automation_condition(
     `updated_by`: the only dependencies whose updates trigger it (an evaluation follows its
     model, not each new day of its data, or it would re-score the old model first)."""
     parts = [part for part in (
-        _base_condition(spec, fed_by_sensor, _deps_missing(gaps_allowed_in), updated_by),
+        _base_condition(spec, fed_by_sensor, in_landing_run, _deps_missing(gaps_allowed_in),
+                        updated_by),
         _failed_checks_upstream(spec.on_failed_checks) if spec.on_failed_checks else None,
         _freshness_at_risk() if refresh_when_stale else None) if part is not None]
     if len(parts) < 2:
@@ -65,7 +72,15 @@ def _deps_missing(gaps_allowed_in: tuple[str, ...]) -> dg.AutomationCondition:
     return missing.with_label("any_deps_missing")
 
 
-def _base_condition(spec: AutomationSpec, fed_by_sensor: bool,
+def _handled_or_landed() -> dg.AutomationCondition:
+    """Eager's `handled` (requested by automation, updated, first evaluation), or a run that
+    automation did not request (the landing sensor's) started or failed on the partition."""
+    return (AC.newly_requested() | AC.newly_updated() | AC.initial_evaluation()
+            | AC.run_in_progress().newly_true() | AC.execution_failed().newly_true()
+            ).with_label("handled")
+
+
+def _base_condition(spec: AutomationSpec, fed_by_sensor: bool, in_landing_run: bool,
                     deps_missing: dg.AutomationCondition,
                     updated_by: tuple[str, ...]) -> dg.AutomationCondition | None:
     if isinstance(spec, EagerAutomationSpec) and fed_by_sensor:
@@ -74,9 +89,12 @@ def _base_condition(spec: AutomationSpec, fed_by_sensor: bool,
         updated = AC.any_deps_updated()
         if updated_by:
             updated = updated.allow(dg.AssetSelection.assets(*updated_by))
-        return AC.eager().replace(
+        eager = AC.eager().replace(
             "any_deps_updated", updated | AC.code_version_changed()
-        ).replace("any_deps_missing", deps_missing).with_label("eager or code changed")
+        ).replace("any_deps_missing", deps_missing)
+        if in_landing_run:
+            eager = eager.replace("handled", _handled_or_landed())
+        return eager.with_label("eager or code changed")
     if isinstance(spec, CronAutomationSpec):
         code_changed = AC.code_version_changed() & ~AC.in_progress() & ~deps_missing
         return (AC.on_cron(spec.cron) | code_changed).with_label(f"on cron {spec.cron} or "

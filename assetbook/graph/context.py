@@ -15,6 +15,7 @@ from assetbook.atomic import StorePath
 from assetbook.errors import SpecError
 from assetbook.graph.automation import build_automation_condition, build_freshness_policy
 from assetbook.graph.code_version import ModuleSourceError, code_version
+from assetbook.graph.landing_chain import landing_chain
 from assetbook.graph.partitions import build_partition_mapping, build_partitions_def, window_keys
 from assetbook.kinds import AssetSpec
 from assetbook.kinds.source import SourceAssetSpec
@@ -38,6 +39,17 @@ class BuildContext:
     def partitions_defs(self) -> dict[str, dg.PartitionsDefinition]:
         return {name: build_partitions_def(name, spec)
                 for name, spec in self.project.partitions.items()}
+
+    @cached_property
+    def landing_chains(self) -> dict[str, list[str]]:
+        """Each landing source, and what its sensor's run takes a landed file through."""
+        return {name: landing_chain(self.project, name)
+                for name, declared in self.project.assets.items()
+                if is_landing_source(declared.spec)}
+
+    def in_landing_run(self, asset: str) -> bool:
+        """Below a landing source, in the run its sensor requests for a landed file."""
+        return any(asset in chain[1:] for chain in self.landing_chains.values())
 
     def partitions_def(self, asset: str) -> dg.PartitionsDefinition | None:
         """The partitions of an asset, or of a step (a notebook writing several assets)."""
@@ -130,6 +142,7 @@ class BuildContext:
             "code_version": version,
             "automation_condition": build_automation_condition(
                 spec.automation, fed_by_sensor=is_landing_source(spec),
+                in_landing_run=self.in_landing_run(declared.name),
                 refresh_when_stale=spec.freshness is not None and partitions_def is None,
                 gaps_allowed_in=tuple(d for d in spec.dependencies if partitions_def is None
                                       and self.partitions_def(d) is not None),

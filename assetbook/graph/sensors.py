@@ -1,6 +1,7 @@
 """Sensors: the automation sensor (RUNNING by default, so `dagster dev` automates out of the
 box) and one landing sensor per landing source, which turns new files into partitions and
-corrected ones into new versions of them."""
+corrected ones into new versions of them, each taken through the day's own assets in the same
+run (graph/landing_chain.py)."""
 
 from __future__ import annotations
 
@@ -36,15 +37,16 @@ def landing_sources(ctx: BuildContext) -> list[DeclaredAsset]:
 
 
 def build_landing_sensor(ctx: BuildContext, declared: DeclaredAsset) -> dg.SensorDefinition:
-    """Requests a run of the source for each new file and each file whose content changed (a
-    rewrite with the same bytes is no change); adds dynamic partitions."""
+    """Requests a run of the source and its chain for each new file and each file whose
+    content changed (a rewrite with the same bytes is no change); adds dynamic partitions."""
     assert isinstance(declared.spec, SourceAssetSpec)
     source = declared.spec.source
     assert isinstance(source, LandingSourceSpec)
     folder = landing_folder(ctx, declared.name, source)
     partitions_def = ctx.partitions_def(declared.name)
 
-    @dg.sensor(name=f"{declared.name}_landing", asset_selection=[declared.name],
+    @dg.sensor(name=f"{declared.name}_landing",
+               asset_selection=ctx.landing_chains[declared.name],
                default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=5,
                description=f"Turns files landing in {folder} into partitions of "
                            f"{declared.name}, and corrected files into new versions of them.")

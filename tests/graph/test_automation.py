@@ -58,8 +58,8 @@ def test_new_partition_requests_exactly_that_partition_downstream(
     quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
     assert quiet.total_requested == 0  # nothing changed, nothing requested
 
-    second = land(project_dir, 1)  # what the landing sensor's run does:
-    assert materialize(defs, instance, ["raw_applications"], second).success
+    second = land(project_dir, 1)  # the source alone (the sensor's run takes the day further:
+    assert materialize(defs, instance, ["raw_applications"], second).success  # test_landing)
     result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
     assert requested(result) == {"validated_applications": set(second), "features": set(second)}
 

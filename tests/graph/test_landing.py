@@ -7,8 +7,10 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from assetbook.graph.landing_chain import landing_chain
 from assetbook.resources.state import StateFolder
-from tests.conftest import DATA, build_defs, failure_messages, land, materialize
+from assetbook.spec.loader import load_project
+from tests.conftest import DATA, build_defs, failure_messages, land, materialize, write_spec
 
 
 def evaluate(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None):
@@ -120,23 +122,109 @@ def test_first_tick_requests_a_day_corrected_since_it_was_read(
     assert [r.partition_key for r in result.run_requests] == [days[0]]
 
 
-def test_automation_takes_a_corrected_day_down_the_graph_and_only_that_day(
+def landing_run(defs: dg.Definitions) -> list[str]:
+    """The assets the landing sensor's run requests, in graph order."""
+    graph = defs.resolve_asset_graph()
+    selected = defs.get_sensor_def("raw_applications_landing").asset_selection.resolve(graph)
+    return [key.to_user_string() for key in graph.toposorted_asset_keys if key in selected]
+
+
+def requested_below_raw(result) -> dict[str, set[str]]:
+    return {key.to_user_string(): set(result.get_requested_partitions(key))
+            for key in (dg.AssetKey(a) for a in [*DATA[1:], "drift_report", "hyperparameters"])
+            if result.get_num_requested(key)}
+
+
+BELOW_FEATURES = """pipeline: below_features
+assets:
+  weekly:      # on a schedule: automation's
+    kind: notebook
+    partitions: days
+    notebook: notebooks/features.ipynb
+    inputs: {features: same}
+    automation: {type: on_cron, cron: "0 0 * * 1"}
+  every_day:   # reads the other days too
+    kind: notebook
+    partitions: days
+    notebook: notebooks/features.ipynb
+    inputs: {features: all}
+  joined:      # the day, and what reads the other days
+    kind: notebook
+    partitions: days
+    notebook: notebooks/features.ipynb
+    inputs: {features: same, every_day: same}
+  copied:      # the day only, two steps further down
+    kind: notebook
+    partitions: days
+    notebook: notebooks/features.ipynb
+    inputs: {drift_report: same}
+"""
+
+
+def test_the_sensors_run_takes_only_what_reads_the_day_alone_and_is_eager(
+    project_dir: Path
+) -> None:
+    write_spec(project_dir, BELOW_FEATURES, "below_features.yaml")
+    assert landing_chain(load_project(project_dir), "raw_applications") == [
+        *DATA, "drift_report", "copied"]
+
+
+def test_a_corrected_day_is_taken_through_its_own_assets_in_the_sensors_run(
     project_dir: Path, state: StateFolder, instance: dg.DagsterInstance
 ) -> None:
-    """What `dagster dev` does with the sensor's request: the day's raw partition gets a new
-    data version, and declarative automation requests the same day below it, nothing else."""
+    """What `dagster dev` does with the sensor's request: the corrected day gets a new data
+    version, and the same run takes it through the day's own assets, nothing else; after
+    it, automation requests none of them again (but the models that read the day)."""
     defs = build_defs(project_dir)
+    assert landing_run(defs) == [*DATA, "drift_report"]
     days = land(project_dir, 3)
     instance.add_dynamic_partitions("days", days)
-    assert materialize(defs, instance, DATA, days).success
+    assert materialize(defs, instance, [*DATA, "drift_report"], days).success
     seed = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     corrected = state.landing("raw_applications") / f"{days[1]}.parquet"
     pd.read_parquet(corrected).iloc[:10].to_parquet(corrected)
     (request,) = evaluate(defs, instance, None).run_requests
-    assert materialize(defs, instance, ["raw_applications"], [request.partition_key]).success
+    assert request.asset_selection is None  # the sensor's own selection: landing_run above
+    assert request.partition_key == days[1]
+    result = materialize(defs, instance, landing_run(defs), [days[1]])
+    assert result.success
+    assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
+            } == set(landing_run(defs))
 
-    result = dg.evaluate_automation_conditions(defs=defs, instance=instance,
-                                               cursor=seed.cursor)
-    assert {key.to_user_string(): set(result.get_requested_partitions(key))
-            for key in (dg.AssetKey(a) for a in DATA[1:]) if result.get_num_requested(key)
-            } == {"validated_applications": {days[1]}, "features": {days[1]}}
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+    assert requested_below_raw(after) == {}  # hyperparameters runs on its schedule or a drift
+    assert dg.evaluate_automation_conditions(defs=defs, instance=instance,
+                                             cursor=after.cursor).total_requested == 0
+
+
+def test_a_day_its_check_withholds_in_the_sensors_run_is_not_tried_again(
+    project_dir: Path, state: StateFolder, instance: dg.DagsterInstance
+) -> None:
+    defs = build_defs(project_dir)
+    days = land(project_dir, 2)
+    instance.add_dynamic_partitions("days", days)
+    assert materialize(defs, instance, landing_run(defs), days).success
+    seed = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    folder = state.landing("raw_applications")
+    (folder / "2024-01-03.csv").write_text("salary,age\n1,2\n")  # fails its schema check
+    instance.add_dynamic_partitions("days", ["2024-01-03"])
+    assert not materialize(defs, instance, landing_run(defs), ["2024-01-03"]).success
+    assert "2024-01-03" in instance.get_materialized_partitions(dg.AssetKey("raw_applications"))
+
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+    assert requested_below_raw(after) == {}
+
+
+def test_a_day_materialized_at_the_source_alone_still_flows_down_by_automation(
+    project_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    """A run of the source alone (from the UI, say) is not the sensor's: eager takes the
+    day down as before."""
+    defs = build_defs(project_dir)
+    days = land(project_dir, 2)
+    instance.add_dynamic_partitions("days", days)
+    assert materialize(defs, instance, landing_run(defs), days[:1]).success
+    seed = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert materialize(defs, instance, ["raw_applications"], days[1:]).success
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+    assert requested_below_raw(after) == {name: set(days[1:]) for name in landing_run(defs)[1:]}
