@@ -27,6 +27,7 @@ from assetbook.cli.pipeline import SERVING_KINDS, execute, known_keys, plan_stal
 from assetbook.cli.progress import RunProgress
 from assetbook.cli.session import Session, landing_spec
 from assetbook.data.landing import landed_files, read_landed_file
+from assetbook.defaults import SAMPLE_DAYS, SAMPLE_ROWS
 from assetbook.errors import AssetbookError
 from assetbook.kinds.promote import PromoteAssetSpec
 from assetbook.resources.state import STATE_ENV, StateFolder
@@ -35,8 +36,8 @@ from assetbook.runners.gate import Decision, decide
 
 @dataclass(frozen=True)
 class Sample:
-    days: int = 6
-    rows: int = 500
+    days: int = SAMPLE_DAYS
+    rows: int = SAMPLE_ROWS
 
 
 @dataclass(frozen=True)

@@ -35,28 +35,6 @@ NOTEBOOK_KINDS = ("notebook", "evaluate")
 CONTENTS_MANAGER = "assetbook.runners.injection.InjectingContentsManager"
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    """The `notebook` command and its flags."""
-    parser = commands.add_parser(
-        "notebook", help="open an asset's notebook in Jupyter (127.0.0.1) on real data: a "
-        "partition's upstream files, its config, and an output in a scratch folder")
-    parser.add_argument("asset", metavar="ASSET", help="a notebook or evaluate asset, e.g. "
-                        "features (of a notebook with several outputs: any output, or the "
-                        "notebook's own name)")
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument("--partition", metavar="KEY", help="the partition to work on (default: "
-                       "the latest one its upstream has materialized)")
-    which.add_argument("--last", type=_positive, metavar="N", help="the last N partitions its "
-                       "upstream has materialized, as one range (a backfill in one kernel)")
-    parser.add_argument("--print", dest="print_only", action="store_true",
-                        help="print the parameters as JSON and exit, for editors that run "
-                        "notebooks themselves (VS Code)")
-    parser.add_argument("--port", type=int, default=8888,
-                        help="Jupyter's port on 127.0.0.1 (default: 8888)")
-    parser.add_argument("--no-browser", dest="browser", action="store_false",
-                        help="only print Jupyter's address; do not open a web browser")
-
-
 def run_notebook_command(session: Session, args: argparse.Namespace) -> int:
     """Print the parameters, or become the Jupyter server (it runs until stopped)."""
     declared, parameters = opened_parameters(session, args.asset, args.partition, args.last)
@@ -170,10 +148,3 @@ def _what(parameters: dict[str, Any]) -> str:
     if "partitions" not in parameters:
         return f"candidate v{parameters['candidate_version']}"
     return describe_keys([entry["key"] for entry in parameters["partitions"]])
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: give 1 or more")
-    return value

@@ -55,18 +55,6 @@ class Reproduction:
         return self.same_data and bool(self.rebuilt) and self.difference <= self.tolerance
 
 
-def add_parser(commands: Any) -> None:
-    parser = commands.add_parser("reproduce", help="rebuild a past model version from its "
-                                 "commit and the data versions it read; exit 1 if it differs")
-    parser.add_argument("version", metavar="MODEL_VERSION",
-                        help="a version of the registered model, or an alias (champion)")
-    parser.add_argument("--model", help="the registered model (default: the project's only "
-                        "one)")
-    parser.add_argument("--tolerance", type=float, default=1e-6,
-                        help="largest difference of a held-out metric that still counts as "
-                             "the same model (default: 1e-6)")
-
-
 def reproduce(session: Session, version: str, model: str | None, tolerance: float,
               say: Any) -> Reproduction:
     found = lineage(session, version, model)

@@ -22,33 +22,10 @@ from assetbook.cli.session import Session
 from assetbook.errors import AssetbookError
 from assetbook.graph.context import BuildContext
 from assetbook.graph.lineage import COMMIT_TAG, EVALUATION, LINEAGE_FOLDER, MANIFEST
-from assetbook.graph.retention import DEFAULT_KEEP, collect
+from assetbook.graph.retention import collect
 from assetbook.graph.training import registered_name
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.tracking import MlflowTracking
-
-
-def add_parsers(commands: Any) -> None:
-    lineage = commands.add_parser("lineage", help="what a model version was made of: the "
-                                  "content version of every partition it read, its commit "
-                                  "and code versions")
-    lineage.add_argument("version", metavar="MODEL_VERSION",
-                         help="a version of the registered model, or an alias (champion)")
-    lineage.add_argument("--model", help="the registered model (default: the project's only "
-                         "one)")
-    lineage.add_argument("--json", action="store_true", help="print the manifest as JSON")
-    history = commands.add_parser("history", help="every model version: held-out metrics, "
-                                  "data window, gate decision and commit; and a plot")
-    history.add_argument("--model", help="the registered model (default: the project's only "
-                         "one)")
-    history.add_argument("--plot", type=Path, help="where to draw the metrics across versions "
-                         "(default: .assetbook/history.png)")
-    history.add_argument("--json", action="store_true", help="print the rows as JSON")
-    gc = commands.add_parser("gc", help="remove kept data versions that no registered model "
-                             "read and that are not among each partition's newest")
-    gc.add_argument("--keep", type=int, default=DEFAULT_KEEP, help="newest versions kept per "
-                    f"partition (default: {DEFAULT_KEEP}; the latest is always kept)")
-    gc.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from assetbook.atomic import StorePath
+from assetbook.defaults import DEFAULT_KEEP
 from assetbook.graph.context import BuildContext
 from assetbook.graph.lineage import EVALUATION, LINEAGE_FOLDER, MANIFEST
 from assetbook.graph.training import registered_name
@@ -23,7 +24,6 @@ from assetbook.resources.tracking import MlflowTracking
 from assetbook.resources.versions import VERSIONS_FOLDER, content_version
 from assetbook.spec.loader import ProjectSpec
 
-DEFAULT_KEEP = 3
 GC_JOB = "assetbook_gc"
 
 

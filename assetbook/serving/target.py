@@ -4,13 +4,13 @@ encoded for training, and how the network's outputs are decoded into answers."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-Task = Literal["binary", "multiclass", "regression"]
-TASKS: tuple[str, ...] = get_args(Task)
+from assetbook.serving.tasks import Task
+
 MAX_CLASSES = 20  # an integer target with more distinct values is read as a quantity
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from assetbook.cli.main import build_parser
+from assetbook.cli.parser import build_parser
 
 
 def undocumented(parser: argparse.ArgumentParser, name: str) -> list[str]:
