@@ -24,7 +24,8 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
-from assetbook.cli.notebook import add_parser, run_notebook_command
+from assetbook.cli.notebook import run_notebook_command
+from assetbook.cli.parser import build_parser
 from assetbook.cli.session import Session
 from assetbook.errors import AssetbookError
 from assetbook.graph.code_version import notebook_code
@@ -41,9 +42,7 @@ DAY = DAYS[2]
 
 
 def parse(*args: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="assetbook")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(["notebook", *args])
+    return build_parser().parse_args(["notebook", *args])
 
 
 def printed(project: Materialized, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
