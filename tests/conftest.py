@@ -130,6 +130,12 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> str:
 DATA = ["raw_applications", "validated_applications", "features"]
 
 
+def requested(result: Any, assets: list[str]) -> dict[str, set[str | None]]:
+    """Which partitions of `assets` an automation evaluation requested (None: unpartitioned)."""
+    return {key.to_user_string(): set(result.get_requested_partitions(key))
+            for key in (dg.AssetKey(a) for a in assets) if result.get_num_requested(key)}
+
+
 def write_days(folder: Path, days: int, rows: int = 1000, **stream: object) -> list[str]:
     """Parquet files of generated days (feature-like frames) for training tests."""
     from project.stream import LoanStream

@@ -9,6 +9,7 @@ import nbformat
 
 from assetbook.resources.state import StateFolder
 from tests.conftest import DATA, build_defs, land, materialize
+from tests.conftest import requested as requested_of
 
 SUMMARY_SPEC = """
   summary:
@@ -24,10 +25,8 @@ pd.DataFrame({"days": [len(p["inputs"]["features"]) for p in partitions]}).to_pa
 """
 
 
-def requested(result) -> dict[str, set[str]]:
-    return {key.to_user_string(): set(result.get_requested_partitions(key))
-            for key in (dg.AssetKey(a) for a in (*DATA, "summary"))
-            if result.get_num_requested(key)}
+def requested(result) -> dict[str, set[str | None]]:
+    return requested_of(result, [*DATA, "summary"])
 
 
 def add_summary(root: Path) -> None:

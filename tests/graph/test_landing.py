@@ -10,7 +10,15 @@ import pandas as pd
 from assetbook.graph.landing_chain import landing_chain
 from assetbook.resources.state import StateFolder
 from assetbook.spec.loader import load_project
-from tests.conftest import DATA, build_defs, failure_messages, land, materialize, write_spec
+from tests.conftest import (
+    DATA,
+    build_defs,
+    failure_messages,
+    land,
+    materialize,
+    requested,
+    write_spec,
+)
 
 
 def evaluate(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None):
@@ -129,10 +137,8 @@ def landing_run(defs: dg.Definitions) -> list[str]:
     return [key.to_user_string() for key in graph.toposorted_asset_keys if key in selected]
 
 
-def requested_below_raw(result) -> dict[str, set[str]]:
-    return {key.to_user_string(): set(result.get_requested_partitions(key))
-            for key in (dg.AssetKey(a) for a in [*DATA[1:], "drift_report", "hyperparameters"])
-            if result.get_num_requested(key)}
+def requested_below_raw(result) -> dict[str, set[str | None]]:
+    return requested(result, [*DATA[1:], "drift_report", "hyperparameters"])
 
 
 BELOW_FEATURES = """pipeline: below_features
