@@ -40,6 +40,22 @@ def test_without_a_profile_everything_is_in_the_state_folder(project_dir: Path) 
     assert state.artifacts == state.root / "artifacts"
     home = state.prepare_dagster_home()
     assert "storage" not in yaml.safe_load((home / "dagster.yaml").read_text())
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
+
+
+def test_a_profiles_run_coordinator_replaces_the_embedded_run_queue(
+        project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dagster refuses an instance with both; the profile's coordinator is the one that runs."""
+    coordinator = {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator",
+                   "config": {"max_concurrent_runs": 3}}
+    (project_dir / "profiles.yaml").write_text(yaml.safe_dump(
+        {"queued": {"dagster": {"run_coordinator": coordinator}}}))
+    monkeypatch.setenv(PROFILE_ENV, "queued")
+    home = StateFolder.for_project(project_dir).prepare_dagster_home()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.run_coordinator.get_run_queue_config().max_concurrent_runs == 3
+        assert instance.run_coordinator.dequeue_interval_seconds == 5
 
 
 def test_a_shared_profile_moves_store_instance_tracking_and_executor(
