@@ -30,6 +30,9 @@ from assetbook.runners.simulator import land_days, load_generator
 
 SERVING_KINDS = ("package", "deploy")
 STEP_TAG = "assetbook/step"
+# What Dagster wraps around an error raised in a step, in its input loading or output handling.
+_BOUNDARY_ERRORS = ("DagsterExecutionStepExecutionError", "DagsterExecutionLoadInputError",
+                    "DagsterExecutionHandleOutputError")
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,9 @@ def materialize_selection(session: Session, names: Sequence[str], keys: Sequence
         raise AssetbookError(f"no partition {', '.join(missing)}; known: "
                              f"{_span(known) or 'none (land data first)'}")
     graph = AssetGraph(session.defs, list(session.project.assets))
+    if not known and (partitioned := [n for n in names if graph.partitioned(n)]):
+        raise AssetbookError(f"no partition of {', '.join(partitioned)} is known yet: land "
+                             "data first")
     plan = selection_plan(graph, names, list(keys) if keys else known, downstream,
                           lambda name: not _promoted(session, name))
     return PipelineRun(known, plan, execute(session, plan, progress), landed)
@@ -188,8 +194,9 @@ def materialize_assets(session: Session, selection: list[str], tags: dict[str, s
 
 
 def _reason(error: Any) -> str:  # Dagster's SerializableErrorInfo, not exported
-    """The user code's own error, not Dagster's "Error occurred while executing op" around it."""
-    while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
+    """The user code's own error (or the store's), not Dagster's "Error occurred while executing
+    op" or "... while loading input" around it."""
+    while error.cause is not None and error.cls_name in _BOUNDARY_ERRORS:
         error = error.cause
     return error.message.strip()
 

@@ -21,7 +21,8 @@ def print_summary(console: Console, outcome: PipelineRun, state: StateFolder,
     say = console.print
     days = outcome.days
     how = "landed" if outcome.landed else "known"
-    say(f"\n{len(days)} day(s) {how}: {days[0]} .. {days[-1]}", markup=False)
+    if days:  # none: a selection of unpartitioned assets, on a project with no data yet
+        say(f"\n{len(days)} day(s) {how}: {days[0]} .. {days[-1]}", markup=False)
     day_assets = [a for step in outcome.plan.days for a in step.assets]
     if outcome.computed:
         say(f"materialized {', '.join(dict.fromkeys(day_assets))} for "

@@ -127,3 +127,17 @@ def test_materialize_runs_one_partition_of_what_is_named(project) -> None:
     assert refused.returncode == 1
     assert refused.stderr.startswith("assetbook: error: no asset named featurez; the project "
                                      "has: raw_applications, ")
+
+
+def test_materialize_before_any_data_names_what_is_missing(project_dir: Path) -> None:
+    """A new project, nothing landed: a daily asset has no day to run on, and a model asset
+    fails on its missing input with the store's reason, not Dagster's wrapper."""
+    daily = assetbook(project_dir, "materialize", "features")
+    assert daily.returncode == 1
+    assert "assetbook: error: no partition of features is known yet: land data first" in (
+        daily.stderr)
+    model = assetbook(project_dir, "materialize", "champion")
+    assert model.returncode == 1
+    assert ("ArtifactError: no stored partition of candidate_model among [all]: materialize "
+            "it first") in model.stderr
+    assert "Traceback" not in daily.stderr + model.stderr
