@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -179,6 +180,10 @@ def _dev(session: Session, host: str, port: int) -> int:
     workspace = session.root / "workspace.yaml"
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", host,
                "-p", str(port)]
+    # `dagster dev` stops on SIGINT and gives SIGTERM the same handler. A shell that starts a
+    # command in the background (`assetbook dev &` in a script) ignores SIGINT in it, and that
+    # survives exec: without this, `kill` would not stop it either.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.execve(command[0], command, env)
     return 0  # not reached: exec replaces this process
 

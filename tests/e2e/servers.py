@@ -3,6 +3,7 @@ drive a project through the `assetbook` command; read back what the daemon's run
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -47,28 +48,34 @@ def dagster_dev(project: Path, home: Path, port: int,
 
 
 @contextmanager
-def assetbook_dev(project: Path, port: int) -> Iterator[tuple[str, int]]:
+def assetbook_dev(project: Path, port: int, in_background: bool = False
+                  ) -> Iterator[tuple[str, int]]:
     """`assetbook dev`, as a user starts it (it becomes `dagster dev` with the project's own
-    Dagster home); yields the base URL and the process id once it answers."""
+    Dagster home); yields the base URL and the process id once it answers. `in_background`:
+    as a script's `assetbook dev &` starts it, with SIGINT ignored."""
     log = StateFolder.for_project(project).root / "dev.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [str(BIN / "assetbook"), "dev", "--port", str(port)]
-    with _server(command, project, dict(os.environ), log, port, signal.SIGTERM) as server:
+    with _server(command, project, dict(os.environ), log, port, signal.SIGTERM,
+                 in_background) as server:
         yield server
 
 
 @contextmanager
 def _server(command: list[str], cwd: Path, env: Mapping[str, str], log_path: Path, port: int,
-            stop: signal.Signals) -> Iterator[tuple[str, int]]:
+            stop: signal.Signals, in_background: bool = False) -> Iterator[tuple[str, int]]:
     log = log_path.open("w")
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if in_background
+        else None)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{url}/server_info", process, log_path)
         yield url, process.pid
     finally:
-        os.killpg(process.pid, stop)
+        with contextlib.suppress(ProcessLookupError):  # the test stopped it already
+            os.killpg(process.pid, stop)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:

@@ -1,8 +1,11 @@
 """`assetbook dev` (`dagster dev` through workspace.yaml) serves the default pipeline's graph
-to the UI, listening on the loopback only."""
+to the UI, listening on the loopback only, and stops on `kill` even when started in the
+background."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -10,7 +13,7 @@ import pytest
 
 from tests.e2e.servers import assetbook_dev, graphql
 from tests.ports import free_port
-from tests.processes import listening
+from tests.processes import listening, running_in_group
 
 ASSET_NODES = """{ assetNodes { assetKey { path } dependencyKeys { path } isPartitioned
   opVersion automationCondition { label } hasAssetChecks } }"""
@@ -21,10 +24,15 @@ SENSORS = """{ repositoriesOrError { ... on RepositoryConnection { nodes {
 @pytest.mark.slow
 def test_ui_lists_assets_dependencies_checks_and_running_sensors(project_dir: Path) -> None:
     port = free_port()
-    with assetbook_dev(project_dir, port) as (url, pid):
+    with assetbook_dev(project_dir, port, in_background=True) as (url, pid):
         nodes = _wait_for_nodes(url)
         (repository,) = graphql(url, SENSORS)["repositoriesOrError"]["nodes"]
         sockets = listening({pid})
+        os.kill(pid, signal.SIGTERM)  # `kill PID`: the UI, daemon and code servers stop too
+        deadline = time.monotonic() + 90
+        while running_in_group(pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not running_in_group(pid), "SIGTERM did not stop `assetbook dev`"
     # the UI, and the gRPC code server the daemon and UI talk to, on the loopback only
     assert ("127.0.0.1", port) in sockets
     assert {address for address, _ in sockets} == {"127.0.0.1"}, sockets
