@@ -70,6 +70,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _bindable(port: int) -> bool:
+    """Whether nginx could listen on 127.0.0.1:port (nobody listens there)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as nginx binds
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -135,6 +146,11 @@ class Deployer:
         """Start `bento` beside the current server, check it, switch nginx, stop the old."""
         nginx = _nginx()
         self.recover()
+        if not self._nginx_running() and not _bindable(self.front_port):
+            raise DeploymentError(
+                f"port {self.front_port} on 127.0.0.1 is taken by another process (another "
+                "project serving there?): stop it (`assetbook stop` in that project), or serve "
+                "this one elsewhere: the deployment's `port:`, or $ASSETBOOK_SERVE_PORT")
         new = self._start(bento, model_version, approved_by)
         self._update(pending={"endpoint": asdict(new), "deployer": os.getpid()})
         try:
