@@ -21,19 +21,6 @@ def processes() -> dict[int, tuple[int, int]]:
     return table
 
 
-def running_in_group(pgid: int) -> set[int]:
-    """The processes of a process group that still run (a zombie only waits to be reaped)."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            found.add(int(stat.parent.name))
-    return found
-
-
 def tree(roots: set[int], table: dict[int, tuple[int, int]]) -> set[int]:
     """The roots that are alive and all their descendants."""
     found = roots & table.keys()

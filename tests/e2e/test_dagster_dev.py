@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from assetbook.runners.serving.deployment import group_members
 from tests.e2e.servers import assetbook_dev, graphql
 from tests.ports import free_port
-from tests.processes import listening, running_in_group
+from tests.processes import listening
 
 ASSET_NODES = """{ assetNodes { assetKey { path } dependencyKeys { path } isPartitioned
   opVersion automationCondition { label } hasAssetChecks } }"""
@@ -30,9 +31,9 @@ def test_ui_lists_assets_dependencies_checks_and_running_sensors(project_dir: Pa
         sockets = listening({pid})
         os.kill(pid, signal.SIGTERM)  # `kill PID`: the UI, daemon and code servers stop too
         deadline = time.monotonic() + 90
-        while running_in_group(pid) and time.monotonic() < deadline:
+        while group_members(pid) and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert not running_in_group(pid), "SIGTERM did not stop `assetbook dev`"
+        assert not group_members(pid), "SIGTERM did not stop `assetbook dev`"
     # the UI, and the gRPC code server the daemon and UI talk to, on the loopback only
     assert ("127.0.0.1", port) in sockets
     assert {address for address, _ in sockets} == {"127.0.0.1"}, sockets
