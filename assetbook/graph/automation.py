@@ -72,12 +72,36 @@ def _deps_missing(gaps_allowed_in: tuple[str, ...]) -> dg.AutomationCondition:
     return missing.with_label("any_deps_missing")
 
 
+def _eager(trigger: dg.AutomationCondition, handled: dg.AutomationCondition,
+           deps_missing: dg.AutomationCondition,
+           updated_by: tuple[str, ...]) -> dg.AutomationCondition:
+    """Dagster's eager, except that the asset's own update does not count as handled when a
+    dependency updated after it on the same tick: Dagster's lets it cancel the dependency's
+    update, and labels corrected a second after the live asset ran were never judged."""
+    reset = (handled & ~_updated_before_a_dependency(updated_by)) | AC.initial_evaluation()
+    return (AC.in_latest_time_window() & trigger.since(reset.with_label("handled"))
+            & ~deps_missing & ~AC.any_deps_in_progress() & ~AC.in_progress())
+
+
+def _updated_before_a_dependency(updated_by: tuple[str, ...]) -> dg.AutomationCondition:
+    """Updated on this tick, and a dependency later: a `since` of two bare `newly_updated`
+    keeps their times and lets the later one win a tie (the boolean operators drop them)."""
+    dependency_updated = AC.any_deps_match(AC.newly_updated())
+    if updated_by:
+        dependency_updated = dependency_updated.allow(dg.AssetSelection.assets(*updated_by))
+    return (AC.newly_updated() & dependency_updated.since(AC.newly_updated())).with_label(
+        "updated before a dependency")
+
+
+def _handled() -> dg.AutomationCondition:
+    """Requested by automation, or updated."""
+    return AC.newly_requested() | AC.newly_updated()
+
+
 def _handled_or_landed() -> dg.AutomationCondition:
-    """Eager's `handled` (requested by automation, updated, first evaluation), or a run that
-    automation did not request (the landing sensor's) started or failed on the partition."""
-    return (AC.newly_requested() | AC.newly_updated() | AC.initial_evaluation()
-            | AC.run_in_progress().newly_true() | AC.execution_failed().newly_true()
-            ).with_label("handled")
+    """`_handled`, or a run that automation did not request (the landing sensor's) started
+    or failed on the partition."""
+    return _handled() | AC.run_in_progress().newly_true() | AC.execution_failed().newly_true()
 
 
 def _base_condition(spec: AutomationSpec, fed_by_sensor: bool, in_landing_run: bool,
@@ -89,12 +113,9 @@ def _base_condition(spec: AutomationSpec, fed_by_sensor: bool, in_landing_run: b
         updated = AC.any_deps_updated()
         if updated_by:
             updated = updated.allow(dg.AssetSelection.assets(*updated_by))
-        eager = AC.eager().replace(
-            "any_deps_updated", updated | AC.code_version_changed()
-        ).replace("any_deps_missing", deps_missing)
-        if in_landing_run:
-            eager = eager.replace("handled", _handled_or_landed())
-        return eager.with_label("eager or code changed")
+        return _eager(AC.newly_missing() | updated | AC.code_version_changed(),
+                      _handled_or_landed() if in_landing_run else _handled(),
+                      deps_missing, updated_by).with_label("eager or code changed")
     if isinstance(spec, CronAutomationSpec):
         code_changed = AC.code_version_changed() & ~AC.in_progress() & ~deps_missing
         return (AC.on_cron(spec.cron) | code_changed).with_label(f"on cron {spec.cron} or "

@@ -116,3 +116,21 @@ def test_a_withheld_day_does_not_stop_the_assets_that_read_all_days(
     assert materialize(defs, instance, DATA, good).success
     after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=bad.cursor)
     assert requested(after) == {"summary": {None}}  # 01-03's missing features do not block it
+
+
+def test_a_dependency_updated_after_the_asset_between_two_ticks_is_not_lost(
+    project_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    """Dagster's eager lets the asset's own update cancel a dependency's update seen on the
+    same tick, whichever came first: labels corrected just after the live asset ran were
+    never judged. The later of the two updates now decides."""
+    defs, _, seed = materialized(project_dir, instance, 1)
+    assert materialize(defs, instance, ["summary"]).success  # the asset, then its data
+    assert materialize(defs, instance, DATA, land(project_dir, 1)).success
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+    assert requested(result) == {"summary": {None}}
+
+    assert materialize(defs, instance, DATA, land(project_dir, 1)).success  # its data, then
+    assert materialize(defs, instance, ["summary"]).success  # the asset: nothing left to do
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+    assert requested(after) == {}  # (the new day's drift report is due, as always)
