@@ -9,8 +9,13 @@ one kernel, as before. Each kernel runs one notebook and is then shut down, so n
 notebook defines reaches the next: the warm-up imports modules and binds no name. A spare is
 used only for the kernel and folder it was started for. Variables set in os.environ since its
 start (importing Ray sets several) are set in the kernel before the notebook runs; if one that
-Python reads at its own start changed (PYTHON*), the spare is dropped and the notebook starts
-its own kernel, as papermill does.
+Python reads at its own start changed (PYTHON*), the spare is dropped and a kernel is started
+for the notebook then, as papermill would.
+
+Every kernel, spare or not, is started here and reached over Unix sockets in a private
+folder, not TCP ports: Jupyter picks a free port in the starting process and the kernel binds
+it later, so a process starting at the same time can take it first (seen in CI: "Address
+already in use", and the step failed).
 """
 
 from __future__ import annotations
@@ -22,7 +27,10 @@ import contextlib
 import functools
 import importlib.util
 import os
+import shutil
+import tempfile
 import threading
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -102,19 +110,26 @@ class KernelPool:
 
     @contextlib.contextmanager
     def kernel(self, kernel_name: str, cwd: Path, following: Sequence[str] | None
-               ) -> Iterator[AsyncKernelManager | None]:
-        """A started kernel for one notebook (None: start your own), shut down afterwards.
+               ) -> Iterator[AsyncKernelManager]:
+        """A started kernel for one notebook (the spare, or one started now), shut down
+        afterwards.
         Where another notebook follows in this process (`following`: the modules it imports)
         a new spare starts meanwhile; if this notebook fails, the spare goes too (a failing
         step leaves no kernel)."""
+        place = _Place.here(kernel_name, cwd)
         with self._lock:
             spare, self._spare = self._spare, None
-        manager = self._take(spare, _Place.here(kernel_name, cwd)) if spare else None
+        manager = self._take(spare, place) if spare else None
+        starting = None if manager else self._starter.submit(_start, place, [])
         if following is not None:
             self.prepare(kernel_name, cwd, following)
         try:
+            if starting is not None:  # no spare: one now, before the next spare (one thread)
+                manager = starting.result(timeout=2 * START_TIMEOUT_S)
             yield manager
         except BaseException:
+            if manager is None and starting is not None:
+                self._stopper.submit(_discard, starting)
             self.stop_all()
             raise
         finally:
@@ -130,7 +145,7 @@ class KernelPool:
             manager = spare.starting.result(timeout=START_TIMEOUT_S)
             if spare.environment != os.environ:
                 run_sync(_execute)(manager, SET_ENVIRONMENT.format(environment=dict(os.environ)))
-        except Exception:  # a spare that failed to start: the notebook starts its own
+        except Exception:  # a spare that failed to start: one is started now instead
             self._stopper.submit(_discard, spare.starting)
             return None
         return manager
@@ -147,9 +162,14 @@ class KernelPool:
             self._stopper.submit(lambda: None).result()
 
     def close(self) -> None:
-        self.stop_all()
+        """At exit. The executors take no new work by then (Python stops them before running
+        `atexit`), so the spare is stopped here, once what they hold is done."""
+        with self._lock:
+            spare, self._spare = self._spare, None
         self._starter.shutdown()
         self._stopper.shutdown()
+        if spare is not None:
+            _discard(spare.starting)
 
 
 def notebook_imports(notebooks: Iterable[Path], root: Path) -> list[str]:
@@ -197,12 +217,17 @@ def _start(place: _Place, modules: list[str]) -> AsyncKernelManager:
 
 
 async def _started(place: _Place, modules: list[str]) -> AsyncKernelManager:
-    manager = AsyncKernelManager(kernel_name=place.kernel_name)
-    await manager.start_kernel(cwd=place.cwd, extra_arguments=KERNEL_ARGUMENTS)
+    # A folder of its own (mode 0700): the connection file holds the kernel's key, and the
+    # sockets' paths must stay under 107 bytes, which Jupyter's runtime folder may not.
+    folder = tempfile.mkdtemp(prefix="assetbook-kernel-")
+    manager = AsyncKernelManager(kernel_name=place.kernel_name, transport="ipc",
+                                 connection_file=os.path.join(folder, f"{uuid.uuid4()}.json"))
     try:
+        await manager.start_kernel(cwd=place.cwd, extra_arguments=KERNEL_ARGUMENTS)
         await _execute(manager, WARM_UP.format(names=modules))
     except BaseException:
         await manager.shutdown_kernel(now=True)
+        shutil.rmtree(folder, ignore_errors=True)
         raise
     return manager
 
@@ -235,6 +260,7 @@ def _shutdown(manager: AsyncKernelManager) -> None:
             run_sync(manager.shutdown_kernel)(now=True)
     finally:
         run_sync(manager.cleanup_resources)()
+        shutil.rmtree(os.path.dirname(manager.connection_file), ignore_errors=True)
 
 
 KERNELS = KernelPool()

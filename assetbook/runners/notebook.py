@@ -93,7 +93,7 @@ class NotebookRunner:
                     language="python",
                     cwd=str(cwd), progress_bar=False, log_output=False,
                     timeout_func=budget,  # papermill hands it on to nbclient
-                    km=kernel,  # a started spare, or None: nbclient starts one
+                    km=kernel,  # started by the pool (over Unix sockets), not by nbclient
                 )
             except papermill.PapermillExecutionError as exc:
                 failure = exc  # keep the executed notebook before raising

@@ -2,11 +2,14 @@
 done, never one that another notebook used, always with the environment of the step that
 takes it, and a failing notebook leaves no kernel behind, spare included. In a run, a notebook
 with another notebook below it has that one's kernel started meanwhile; a run of one notebook
-starts one."""
+starts one. A kernel's channels are Unix sockets, not TCP ports, and a spare left at exit
+is stopped, its sockets' folder removed."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -105,3 +108,42 @@ def test_a_failing_notebook_leaves_no_kernel_and_no_spare(tmp_path: Path) -> Non
     assert kernels_of_this_process() == []
     KERNELS.prepare("python3", tmp_path)  # and the pool starts spares again afterwards
     assert probe(tmp_path, 1)["warm"]
+
+
+def test_kernel_channels_are_unix_sockets_in_a_private_folder_not_tcp_ports(
+        tmp_path: Path) -> None:
+    """The channels' ports were picked by the starting process and bound later by the
+    kernel, so another process could take one first. (The one TCP port a kernel listens on
+    is picked by the system as the kernel binds it, which cannot clash.)"""
+    spare = the_spare(probe(tmp_path, 0))
+    connection = Path(connection_file(spare))
+    channels = json.loads(connection.read_text())
+
+    assert channels["transport"] == "ipc"
+    assert connection.parent.stat().st_mode & 0o777 == 0o700  # the file holds the key
+    assert len([path for path in connection.parent.iterdir() if path.is_socket()]) == 5
+
+
+def connection_file(kernel: psutil.Process) -> str:
+    arguments = kernel.cmdline()
+    return arguments[arguments.index("-f") + 1]
+
+
+LEAVES_A_SPARE = """
+import json, sys
+from pathlib import Path
+from tests.runners.test_kernels import connection_file, probe, the_spare
+spare = the_spare(probe(Path(sys.argv[1]), 0))
+print(json.dumps([spare.pid, connection_file(spare)]))
+"""
+
+
+def test_a_spare_left_when_the_process_exits_is_stopped_and_its_folder_removed(
+        tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", LEAVES_A_SPARE, str(tmp_path)], check=True,
+                          capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2])
+    pid, connection = json.loads(done.stdout.splitlines()[-1])
+
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not Path(connection).parent.exists()
