@@ -224,9 +224,12 @@ async def _started(place: _Place, modules: list[str]) -> AsyncKernelManager:
                                  connection_file=os.path.join(folder, f"{uuid.uuid4()}.json"))
     try:
         await manager.start_kernel(cwd=place.cwd, extra_arguments=KERNEL_ARGUMENTS)
-        await _execute(manager, WARM_UP.format(names=modules))
+        try:
+            await _execute(manager, WARM_UP.format(names=modules))
+        except BaseException:
+            await manager.shutdown_kernel(now=True)
+            raise
     except BaseException:
-        await manager.shutdown_kernel(now=True)
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return manager

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import psutil
 import pytest
+from jupyter_client.kernelspec import NoSuchKernel
 
 from assetbook.errors import NotebookError
 from assetbook.runners.kernels import KERNELS
@@ -151,3 +153,15 @@ def test_a_spare_left_when_the_process_exits_is_stopped_and_its_folder_removed(
 
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert not Path(connection).parent.exists()
+
+
+def test_a_kernel_that_cannot_start_is_named_and_leaves_no_folder(tmp_path: Path) -> None:
+    before = set(Path(tempfile.gettempdir()).glob("assetbook-kernel-*"))
+    notebook = tmp_path / "probe.py"
+    notebook.write_text(PROBE)
+
+    with pytest.raises(NoSuchKernel, match="no-such-kernel"):
+        NotebookRunner(kernel_name="no-such-kernel").run(
+            notebook, {}, tmp_path / "run.ipynb", tmp_path, "probe")
+
+    assert set(Path(tempfile.gettempdir()).glob("assetbook-kernel-*")) <= before
