@@ -160,36 +160,43 @@ def session_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 # pytest-xdist (`--dist loadfile --no-loadscope-reorder`) hands whole files to the workers
 # in collection order, so the longest files go first and the short ones fill in at the end
-# (seconds of each in a clean-clone run, 2026-12-02). xdist's own order (most tests first)
-# put the one-test loop file last, and one worker idled for minutes while another finished it.
-LONGEST_FIRST = ("tests/e2e/test_wheel.py",  # 380
-                 "tests/e2e/test_automation_loop.py",  # 320
-                 "tests/e2e/test_delivery.py",  # 300
-                 "tests/reliability/test_restart.py",  # 265
-                 "tests/reliability/test_killed_work.py",  # 250
-                 "tests/e2e/test_freshness.py",  # 120
-                 "tests/e2e/test_ci.py",  # 105
-                 "tests/e2e/test_run_command.py", "tests/reliability/test_http_fuzz.py",
-                 "tests/serving/test_bento_export.py", "tests/runners/test_training.py",
-                 "tests/reliability/test_bad_data.py", "tests/graph/test_model_assets.py",
-                 "tests/notebook_loop/test_load.py",
-                 "tests/notebook_loop/test_notebook_command.py", "tests/e2e/test_ui_browser.py",
-                 "tests/runners/test_tuning.py", "tests/graph/test_timeouts.py",
-                 "tests/e2e/test_dagster_dev.py", "tests/e2e/test_init.py",
-                 "tests/runners/test_evaluation_notebook.py")
+# (seconds of each in a clean-clone run on 3 workers, 2026-12-04). xdist's own order (most
+# tests first) put the one-test loop file last, and one worker idled for minutes while another
+# finished it.
+LONGEST_FIRST = ("tests/e2e/test_delivery.py",  # 736
+                 "tests/e2e/test_wheel.py",  # 628
+                 "tests/reliability/test_killed_work.py",  # 435
+                 "tests/e2e/test_automation_loop.py",  # 374
+                 "tests/reliability/test_restart.py",  # 204
+                 "tests/e2e/test_ci.py",  # 196
+                 "tests/e2e/test_data_versions.py",  # 176
+                 "tests/e2e/test_live_retraining.py",  # 162
+                 "tests/e2e/test_run_command.py",  # 156
+                 "tests/serving/test_bento_export.py",  # 148
+                 "tests/e2e/test_freshness.py",  # 137
+                 "tests/runners/test_training.py",  # 133
+                 "tests/e2e/test_alerts.py", "tests/runners/test_tuning.py",  # 121
+                 "tests/reliability/test_bad_data.py",  # 116
+                 "tests/reliability/test_http_fuzz.py",  # 113
+                 "tests/graph/test_model_assets.py", "tests/graph/test_automation.py",
+                 "tests/notebook_loop/test_notebook_command.py", "tests/notebook_loop/test_load.py",
+                 "tests/e2e/test_ui_browser.py", "tests/graph/test_timeouts.py",
+                 "tests/runners/test_evaluation_notebook.py", "tests/e2e/test_dagster_dev.py",
+                 "tests/runners/test_kernels.py")  # 31
 
 
-# Last: the modules that start clusters of their own, each spawning a dozen processes, whose
-# load beside the first modules made local Rays fail to start (Ray 2.60's raylet waits a fixed
-# 15 s for its metrics agent, which imported for longer at load 10 on 2 cores).
-LAST = ("tests/runners/test_training_on_ray.py",  # 125 alone
-        "tests/e2e/test_shared_profile.py")  # 460 alone
+# After those: the modules that start clusters of their own, each spawning a dozen processes,
+# whose load beside the first modules made local Rays fail to start (Ray 2.60's raylet waits a
+# fixed 15 s for its metrics agent, which imported for longer at load 10 on 2 cores). The
+# short files come last, beside them: when these came last, two workers idled for the
+# last 4 minutes.
+CLUSTERS = ("tests/e2e/test_shared_profile.py",  # 207
+            "tests/runners/test_training_on_ray.py")  # 71
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {path: position for position, path in enumerate(LONGEST_FIRST)}
-    rank.update({path: len(LONGEST_FIRST) + 1 + i for i, path in enumerate(LAST)})
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(LONGEST_FIRST)))
+    rank = {path: position for position, path in enumerate((*LONGEST_FIRST, *CLUSTERS))}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -25,7 +25,7 @@ from assetbook.graph.internals import RANGE_END_TAG, RANGE_START_TAG, GraphState
 from assetbook.graph.landed import corrected_days
 from assetbook.graph.orphans import PID_TAG, fail_orphaned_runs
 from assetbook.graph.serving import fed_by
-from assetbook.runners.kernels import DEFAULT_KERNEL, KERNELS, notebook_imports
+from assetbook.runners.kernels import DEFAULT_KERNEL, KERNELS, step_imports
 from assetbook.runners.simulator import land_days, load_generator
 
 SERVING_KINDS = ("package", "deploy")
@@ -163,8 +163,8 @@ def materialize_assets(session: Session, selection: list[str], tags: dict[str, s
                        partition_key: str | None = None, progress: RunProgress | None = None,
                        label: str = "") -> None:
     fail_orphaned_runs(session.instance)
-    if notebooks := session.project.notebooks(selection):  # starts while Dagster sets up
-        KERNELS.prepare(DEFAULT_KERNEL, session.root, notebook_imports(notebooks, session.root))
+    if (modules := step_imports(session.project, selection)) is not None:
+        KERNELS.prepare(DEFAULT_KERNEL, session.root, modules)  # starts while Dagster sets up
     step_tag = (STEP_TAG, uuid.uuid4().hex)
     with progress.watching(session.instance, step_tag, label) if progress else nullcontext():
         result = dg.materialize(

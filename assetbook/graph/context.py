@@ -22,7 +22,7 @@ from assetbook.kinds.source import SourceAssetSpec
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.state import UNPARTITIONED, StateFolder, safe_part
 from assetbook.resources.store import read_frame, store_path
-from assetbook.runners.kernels import DEFAULT_KERNEL, KERNELS, notebook_imports
+from assetbook.runners.kernels import DEFAULT_KERNEL, KERNELS, step_imports
 from assetbook.spec.loader import DeclaredAsset, ProjectSpec
 from assetbook.spec.models import AllInputSpec, LandingSourceSpec, SameInputSpec
 
@@ -62,8 +62,7 @@ class BuildContext:
         keys = context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
         selected = {key.to_user_string() for key in keys}
         below = self.project.below(asset.name for asset in self.project.written_by(step))
-        notebooks = self.project.notebooks(below & selected)
-        return notebook_imports(notebooks, self.project.root) if notebooks else None
+        return step_imports(self.project, below & selected)
 
     def start_kernel_below(self, step: str, context: dg.AssetExecutionContext) -> None:
         """For a step that runs no notebook itself: start the kernel of one below it."""

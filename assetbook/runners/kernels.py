@@ -35,11 +35,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.utils import run_sync
 
 from assetbook.runners.notebook_source import read_notebook
+
+if TYPE_CHECKING:
+    from assetbook.spec.loader import ProjectSpec
 
 DEFAULT_KERNEL = "python3"
 COMMON_MODULES = ("pandas", "numpy", "pyarrow.parquet")
@@ -172,12 +176,41 @@ class KernelPool:
             _discard(spare.starting)
 
 
-def notebook_imports(notebooks: Iterable[Path], root: Path) -> list[str]:
-    """The installed modules the notebooks import at the top of their cells. The project's
-    own modules are left out: one edited while a spare waits must be imported afresh."""
+def step_imports(project: ProjectSpec, assets: Iterable[str]) -> list[str] | None:
+    """What a kernel for the notebooks that materializing `assets` runs should import ahead;
+    None where none runs."""
+    assets = list(assets)
+    notebooks = project.notebooks(assets)
+    return notebook_imports(notebooks, project.root, project.notebook_modules(assets)) \
+        if notebooks else None
+
+
+def notebook_imports(notebooks: Iterable[Path], root: Path, loaded: Iterable[str] = ()
+                     ) -> list[str]:
+    """The installed modules the notebooks import at the top of their cells, and those that
+    the modules their steps load besides (`loaded`, such as the model's class) import,
+    followed through the project's own modules. Those are left out themselves: one edited
+    while a spare waits must be imported afresh."""
     names = dict.fromkeys(name for notebook in notebooks
                           for name in _imports(notebook, notebook.stat().st_mtime_ns))
+    names.update(dict.fromkeys(_through_project(loaded, root)))
     return [name for name in names if _installed(name.partition(".")[0], root)]
+
+
+def _through_project(modules: Iterable[str], root: Path) -> list[str]:
+    """`modules`, and what each of the project's own among them imports, recursively."""
+    found: dict[str, None] = {}
+    waiting = list(modules)
+    while waiting:
+        name = waiting.pop()
+        if name in found:
+            continue
+        found[name] = None
+        base = root.joinpath(*name.split("."))
+        for source in (base.with_suffix(".py"), base / "__init__.py"):
+            if source.is_file():
+                waiting.extend(_module_imports(source, source.stat().st_mtime_ns))
+    return list(found)
 
 
 @functools.lru_cache(maxsize=256)
@@ -186,19 +219,31 @@ def _imports(notebook: Path, modified_ns: int) -> tuple[str, ...]:
     the notebooks below them on each run)."""
     names: dict[str, None] = {}
     for cell in read_notebook(notebook).cells:
-        if cell.cell_type != "code":
-            continue
-        try:
-            statements = ast.parse(cell.source).body
-        except SyntaxError:  # IPython magics: the notebook's own concern
-            continue
-        for statement in statements:
-            if isinstance(statement, ast.Import):
-                names.update(dict.fromkeys(alias.name for alias in statement.names))
-            elif isinstance(statement, ast.ImportFrom) and statement.module \
-                    and not statement.level:  # `from a import b`: b may be a module
-                names.update(dict.fromkeys([statement.module, *(
-                    f"{statement.module}.{alias.name}" for alias in statement.names)]))
+        if cell.cell_type == "code":
+            names.update(dict.fromkeys(_source_imports(cell.source)))
+    return tuple(names)
+
+
+@functools.lru_cache(maxsize=256)
+def _module_imports(path: Path, modified_ns: int) -> tuple[str, ...]:
+    """Every module one version of a project's module imports."""
+    return _source_imports(path.read_text())
+
+
+def _source_imports(source: str) -> tuple[str, ...]:
+    """The absolute imports of Python source (`from a import b`: b may be a module too)."""
+    try:
+        statements = ast.parse(source).body
+    except SyntaxError:  # IPython magics, or a module being edited: its owner's concern
+        return ()
+    names: dict[str, None] = {}
+    for statement in statements:
+        if isinstance(statement, ast.Import):
+            names.update(dict.fromkeys(alias.name for alias in statement.names))
+        elif isinstance(statement, ast.ImportFrom) and statement.module \
+                and not statement.level:
+            names.update(dict.fromkeys([statement.module, *(
+                f"{statement.module}.{alias.name}" for alias in statement.names)]))
     return tuple(names)
 
 

@@ -19,8 +19,10 @@ import pytest
 from jupyter_client.kernelspec import NoSuchKernel
 
 from assetbook.errors import NotebookError
-from assetbook.runners.kernels import KERNELS
+from assetbook.runners.kernels import KERNELS, notebook_imports
 from assetbook.runners.notebook import NotebookRunner
+from assetbook.spec.loader import load_project
+from tests.conftest import REPO
 from tests.processes import kernels_of_this_process
 
 PROBE = """\
@@ -165,3 +167,32 @@ def test_a_kernel_that_cannot_start_is_named_and_leaves_no_folder(tmp_path: Path
             notebook, {}, tmp_path / "run.ipynb", tmp_path, "probe")
 
     assert set(Path(tempfile.gettempdir()).glob("assetbook-kernel-*")) <= before
+
+
+def test_a_kernel_ahead_imports_what_the_steps_project_modules_import(tmp_path: Path) -> None:
+    """A notebook step that loads a model imports its class, and the class's imports (torch,
+    Lightning: seconds) can be done ahead; the project's own modules are not, since one edited
+    while the spare waits must be imported afresh."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "__init__.py").write_text("")
+    (tmp_path / "mine" / "net.py").write_text(
+        "import sqlite3\nfrom mine.helpers import scale\nfrom . import helpers\n")
+    (tmp_path / "mine" / "helpers.py").write_text("import decimal\nscale = 2\n")
+    notebook = tmp_path / "report.py"
+    notebook.write_text("# %%\nimport json\n")
+
+    names = notebook_imports([notebook], tmp_path, loaded=["mine.net"])
+
+    assert {"json", "sqlite3", "decimal"} <= set(names)
+    assert not [name for name in names if name.startswith("mine")]
+
+
+def test_an_evaluation_step_loads_the_class_of_the_model_it_reads() -> None:
+    project = load_project(REPO)
+    evaluation = [n for n, a in project.assets.items() if a.spec.kind == "evaluate"]
+    trained = {a.spec.model.split(":")[0] for n, a in project.assets.items()
+               if a.spec.kind == "train"}
+
+    assert evaluation and set(project.notebook_modules(evaluation)) == trained
+    assert project.notebook_modules([n for n, a in project.assets.items()
+                                     if a.spec.kind == "train"]) == []  # no notebook

@@ -249,7 +249,7 @@ class Deployer:
                     break
             except httpx.HTTPError:
                 pass
-            time.sleep(0.5)
+            time.sleep(0.1)  # a refused connection costs next to nothing
         else:
             raise DeploymentError(f"bento {endpoint.bento} not ready on {endpoint.url}/readyz "
                                   f"after {self.ready_timeout_s:.0f}s; log:\n"
