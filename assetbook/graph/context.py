@@ -62,7 +62,7 @@ class BuildContext:
         keys = context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
         selected = {key.to_user_string() for key in keys}
         below = self.project.below(asset.name for asset in self.project.written_by(step))
-        return step_imports(self.project, below & selected)
+        return step_imports(self.project, below & selected, step)
 
     def start_kernel_below(self, step: str, context: dg.AssetExecutionContext) -> None:
         """For a step that runs no notebook itself: start the kernel of one below it."""

@@ -33,7 +33,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,6 +86,7 @@ class _Place:
 class _Spare:
     place: _Place
     environment: dict[str, str]  # os.environ when it was started
+    modules: frozenset[str]  # imported by its warm-up
     starting: Future[AsyncKernelManager]
 
 
@@ -100,14 +101,18 @@ class KernelPool:
 
     def prepare(self, kernel_name: str, cwd: Path, modules: Iterable[str] = ()) -> None:
         """Start a spare for notebooks about to run in `cwd`, with `modules` imported (and the
-        common ones), unless one is there."""
+        common ones); where one is there, import in it those it lacks."""
         place = _Place.here(kernel_name, cwd)
+        names = list(dict.fromkeys([*COMMON_MODULES, *modules]))
         with self._lock:
             spare = self._spare
             if spare is not None and spare.place == place:
+                if missing := [name for name in names if name not in spare.modules]:
+                    self._spare = replace(spare, modules=spare.modules | set(missing),
+                                          starting=self._starter.submit(
+                                              _warmed, spare.starting, missing))
                 return
-            names = list(dict.fromkeys([*COMMON_MODULES, *modules]))
-            self._spare = _Spare(place, dict(os.environ),
+            self._spare = _Spare(place, dict(os.environ), frozenset(names),
                                  self._starter.submit(_start, place, names))
         if spare is not None:
             self._stopper.submit(_discard, spare.starting)
@@ -176,12 +181,15 @@ class KernelPool:
             _discard(spare.starting)
 
 
-def step_imports(project: ProjectSpec, assets: Iterable[str]) -> list[str] | None:
+def step_imports(project: ProjectSpec, assets: Iterable[str], step: str | None = None
+                 ) -> list[str] | None:
     """What a kernel for the notebooks that materializing `assets` runs should import ahead;
-    None where none runs."""
+    None where none runs. A model's class (torch, Lightning: seconds, and memory) only where
+    `step` wrote that model: imported while the model trains, not during a search above it."""
     assets = list(assets)
     notebooks = project.notebooks(assets)
-    return notebook_imports(notebooks, project.root, project.notebook_modules(assets)) \
+    models = [asset.name for asset in project.written_by(step)] if step else []
+    return notebook_imports(notebooks, project.root, project.notebook_modules(assets, models)) \
         if notebooks else None
 
 
@@ -276,6 +284,18 @@ async def _started(place: _Place, modules: list[str]) -> AsyncKernelManager:
             raise
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return manager
+
+
+def _warmed(starting: Future[AsyncKernelManager], modules: list[str]) -> AsyncKernelManager:
+    """The started spare, with `modules` imported too (on the starter's one thread, after
+    the start: `starting` is done)."""
+    manager = starting.result()
+    try:
+        run_sync(_execute)(manager, WARM_UP.format(names=modules))
+    except BaseException:
+        _shutdown(manager)
         raise
     return manager
 

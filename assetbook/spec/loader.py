@@ -90,10 +90,11 @@ class ProjectSpec:
         found = [getattr(self.assets[n].spec, "notebook", None) for n in names if n in self.assets]
         return sorted({self.root / notebook for notebook in found if notebook is not None})
 
-    def notebook_modules(self, names: Iterable[str]) -> list[str]:
+    def notebook_modules(self, names: Iterable[str], models: Iterable[str] = ()) -> list[str]:
         """The modules that the notebook steps among these assets load beside their
-        notebooks' own imports: the spec's `modules`, and the class of each model they read
-        (an evaluation report loads the candidate's)."""
+        notebooks' own imports: the spec's `modules`, and the class of each of `models` that
+        they read (an evaluation report loads the candidate's)."""
+        models = set(models)
         found: dict[str, None] = {}
         for name in names:
             spec = self.assets[name].spec if name in self.assets else None
@@ -101,8 +102,8 @@ class ProjectSpec:
                 continue
             found.update(dict.fromkeys(spec.modules))
             found.update(dict.fromkeys(
-                model.split(":")[0] for upstream in spec.inputs if upstream in self.assets
-                if (model := getattr(self.assets[upstream].spec, "model", None))))
+                self.assets[model].spec.model.split(":")[0] for model in models & set(spec.inputs)
+            ))
         return list(found)
 
     def named(self, name: str) -> DeclaredAsset:

@@ -33,6 +33,7 @@ run = 0
 import json, os, sys
 print(json.dumps({"names": sorted(k for k in globals() if not k.startswith("_")),
                   "warm": "pyarrow.parquet" in sys.modules, "pid": os.getpid(),
+                  "colorsys": "colorsys" in sys.modules,
                   "mark": os.environ.get("ASSETBOOK_TEST_MARK"), "cwd": os.getcwd()}))
 left_behind = run
 """
@@ -91,6 +92,19 @@ def test_a_spare_sees_the_environment_of_the_notebook_that_takes_it(
     taken = probe(tmp_path, 1)
 
     assert (taken["pid"], taken["mark"]) == (spare.pid, "set after the spare started")
+
+
+def test_a_waiting_spare_imports_what_a_later_step_asks_for(tmp_path: Path) -> None:
+    """The training step asks for the model's imports after the search above it started the
+    evaluation's spare: the same kernel imports them, none is started anew."""
+    spare = the_spare(first := probe(tmp_path, 0))
+    assert not first["colorsys"]
+
+    KERNELS.prepare("python3", tmp_path, ["colorsys"])
+    taken = probe(tmp_path, 1)
+
+    assert (taken["pid"], taken["colorsys"]) == (spare.pid, True)
+    assert "colorsys" not in taken["names"]  # imported, and no name bound
 
 
 def test_a_spare_started_under_another_python_setting_is_not_used(
@@ -187,12 +201,18 @@ def test_a_kernel_ahead_imports_what_the_steps_project_modules_import(tmp_path: 
     assert not [name for name in names if name.startswith("mine")]
 
 
-def test_an_evaluation_step_loads_the_class_of_the_model_it_reads() -> None:
+def test_an_evaluation_is_warmed_with_its_model_class_by_the_step_that_trains_it() -> None:
+    """Where the model is trained, not where a search above it starts: the spare then holds
+    torch and Lightning while the search's trials do (memory at its peak)."""
     project = load_project(REPO)
-    evaluation = [n for n, a in project.assets.items() if a.spec.kind == "evaluate"]
-    trained = {a.spec.model.split(":")[0] for n, a in project.assets.items()
-               if a.spec.kind == "train"}
+    kinds = {n: a.spec.kind for n, a in project.assets.items()}
+    evaluation = [n for n, kind in kinds.items() if kind == "evaluate"]
+    trained = [n for n, kind in kinds.items() if kind == "train"]
+    searched = [n for n, kind in kinds.items() if kind == "tune"]
 
-    assert evaluation and set(project.notebook_modules(evaluation)) == trained
-    assert project.notebook_modules([n for n, a in project.assets.items()
-                                     if a.spec.kind == "train"]) == []  # no notebook
+    assert evaluation and trained and searched
+    assert set(project.notebook_modules(evaluation, trained)) == {
+        project.assets[n].spec.model.split(":")[0] for n in trained}
+    assert project.notebook_modules(evaluation, searched) == []
+    assert project.notebook_modules(evaluation) == []
+    assert project.notebook_modules(trained, trained) == []  # no notebook
