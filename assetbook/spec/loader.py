@@ -92,8 +92,8 @@ class ProjectSpec:
 
     def notebook_modules(self, names: Iterable[str], models: Iterable[str] = ()) -> list[str]:
         """The modules that the notebook steps among these assets load beside their
-        notebooks' own imports: the spec's `modules`, and the class of each of `models` that
-        they read (an evaluation report loads the candidate's)."""
+        notebooks' own imports: the spec's `modules`, and the class of each model among
+        `models` (assets of any kind) that they read (an evaluation loads the candidate's)."""
         models = set(models)
         found: dict[str, None] = {}
         for name in names:
@@ -102,8 +102,8 @@ class ProjectSpec:
                 continue
             found.update(dict.fromkeys(spec.modules))
             found.update(dict.fromkeys(
-                self.assets[model].spec.model.split(":")[0] for model in models & set(spec.inputs)
-            ))
+                reference.split(":")[0] for upstream in models & set(spec.inputs)
+                if (reference := getattr(self.assets[upstream].spec, "model", None))))
         return list(found)
 
     def named(self, name: str) -> DeclaredAsset:

@@ -216,3 +216,5 @@ def test_an_evaluation_is_warmed_with_its_model_class_by_the_step_that_trains_it
     assert project.notebook_modules(evaluation, searched) == []
     assert project.notebook_modules(evaluation) == []
     assert project.notebook_modules(trained, trained) == []  # no notebook
+    read_by_features = list(project.assets["features"].spec.inputs)  # data, not models
+    assert project.notebook_modules(["features"], read_by_features) == ["project.features"]
