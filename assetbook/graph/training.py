@@ -23,10 +23,6 @@ from assetbook.spec.models import ModelAssetSpec
 MLFLOW_KEY = "mlflow"
 
 
-def model_module(spec: ModelAssetSpec) -> str:
-    return spec.model.split(":")[0]
-
-
 def run_tags(context: AssetExecutionContext, declared: DeclaredAsset, window: list[str]) -> dict:
     """What links an MLflow run back to Dagster: the run, the asset, the partitions read."""
     return {"dagster.run_id": context.run.run_id, "dagster.asset": declared.name,

@@ -90,11 +90,11 @@ class ProjectSpec:
         found = [getattr(self.assets[n].spec, "notebook", None) for n in names if n in self.assets]
         return sorted({self.root / notebook for notebook in found if notebook is not None})
 
-    def notebook_modules(self, names: Iterable[str], models: Iterable[str] = ()) -> list[str]:
+    def notebook_modules(self, names: Iterable[str], model_assets: Iterable[str] = ()) -> list[str]:
         """The modules that the notebook steps among these assets load beside their
         notebooks' own imports: the spec's `modules`, and the class of each model among
-        `models` (assets of any kind) that they read (an evaluation loads the candidate's)."""
-        models = set(models)
+        `model_assets` (assets of any kind) that they read (an evaluation loads the candidate's)."""
+        model_assets = set(model_assets)
         found: dict[str, None] = {}
         for name in names:
             spec = self.assets[name].spec if name in self.assets else None
@@ -102,8 +102,9 @@ class ProjectSpec:
                 continue
             found.update(dict.fromkeys(spec.modules))
             found.update(dict.fromkeys(
-                reference.split(":")[0] for upstream in models & set(spec.inputs)
-                if (reference := getattr(self.assets[upstream].spec, "model", None))))
+                upstream_spec.model_module for upstream in model_assets & set(spec.inputs)
+                if isinstance(upstream_spec := self.assets[upstream].spec,
+                              models.ModelAssetSpec)))
         return list(found)
 
     def named(self, name: str) -> DeclaredAsset:

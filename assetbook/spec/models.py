@@ -297,6 +297,11 @@ class ModelAssetSpec(AssetSpecBase):
         description="How long the fit (for tune: the whole search) may run, in seconds or as "
         "'90m', '6h'; past it the run fails and its processes (or Ray trials) are stopped.")
 
+    @property
+    def model_module(self) -> str:
+        """The module that defines the model class."""
+        return self.model.split(":")[0]
+
 
 class UniformSpec(Strict):
     type: Literal["uniform", "loguniform"]

@@ -212,7 +212,7 @@ def test_an_evaluation_is_warmed_with_its_model_class_by_the_step_that_trains_it
 
     assert evaluation and trained and searched
     assert set(project.notebook_modules(evaluation, trained)) == {
-        project.assets[n].spec.model.split(":")[0] for n in trained}
+        project.assets[n].spec.model_module for n in trained}
     assert project.notebook_modules(evaluation, searched) == []
     assert project.notebook_modules(evaluation) == []
     assert project.notebook_modules(trained, trained) == []  # no notebook

@@ -19,7 +19,6 @@ from assetbook.graph.lineage import (
 from assetbook.graph.outputs import versioned_output
 from assetbook.graph.training import (
     fit_model,
-    model_module,
     registered_name,
     run_tags,
     trainer_params,
@@ -40,7 +39,7 @@ def build_train_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDe
     (data_input,) = [n for n in spec.inputs if n not in tuned]
     registered = registered_name(ctx, declared.name)
 
-    @dg.asset(**ctx.asset_kwargs(declared, None, [model_module(spec)]),
+    @dg.asset(**ctx.asset_kwargs(declared, None, [spec.model_module]),
               kinds={"pytorch", "mlflow"})
     def compute(context: AssetExecutionContext, mlflow: MlflowTracking,
                 **inputs: dict[str, Path]):

@@ -11,7 +11,6 @@ from dagster import AssetExecutionContext
 from assetbook.graph.context import BuildContext
 from assetbook.graph.outputs import versioned_output
 from assetbook.graph.training import (
-    model_module,
     run_tags,
     trainer_params,
     training_job,
@@ -29,7 +28,7 @@ def build_tune_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDef
     assert isinstance(spec, TuneAssetSpec)
     (data_input,) = spec.inputs
 
-    @dg.asset(**ctx.asset_kwargs(declared, None, [model_module(spec)]), kinds={"ray", "mlflow"})
+    @dg.asset(**ctx.asset_kwargs(declared, None, [spec.model_module]), kinds={"ray", "mlflow"})
     def compute(context: AssetExecutionContext, mlflow: MlflowTracking,
                 **inputs: dict[str, Path]):
         ctx.start_kernel_below(declared.name, context)
