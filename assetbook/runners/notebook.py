@@ -19,17 +19,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-import nbformat
-import papermill
-from nbclient.exceptions import CellTimeoutError
-from nbconvert import HTMLExporter
+from typing import TYPE_CHECKING, Any
 
 from assetbook.atomic import StorePath, atomic_path
 from assetbook.errors import NotebookError, StepTimeoutError
 from assetbook.runners.kernels import DEFAULT_KERNEL, KERNELS
 from assetbook.runners.notebook_source import as_ipynb
+
+if TYPE_CHECKING:  # imported where a notebook runs: loading the definitions does not need them
+    from nbconvert import HTMLExporter
+    from nbformat import NotebookNode
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -48,9 +47,9 @@ class _Budget:
 
     seconds: float  # math.inf: no limit
     started: float = field(default_factory=time.monotonic)
-    cell: nbformat.NotebookNode = field(default_factory=nbformat.v4.new_code_cell)
+    cell: NotebookNode | None = None
 
-    def __call__(self, cell: nbformat.NotebookNode) -> int | None:
+    def __call__(self, cell: NotebookNode) -> int | None:
         self.cell = cell
         left = self.started + self.seconds - time.monotonic()
         return None if math.isinf(left) else max(1, math.ceil(left))  # 0 would be no limit
@@ -80,6 +79,9 @@ class NotebookRunner:
         `following`: another notebook follows in this process, importing these modules; its
         kernel starts meanwhile.
         """
+        import papermill
+        from nbclient.exceptions import CellTimeoutError
+
         budget = _Budget(math.inf if self.timeout_s is None else self.timeout_s)
         html = executed.with_suffix(".html")
         failure: papermill.PapermillExecutionError | CellTimeoutError | None = None
@@ -115,10 +117,14 @@ class NotebookRunner:
 @cache
 def _exporter() -> HTMLExporter:
     """One exporter a process: a new one loads its templates again (0.2-0.6 s)."""
+    from nbconvert import HTMLExporter
+
     return HTMLExporter()
 
 
 def _render_html(executed: Path, html: Path) -> None:
+    import nbformat
+
     body, _ = _exporter().from_notebook_node(nbformat.read(executed, as_version=4))
     html.write_text(body, encoding="utf-8")
 
@@ -133,7 +139,8 @@ def _failure_message(exc: Any, notebook: Path, executed: StorePath, what: str) -
     )
 
 
-def _timeout_detail(cell: nbformat.NotebookNode, notebook: Path, executed: StorePath) -> str:
+def _timeout_detail(cell: NotebookNode | None, notebook: Path, executed: StorePath) -> str:
+    assert cell is not None, "nbclient asks the budget as each cell starts, before its timeout"
     return (f"notebook {notebook.name} was running cell {cell.execution_count}; its kernel is "
             f"shut down\n--- cell source ---\n{cell.source}\n"
             f"Executed notebook kept at {executed} (HTML: {executed.with_suffix('.html')})")
