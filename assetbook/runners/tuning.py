@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from assetbook.errors import AssetbookError, StepTimeoutError
+from assetbook.runners.model_signature import init_parameters
 from assetbook.runners.training.data import Dataset
 from assetbook.runners.training.fit import TrainingJob, fit, job_module, load_dataset
 from assetbook.runners.training.progress import Report
@@ -80,13 +81,19 @@ def sample_space(space: dict[str, DimensionSpec]) -> dict[str, Any]:
 
 
 def check_space(job: TuneJob, dataset: Dataset) -> None:
-    """Fail before any trial: every dimension samples, and the model accepts a sample."""
+    """Fail before any trial: every dimension samples, and the model takes each name, read
+    from its source where it can be (model_signature.py), else from a module built."""
     try:
         sample = {name: d.sample() for name, d in sample_space(job.search.space).items()}
     except Exception as exc:  # Ray raises assorted errors for unsampleable domains
         raise SearchSpaceError(f"search space cannot be sampled: {exc}") from exc
-    job_module(replace(job.training, hyperparameters={**job.training.hyperparameters,
-                                                      **sample}), dataset)
+    hyperparameters = {**job.training.hyperparameters, **sample}
+    taken = init_parameters(job.training.model)
+    if taken is None or "n_features" not in taken:
+        job_module(replace(job.training, hyperparameters=hyperparameters), dataset)
+    elif unknown := sorted(set(hyperparameters) - taken):
+        raise SearchSpaceError(f"model '{job.training.model}' rejects hyperparameters "
+                               f"{unknown}: its __init__ takes no {', '.join(unknown)}")
 
 
 @contextmanager
