@@ -23,11 +23,14 @@ AUTOMATION_SENSOR = "assetbook_automation"
 
 
 def build_automation_sensor() -> dg.AutomationConditionSensorDefinition:
+    """Every 5 s, the daemon's own loop: a landed day waits for this tick between its day's
+    run and its model's. At idle it costs the daemon 0.7 s of CPU a minute more than every
+    10 s did (measured under `dagster dev`: 2.9 against 2.2 CPU-s a minute)."""
     return dg.AutomationConditionSensorDefinition(
         AUTOMATION_SENSOR,
         target=dg.AssetSelection.all(),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=10,
+        minimum_interval_seconds=5,
         description="Evaluates every asset's automation condition (eager, cron, code change).",
     )
 
