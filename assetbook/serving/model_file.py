@@ -4,12 +4,16 @@ No pickled code: the config names the model class (a torch module, usually a
 LightningModule) and its constructor arguments; loading imports that class and fills it with
 the tensors. The preprocessing fitted on the training rows and the target's encoding travel
 with the weights, so every reader (evaluation, serving, `load`) predicts exactly alike.
+
+`torch.save` writes a zip archive; the config is also a JSON record of it (CONFIG_RECORD), so
+a reader of the config alone (the packaging) need not import torch (~1.5 s).
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
     import torch
 
 FORMAT = "assetbook-model/2"
+CONFIG_RECORD = "assetbook-config.json"
 
 
 class ModelImportError(AssetbookError):
@@ -106,12 +111,24 @@ class ModelFile:
                    "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()}}
         with atomic_path(path) as tmp:
             torch.save(payload, tmp)
+            with zipfile.ZipFile(tmp, "a") as archive:  # beside torch's records, in its folder
+                folder = archive.namelist()[0].split("/")[0]
+                archive.writestr(f"{folder}/{CONFIG_RECORD}", json.dumps(self.to_dict()))
 
     @classmethod
     def read(cls, path: Path | str) -> ModelFile:
-        """The config alone, without importing the model class (and Lightning with it): what
-        the packaging needs (the target)."""
-        return cls._from_payload(path, _payload(path))
+        """The config alone, without importing the model class (and Lightning with it), nor
+        torch where the file has its config record: what the packaging needs (the target)."""
+        with _opened(path) as file:
+            try:
+                with zipfile.ZipFile(file) as archive:
+                    record = next((name for name in archive.namelist()
+                                   if name.endswith(f"/{CONFIG_RECORD}")), None)
+                    if record is not None:
+                        return cls._from_payload(path, json.loads(archive.read(record)))
+            except zipfile.BadZipFile:
+                pass  # not torch's zip: torch.load says what it is instead
+        return cls._from_payload(path, _payload(path))  # a file written before the record
 
     @classmethod
     def read_config(cls, path: Path | str) -> ModelFile:
