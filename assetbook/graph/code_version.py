@@ -7,12 +7,12 @@ spec contributes its fields, and every Python module the asset names contributes
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from collections.abc import Iterable
 from pathlib import Path
 
 from assetbook.runners.notebook_source import read_notebook
+from assetbook.spec.module_source import module_source
 
 
 def notebook_code(path: Path) -> str:
@@ -20,20 +20,6 @@ def notebook_code(path: Path) -> str:
     result, so a paired .ipynb and percent .py have the same version."""
     notebook = read_notebook(path)
     return "\n\n".join(cell.source.strip() for cell in notebook.cells if cell.cell_type == "code")
-
-
-class ModuleSourceError(LookupError):
-    """A module named by a spec cannot be found; the builder says which spec named it."""
-
-
-def module_source(module: str) -> str:
-    try:
-        spec = importlib.util.find_spec(module)
-    except ModuleNotFoundError:
-        spec = None
-    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
-        raise ModuleSourceError(f"module '{module}' not found or has no Python source")
-    return Path(spec.origin).read_text(encoding="utf-8")
 
 
 def code_version(spec_fields: dict, notebook: Path | None, modules: Iterable[str]) -> str:

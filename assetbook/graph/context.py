@@ -14,7 +14,7 @@ import dagster as dg
 from assetbook.atomic import StorePath
 from assetbook.errors import SpecError
 from assetbook.graph.automation import build_automation_condition, build_freshness_policy
-from assetbook.graph.code_version import ModuleSourceError, code_version
+from assetbook.graph.code_version import code_version
 from assetbook.graph.landing_chain import landing_chain
 from assetbook.graph.partitions import build_partition_mapping, build_partitions_def, window_keys
 from assetbook.kinds import AssetSpec
@@ -25,6 +25,7 @@ from assetbook.resources.store import read_frame, store_path
 from assetbook.runners.kernels import DEFAULT_KERNEL, KERNELS, step_imports
 from assetbook.spec.loader import DeclaredAsset, ProjectSpec
 from assetbook.spec.models import AllInputSpec, LandingSourceSpec, SameInputSpec
+from assetbook.spec.module_source import ModuleSourceError
 
 IO_MANAGER_KEY = "artifacts"
 PER_PARTITION = dg.BackfillPolicy.multi_run(1)  # one bad day must not fail its neighbours

@@ -8,8 +8,8 @@ would import PyTorch and Lightning into the search's driver (~4.6 s on the criti
 from __future__ import annotations
 
 import ast
-import importlib.util
-from pathlib import Path
+
+from assetbook.spec.module_source import ModuleSourceError, module_source
 
 
 def init_parameters(reference: str) -> frozenset[str] | None:
@@ -18,14 +18,8 @@ def init_parameters(reference: str) -> frozenset[str] | None:
     own that takes no `**kwargs`. None otherwise: the caller imports the class instead."""
     module_name, _, name = reference.partition(":")
     try:
-        spec = importlib.util.find_spec(module_name)  # imports the parent packages only
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        return None
-    try:
-        tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
-    except (OSError, SyntaxError, UnicodeDecodeError):
+        tree = ast.parse(module_source(module_name))
+    except (ModuleSourceError, ImportError, ValueError, OSError, SyntaxError):
         return None
     classes = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == name]
     if len(classes) != 1 or classes[0].decorator_list:

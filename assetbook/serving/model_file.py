@@ -119,16 +119,7 @@ class ModelFile:
     def read(cls, path: Path | str) -> ModelFile:
         """The config alone, without importing the model class (and Lightning with it), nor
         torch where the file has its config record: what the packaging needs (the target)."""
-        with _opened(path) as file:
-            try:
-                with zipfile.ZipFile(file) as archive:
-                    record = next((name for name in archive.namelist()
-                                   if name.endswith(f"/{CONFIG_RECORD}")), None)
-                    if record is not None:
-                        return cls._from_payload(path, json.loads(archive.read(record)))
-            except zipfile.BadZipFile:
-                pass  # not torch's zip: torch.load says what it is instead
-        return cls._from_payload(path, _payload(path))  # a file written before the record
+        return cls._from_payload(path, _config_record(path) or _payload(path))
 
     @classmethod
     def read_config(cls, path: Path | str) -> ModelFile:
@@ -194,6 +185,18 @@ def _payload(path: Path | str) -> dict[str, Any]:
 
     with _opened(path) as file:
         return torch.load(file, map_location="cpu", weights_only=True)
+
+
+def _config_record(path: Path | str) -> dict[str, Any] | None:
+    """The config record of the file's zip; None for a file written before it."""
+    with _opened(path) as file:
+        try:
+            archive = zipfile.ZipFile(file)
+        except zipfile.BadZipFile:  # not torch's zip: torch.load says what it is instead
+            return None
+        with archive:
+            names = [n for n in archive.namelist() if n.endswith(f"/{CONFIG_RECORD}")]
+            return json.loads(archive.read(names[0])) if names else None
 
 
 def _opened(path: Path | str) -> IO[bytes]:
