@@ -161,10 +161,13 @@ def execute(session: Session, plan: Plan, progress: RunProgress | None = None
 
 def materialize_assets(session: Session, selection: list[str], tags: dict[str, str],
                        partition_key: str | None = None, progress: RunProgress | None = None,
-                       label: str = "") -> None:
+                       label: str = "", again: bool = False) -> None:
+    """One in-process run of `selection`; `again`: a run of the same assets follows it (its
+    notebooks' kernel starts during this one's)."""
     fail_orphaned_runs(session.instance)
     if (modules := step_imports(session.project, selection)) is not None:
-        KERNELS.prepare(DEFAULT_KERNEL, session.root, modules)  # starts while Dagster sets up
+        # starts while Dagster sets up
+        KERNELS.prepare(DEFAULT_KERNEL, session.root, modules, again=again)
     step_tag = (STEP_TAG, uuid.uuid4().hex)
     with progress.watching(session.instance, step_tag, label) if progress else nullcontext():
         result = dg.materialize(
@@ -234,7 +237,7 @@ def _run_days(session: Session, step: Step, progress: RunProgress | None) -> dic
     for key in step.keys:
         try:
             materialize_assets(session, assets, {}, partition_key=key, progress=progress,
-                               label=key)
+                               label=key, again=key != step.keys[-1])
         except AssetbookError as exc:
             failed[key] = str(exc)
     return failed

@@ -16,6 +16,11 @@ Every kernel, spare or not, is started here and reached over Unix sockets in a p
 folder, not TCP ports: Jupyter picks a free port in the starting process and the kernel binds
 it later, so a process starting at the same time can take it first (seen in CI: "Address
 already in use", and the step failed).
+
+A kernel has one client for its life, the warm-up's, handed on to its notebook connected and
+known ready: jupyter_client's `wait_for_ready`, which nbclient calls on the client it gets,
+waits 0.2 s for an IOPub message after every kernel_info reply (on a connected client too),
+0.2 s of every notebook run.
 """
 
 from __future__ import annotations
@@ -35,10 +40,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.utils import run_sync
+from traitlets import Type
 
 from assetbook.runners.notebook_source import read_notebook
 
@@ -67,6 +74,38 @@ START_TIMEOUT_S = 60
 KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:"]
 
 
+class _ReadyClient(AsyncKernelClient):
+    """A client that, once it has seen its kernel answer, is ready for as long as its channels
+    stay open: starting them again and waiting again are no-ops."""
+
+    _ready = False
+
+    def start_channels(self, *args: Any, **kwargs: Any) -> None:
+        if not self.channels_running:
+            super().start_channels(*args, **kwargs)
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
+        if not (self._ready and self.channels_running):
+            await super().wait_for_ready(timeout=timeout)
+            self._ready = True
+
+
+class _PooledKernelManager(AsyncKernelManager):
+    """A kernel whose every `client()` is the same `_ReadyClient`."""
+
+    client_factory = Type(klass=_ReadyClient)
+    _client: _ReadyClient | None = None
+
+    def client(self, **kwargs: Any) -> _ReadyClient:
+        if self._client is None:
+            self._client = super().client(**kwargs)
+        return self._client
+
+    def close_client(self) -> None:
+        if self._client is not None:
+            self._client.stop_channels()
+
+
 @dataclass(frozen=True)
 class _Place:
     """What a kernel inherits at its start and cannot change afterwards."""
@@ -87,7 +126,8 @@ class _Spare:
     place: _Place
     environment: dict[str, str]  # os.environ when it was started
     modules: frozenset[str]  # imported by its warm-up
-    starting: Future[AsyncKernelManager]
+    starting: Future[_PooledKernelManager]
+    again: bool = False  # once taken, a spare like it starts: a run like this one follows
 
 
 class KernelPool:
@@ -99,37 +139,43 @@ class KernelPool:
         self._stopper = ThreadPoolExecutor(1, thread_name_prefix="assetbook-kernel-stop")
         self._spare: _Spare | None = None
 
-    def prepare(self, kernel_name: str, cwd: Path, modules: Iterable[str] = ()) -> None:
+    def prepare(self, kernel_name: str, cwd: Path, modules: Iterable[str] = (),
+                again: bool = False) -> None:
         """Start a spare for notebooks about to run in `cwd`, with `modules` imported (and the
-        common ones); where one is there, import in it those it lacks."""
+        common ones); where one is there, import in it those it lacks. `again`: another run
+        with the same notebooks follows this one in this process (a day-by-day loop), so the
+        spare of that run starts while this run's notebook runs."""
         place = _Place.here(kernel_name, cwd)
         names = list(dict.fromkeys([*COMMON_MODULES, *modules]))
         with self._lock:
             spare = self._spare
             if spare is not None and spare.place == place:
+                self._spare = replace(spare, again=again)
                 if missing := [name for name in names if name not in spare.modules]:
-                    self._spare = replace(spare, modules=spare.modules | set(missing),
+                    self._spare = replace(self._spare, modules=spare.modules | set(missing),
                                           starting=self._starter.submit(
                                               _warmed, spare.starting, missing))
                 return
             self._spare = _Spare(place, dict(os.environ), frozenset(names),
-                                 self._starter.submit(_start, place, names))
+                                 self._starter.submit(_start, place, names), again)
         if spare is not None:
             self._stopper.submit(_discard, spare.starting)
 
     @contextlib.contextmanager
     def kernel(self, kernel_name: str, cwd: Path, following: Sequence[str] | None
-               ) -> Iterator[AsyncKernelManager]:
+               ) -> Iterator[_PooledKernelManager]:
         """A started kernel for one notebook (the spare, or one started now), shut down
         afterwards.
-        Where another notebook follows in this process (`following`: the modules it imports)
-        a new spare starts meanwhile; if this notebook fails, the spare goes too (a failing
-        step leaves no kernel)."""
+        Where another notebook follows in this process (`following`: the modules it imports,
+        or the spare's own where the next run is like this one) a new spare starts meanwhile;
+        if this notebook fails, the spare goes too (a failing step leaves no kernel)."""
         place = _Place.here(kernel_name, cwd)
         with self._lock:
             spare, self._spare = self._spare, None
         manager = self._take(spare, place) if spare else None
         starting = None if manager else self._starter.submit(_start, place, [])
+        if following is None and spare is not None and spare.again:
+            following = sorted(spare.modules)
         if following is not None:
             self.prepare(kernel_name, cwd, following)
         try:
@@ -145,7 +191,7 @@ class KernelPool:
             if manager is not None:  # in the background: the step's result does not wait
                 self._stopper.submit(_shutdown, manager)
 
-    def _take(self, spare: _Spare, place: _Place) -> AsyncKernelManager | None:
+    def _take(self, spare: _Spare, place: _Place) -> _PooledKernelManager | None:
         """The spare, with os.environ as it is now; None where it cannot serve `place`."""
         if spare.place != place:
             self._stopper.submit(_discard, spare.starting)
@@ -265,21 +311,22 @@ def _installed(package: str, root: Path) -> bool:
         return False
 
 
-def _start(place: _Place, modules: list[str]) -> AsyncKernelManager:
+def _start(place: _Place, modules: list[str]) -> _PooledKernelManager:
     return asyncio.run(_started(place, modules))
 
 
-async def _started(place: _Place, modules: list[str]) -> AsyncKernelManager:
+async def _started(place: _Place, modules: list[str]) -> _PooledKernelManager:
     # A folder of its own (mode 0700): the connection file holds the kernel's key, and the
     # sockets' paths must stay under 107 bytes, which Jupyter's runtime folder may not.
     folder = tempfile.mkdtemp(prefix="assetbook-kernel-")
-    manager = AsyncKernelManager(kernel_name=place.kernel_name, transport="ipc",
-                                 connection_file=os.path.join(folder, f"{uuid.uuid4()}.json"))
+    manager = _PooledKernelManager(kernel_name=place.kernel_name, transport="ipc",
+                                   connection_file=os.path.join(folder, f"{uuid.uuid4()}.json"))
     try:
         await manager.start_kernel(cwd=place.cwd, extra_arguments=KERNEL_ARGUMENTS)
         try:
             await _execute(manager, WARM_UP.format(names=modules))
         except BaseException:
+            manager.close_client()
             await manager.shutdown_kernel(now=True)
             raise
     except BaseException:
@@ -288,7 +335,8 @@ async def _started(place: _Place, modules: list[str]) -> AsyncKernelManager:
     return manager
 
 
-def _warmed(starting: Future[AsyncKernelManager], modules: list[str]) -> AsyncKernelManager:
+def _warmed(starting: Future[_PooledKernelManager], modules: list[str]
+            ) -> _PooledKernelManager:
     """The started spare, with `modules` imported too (on the starter's one thread, after
     the start: `starting` is done)."""
     manager = starting.result()
@@ -300,21 +348,18 @@ def _warmed(starting: Future[AsyncKernelManager], modules: list[str]) -> AsyncKe
     return manager
 
 
-async def _execute(manager: AsyncKernelManager, code: str) -> None:
+async def _execute(manager: _PooledKernelManager, code: str) -> None:
     """Run `code` in the kernel, silently: no output, no history, no execution count."""
     client = manager.client()
     client.start_channels()
-    try:
-        await client.wait_for_ready(timeout=START_TIMEOUT_S)
-        reply = await client.execute_interactive(code, silent=True, store_history=False,
-                                                 timeout=START_TIMEOUT_S)
-    finally:
-        client.stop_channels()
+    await client.wait_for_ready(timeout=START_TIMEOUT_S)
+    reply = await client.execute_interactive(code, silent=True, store_history=False,
+                                             timeout=START_TIMEOUT_S)
     if reply["content"]["status"] != "ok":
         raise RuntimeError(f"the kernel could not run {code!r}: {reply['content']}")
 
 
-def _discard(starting: Future[AsyncKernelManager]) -> None:
+def _discard(starting: Future[_PooledKernelManager]) -> None:
     try:
         manager = starting.result(timeout=START_TIMEOUT_S)
     except Exception:  # it failed to start (or hangs in its start): nothing to shut down
@@ -322,8 +367,9 @@ def _discard(starting: Future[AsyncKernelManager]) -> None:
     _shutdown(manager)
 
 
-def _shutdown(manager: AsyncKernelManager) -> None:
+def _shutdown(manager: _PooledKernelManager) -> None:
     try:
+        manager.close_client()
         if run_sync(manager.is_alive)():
             run_sync(manager.shutdown_kernel)(now=True)
     finally:

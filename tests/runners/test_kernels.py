@@ -1,9 +1,10 @@
 """Kernels started ahead (runners/kernels.py): a notebook gets one with the common imports
 done, never one that another notebook used, always with the environment of the step that
 takes it, and a failing notebook leaves no kernel behind, spare included. In a run, a notebook
-with another notebook below it has that one's kernel started meanwhile; a run of one notebook
-starts one. A kernel's channels are Unix sockets, not TCP ports, and a spare left at exit
-is stopped, its sockets' folder removed."""
+with another notebook below it has that one's kernel started meanwhile, and so does a run that
+another like it follows (a day-by-day loop); a run of one notebook starts one. The warm-up's
+client goes on to the notebook, connected and known ready. A kernel's channels are Unix
+sockets, not TCP ports, and a spare left at exit is stopped, its sockets' folder removed."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 from jupyter_client.kernelspec import NoSuchKernel
+from jupyter_client.utils import run_sync
 
 from assetbook.errors import NotebookError
 from assetbook.runners.kernels import KERNELS, notebook_imports
@@ -39,11 +41,14 @@ left_behind = run
 """
 
 
-def probe(folder: Path, run: int) -> dict:
+def probe(folder: Path, run: int, following: list[str] | None = []) -> dict:  # noqa: B006
+    """Run the probe; `following`: what a notebook after it in the same run imports (None:
+    no notebook follows in its run)."""
     notebook = folder / "probe.py"
     notebook.write_text(PROBE)
     executed = folder / f"run{run}.ipynb"
-    NotebookRunner().run(notebook, {"run": run}, executed, folder, f"probe {run}", following=[])
+    NotebookRunner().run(notebook, {"run": run}, executed, folder, f"probe {run}",
+                         following=following)
     (output,) = json.loads(executed.read_text())["cells"][-1]["outputs"]
     return json.loads("".join(output["text"]))
 
@@ -105,6 +110,36 @@ def test_a_waiting_spare_imports_what_a_later_step_asks_for(tmp_path: Path) -> N
 
     assert (taken["pid"], taken["colorsys"]) == (spare.pid, True)
     assert "colorsys" not in taken["names"]  # imported, and no name bound
+
+
+def test_a_day_by_day_loop_has_the_next_days_kernel_started_during_the_day_before(
+        tmp_path: Path) -> None:
+    """`assetbook run` falling back to one run a day: each run says that another like it
+    follows (`again`), but no notebook follows within the run itself; the last says none."""
+    KERNELS.stop_all()
+    KERNELS.prepare("python3", tmp_path, ["colorsys"], again=True)
+    spare = the_spare(probe(tmp_path, 0, following=None))
+
+    KERNELS.prepare("python3", tmp_path, ["colorsys"])  # the last day
+    last = probe(tmp_path, 1, following=None)
+
+    assert (last["pid"], last["colorsys"]) == (spare.pid, True)
+    _, alive = psutil.wait_procs(kernels_of_this_process(), timeout=30)
+    assert not alive  # and after the last day, no spare waits
+
+
+def test_a_kernel_keeps_the_client_of_its_warm_up_connected_and_ready(tmp_path: Path) -> None:
+    """nbclient asks the kernel's manager for a client and waits for it to be ready, which
+    costs jupyter_client 0.2 s each time; the warm-up's client is handed over, and asks
+    nothing again."""
+    KERNELS.prepare("python3", tmp_path)
+    with KERNELS.kernel("python3", tmp_path, None) as manager:
+        client = manager.client()
+        assert client is manager.client() and client.channels_running
+        client.kernel_info = lambda: pytest.fail("the ready client asked the kernel again")
+        run_sync(client.wait_for_ready)(timeout=10)
+    KERNELS.stop_all()  # waits for the shutdown of used kernels, in the background
+    assert not client.channels_running  # closed with its kernel
 
 
 def test_a_spare_started_under_another_python_setting_is_not_used(
@@ -171,8 +206,11 @@ def test_a_spare_left_when_the_process_exits_is_stopped_and_its_folder_removed(
     assert not Path(connection).parent.exists()
 
 
-def test_a_kernel_that_cannot_start_is_named_and_leaves_no_folder(tmp_path: Path) -> None:
-    before = set(Path(tempfile.gettempdir()).glob("assetbook-kernel-*"))
+def test_a_kernel_that_cannot_start_is_named_and_leaves_no_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    private = tmp_path / "tmp"  # not the machine's: other test workers start kernels there
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     notebook = tmp_path / "probe.py"
     notebook.write_text(PROBE)
 
@@ -180,7 +218,7 @@ def test_a_kernel_that_cannot_start_is_named_and_leaves_no_folder(tmp_path: Path
         NotebookRunner(kernel_name="no-such-kernel").run(
             notebook, {}, tmp_path / "run.ipynb", tmp_path, "probe")
 
-    assert set(Path(tempfile.gettempdir()).glob("assetbook-kernel-*")) <= before
+    assert not list(private.glob("assetbook-kernel-*"))
 
 
 def test_a_kernel_ahead_imports_what_the_steps_project_modules_import(tmp_path: Path) -> None:
