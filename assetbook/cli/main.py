@@ -13,6 +13,10 @@ from assetbook.cli.parser import build_parser
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "stop":  # the specs and the state folder only: no Dagster
+        from assetbook.cli.stop import stop_command
+
+        return stop_command(args)
     from assetbook.cli.commands import run_command  # Dagster and the framework: seconds
 
     return run_command(args)

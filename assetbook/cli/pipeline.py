@@ -24,8 +24,8 @@ from assetbook.errors import AssetbookError
 from assetbook.graph.internals import RANGE_END_TAG, RANGE_START_TAG, GraphState
 from assetbook.graph.landed import corrected_days
 from assetbook.graph.orphans import PID_TAG, fail_orphaned_runs
-from assetbook.graph.serving import fed_by
 from assetbook.runners.kernels import DEFAULT_KERNEL, KERNELS, step_imports
+from assetbook.runners.serving.environments import fed_by
 from assetbook.runners.simulator import land_days, load_generator
 
 SERVING_KINDS = ("package", "deploy")

@@ -1,5 +1,5 @@
-"""`assetbook promote`, `rollback`, `serve` and `stop`, and the answer `assetbook run` ends
-with."""
+"""`assetbook promote`, `rollback` and `serve`, and the answer `assetbook run` ends with
+(`assetbook stop`: cli/stop.py)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,7 @@ from assetbook.cli.progress import RunProgress
 from assetbook.cli.session import Session
 from assetbook.errors import AssetbookError
 from assetbook.graph.context import BuildContext
-from assetbook.graph.serving import (
-    APPROVED_BY_TAG,
-    deployer,
-    deployment_named,
-    deployments,
-    fed_by,
-    served_model,
-)
+from assetbook.graph.serving import APPROVED_BY_TAG, served_model
 from assetbook.kinds.package import PackageAssetSpec
 from assetbook.kinds.package.served import resolve_served
 from assetbook.kinds.promote.asset import append_decision
@@ -30,6 +23,7 @@ from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.store import read_frame
 from assetbook.resources.tracking import CHAMPION, MlflowTracking
 from assetbook.runners.serving.deployment import Deployer, Endpoint, alive
+from assetbook.runners.serving.environments import deployer, deployment_named, deployments, fed_by
 from assetbook.spec.loader import DeclaredAsset
 
 
@@ -144,11 +138,6 @@ def serve(session: Session) -> list[Endpoint]:
     if not started:
         raise AssetbookError("nothing was deployed yet: run `assetbook run` first")
     return started
-
-
-def stop(session: Session) -> None:
-    for declared in deployments(session.project):
-        _deployer(session, declared.name).stop_all()
 
 
 def describe(endpoint: Endpoint) -> str:

@@ -17,10 +17,10 @@ import dagster as dg
 from assetbook.cli.session import Session
 from assetbook.graph.context import BuildContext
 from assetbook.graph.internals import Freshness, GraphState, StaleState
-from assetbook.graph.serving import deployer, deployments, fed_by
 from assetbook.graph.training import registered_name
 from assetbook.resources.tracking import CHAMPION, MlflowTracking
 from assetbook.runners.serving.deployment import alive
+from assetbook.runners.serving.environments import deployer, deployments, fed_by
 
 
 @dataclass(frozen=True)

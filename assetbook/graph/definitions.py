@@ -16,13 +16,13 @@ from assetbook.graph.orphans import build_orphaned_runs_sensor
 from assetbook.graph.promotion import build_promotion_sensor
 from assetbook.graph.retention import build_gc_schedule
 from assetbook.graph.sensors import build_automation_sensor, build_landing_sensor, landing_sources
-from assetbook.graph.serving import deployments
 from assetbook.graph.training import MLFLOW_KEY
 from assetbook.kinds import BY_NAME
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.importable import make_importable
 from assetbook.resources.state import StateFolder
 from assetbook.resources.tracking import MlflowTracking
+from assetbook.runners.serving.environments import deployments
 from assetbook.spec.loader import DeclaredAsset, ProjectSpec, load_project
 
 Builder = Callable[[BuildContext, DeclaredAsset], dg.AssetsDefinition]

@@ -15,9 +15,10 @@ import dagster as dg
 import httpx
 
 from assetbook.graph.context import BuildContext
-from assetbook.graph.serving import APPROVED_BY_TAG, deployer, fed_by
+from assetbook.graph.serving import APPROVED_BY_TAG
 from assetbook.kinds.deploy import DeployAssetSpec, PromotionRuleSpec
 from assetbook.runners.serving.deployment import Endpoint
+from assetbook.runners.serving.environments import deployer, fed_by
 from assetbook.runners.serving.health import server_errors
 from assetbook.spec.loader import DeclaredAsset
 

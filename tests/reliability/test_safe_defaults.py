@@ -26,12 +26,12 @@ import yaml
 from assetbook.data.landing import landed_files, read_landed_file
 from assetbook.errors import ArtifactError, SourceError
 from assetbook.graph.context import BuildContext
-from assetbook.graph.serving import deployer
 from assetbook.kinds.deploy import DeployAssetSpec
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.state import StateFolder, safe_part
 from assetbook.runners.notebook import NotebookRunner
 from assetbook.runners.serving.deployment import _nginx_config
+from assetbook.runners.serving.environments import deployer
 from assetbook.serving.model_file import ModelFile
 from assetbook.spec.loader import ProjectSpec
 from tests.conftest import REPO, build_defs, failure_messages, materialize

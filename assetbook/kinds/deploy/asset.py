@@ -16,11 +16,12 @@ from dagster import AssetExecutionContext
 from assetbook.errors import AssetbookError
 from assetbook.graph.context import BuildContext
 from assetbook.graph.outputs import versioned_output
-from assetbook.graph.serving import APPROVED_BY_TAG, deployer, fed_by, served_model
+from assetbook.graph.serving import APPROVED_BY_TAG, served_model
 from assetbook.kinds.deploy import DeployAssetSpec
 from assetbook.resources.state import UNPARTITIONED
 from assetbook.resources.tracking import MlflowTracking
 from assetbook.runners.serving.deployment import Endpoint
+from assetbook.runners.serving.environments import deployer, fed_by
 from assetbook.spec.loader import DeclaredAsset
 
 

@@ -11,10 +11,10 @@ from dagster import AssetExecutionContext
 from assetbook.graph.context import BuildContext
 from assetbook.graph.lineage import DATA_VERSION_TAG
 from assetbook.graph.outputs import versioned_output
-from assetbook.graph.serving import bentoml_home
 from assetbook.kinds.package import PackageAssetSpec
 from assetbook.resources.state import UNPARTITIONED
 from assetbook.resources.tracking import MlflowTracking
+from assetbook.runners.serving.environments import bentoml_home
 from assetbook.runners.serving.packaging import BentoSource, package
 from assetbook.spec.loader import DeclaredAsset
 

@@ -16,8 +16,8 @@ from assetbook.graph.context import (
 )
 from assetbook.graph.landed import record_source_versions
 from assetbook.graph.outputs import emit
-from assetbook.graph.serving import deployment_named, served_predictions
 from assetbook.kinds.source import SourceAssetSpec
+from assetbook.runners.serving.environments import deployment_named, served_predictions
 from assetbook.runners.simulator import load_generator
 from assetbook.spec.loader import DeclaredAsset
 from assetbook.spec.models import GeneratorSourceSpec, ServedSourceSpec

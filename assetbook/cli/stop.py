@@ -1,0 +1,31 @@
+"""`assetbook stop`: the servers' processes are recorded in the state folder, so stopping
+them takes the specs and that folder only; without importing Dagster and loading the
+definitions, it answers in well under a second instead of about three."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from assetbook.errors import AssetbookError
+from assetbook.resources.importable import make_importable
+from assetbook.resources.profile import PROFILE_ENV
+from assetbook.resources.state import StateFolder
+from assetbook.runners.serving.environments import stop_servers
+from assetbook.spec.loader import load_project
+
+
+def stop_command(args: argparse.Namespace) -> int:
+    """Stop every deployment's servers; the exit status."""
+    if args.profile:
+        os.environ[PROFILE_ENV] = args.profile
+    root = args.project.resolve()
+    try:
+        make_importable(root)
+        stop_servers(load_project(root), StateFolder.for_project(root))
+    except AssetbookError as exc:
+        print(f"assetbook: error: {exc}", file=sys.stderr)
+        return 1
+    print("stopped")
+    return 0
