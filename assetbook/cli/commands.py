@@ -29,7 +29,6 @@ from assetbook.cli.session import Session
 from assetbook.cli.status import project_status, render, to_json
 from assetbook.cli.summary import print_summary
 from assetbook.errors import AssetbookError
-from assetbook.resources.profile import PROFILE_ENV
 from assetbook.scaffold import scaffold_example, scaffold_tabular
 
 QUIET_COMMANDS = ("run", "materialize", "ci", "simulate", "status", "promote", "rollback",
@@ -38,8 +37,6 @@ QUIET_COMMANDS = ("run", "materialize", "ci", "simulate", "status", "promote", "
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the parsed command; its exit status."""
-    if args.profile:  # for this process and every process it starts (kernels, dagster dev)
-        os.environ[PROFILE_ENV] = args.profile
     session = Session(args.project.resolve())
     if args.command == "init":
         return _guarded(lambda: _init(args.path, args.data, args.target, args.task))

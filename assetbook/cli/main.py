@@ -6,6 +6,7 @@ at once."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from assetbook.cli.parser import build_parser
@@ -13,6 +14,10 @@ from assetbook.cli.parser import build_parser
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.profile:  # for this process and every process it starts (kernels, dagster dev)
+        from assetbook.resources.profile import PROFILE_ENV
+
+        os.environ[PROFILE_ENV] = args.profile
     if args.command == "stop":  # the specs and the state folder only: no Dagster
         from assetbook.cli.stop import stop_command
 

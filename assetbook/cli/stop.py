@@ -1,16 +1,15 @@
 """`assetbook stop`: the servers' processes are recorded in the state folder, so stopping
-them takes the specs and that folder only; without importing Dagster and loading the
-definitions, it answers in well under a second instead of about three."""
+them takes the specs and that folder only. Without importing Dagster and loading the
+definitions, its own part takes 0.6 s instead of about 3 s; then it waits for the servers to
+exit."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from assetbook.errors import AssetbookError
 from assetbook.resources.importable import make_importable
-from assetbook.resources.profile import PROFILE_ENV
 from assetbook.resources.state import StateFolder
 from assetbook.runners.serving.environments import stop_servers
 from assetbook.spec.loader import load_project
@@ -18,8 +17,6 @@ from assetbook.spec.loader import load_project
 
 def stop_command(args: argparse.Namespace) -> int:
     """Stop every deployment's servers; the exit status."""
-    if args.profile:
-        os.environ[PROFILE_ENV] = args.profile
     root = args.project.resolve()
     try:
         make_importable(root)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
@@ -41,7 +42,7 @@ left_behind = run
 """
 
 
-def probe(folder: Path, run: int, following: list[str] | None = []) -> dict:  # noqa: B006
+def probe(folder: Path, run: int, following: Sequence[str] | None = ()) -> dict:
     """Run the probe; `following`: what a notebook after it in the same run imports (None:
     no notebook follows in its run)."""
     notebook = folder / "probe.py"
