@@ -9,7 +9,8 @@ from pathlib import Path
 
 
 def processes() -> dict[int, tuple[int, int]]:
-    """Every process now: pid -> (parent pid, resident bytes)."""
+    """Every live process now: pid -> (parent pid, resident bytes). Zombies, which have
+    exited and only wait to be reaped, are left out."""
     table = {}
     page = os.sysconf("SC_PAGE_SIZE")
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -17,8 +18,17 @@ def processes() -> dict[int, tuple[int, int]]:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:  # gone meanwhile
             continue
-        table[int(stat.parent.name)] = (int(fields[1]), int(fields[21]) * page)
+        if fields[0] != "Z":
+            table[int(stat.parent.name)] = (int(fields[1]), int(fields[21]) * page)
     return table
+
+
+def command_line(pid: int) -> str:
+    """What a process runs ("" once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
 
 
 def tree(roots: set[int], table: dict[int, tuple[int, int]]) -> set[int]:

@@ -30,7 +30,7 @@ from assetbook.runners.serving.deployment import Deployer, DeploymentError, Prob
 from assetbook.runners.serving.health import server_errors
 from tests.conftest import BIN, copy_example
 from tests.ports import free_port
-from tests.processes import listening, processes, tree
+from tests.processes import command_line, listening, processes, tree
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_ray")]  # searches join one Ray
 
@@ -469,7 +469,8 @@ def test_stop_leaves_nothing_and_serve_listens_on_the_loopback_only(project: Pro
     running = servers()
     assert running and ("127.0.0.1", project.port) in listening(running)
     assert project.assetbook("stop").returncode == 0
-    assert not tree(running, processes()), "a server outlived `assetbook stop`"
+    left = {pid: command_line(pid) for pid in tree(running, processes())}
+    assert not left, f"servers outlived `assetbook stop`: {left}"
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{project.url}/healthz", timeout=5)
 

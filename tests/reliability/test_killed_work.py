@@ -38,7 +38,7 @@ from assetbook.resources.tracking import CANDIDATE, CHAMPION, PREVIOUS, MlflowTr
 from assetbook.resources.versions import VERSIONS_FOLDER
 from tests.conftest import BIN
 from tests.e2e.test_delivery import Project
-from tests.processes import processes, tree
+from tests.processes import command_line, processes, tree
 from tests.ray_cluster import cluster_processes
 from tests.reliability.ledger import Ledger
 from tests.reliability.test_http_fuzz import Traffic, served
@@ -190,16 +190,9 @@ def appears(folder: Path, pattern: str, written: bool = False) -> Progress:
 def running(fragment: str) -> Progress:
     """A process of the step whose command line holds `fragment`."""
     def check(pids: set[int]) -> bool:
-        return any(fragment in _command(pid) for pid in pids)
+        return any(fragment in command_line(pid) for pid in pids)
 
     return check
-
-
-def _command(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
 
 
 @dataclass(frozen=True)
@@ -233,7 +226,7 @@ def _outliving(pids: set[int], grace_s: float = 60.0) -> dict[int, str]:
     kernel, Ray's daemons) has had time to notice; bento servers are meant to outlive it."""
     deadline = time.monotonic() + grace_s
     while True:
-        alive = {pid: _command(pid) for pid in tree(pids, processes())}
+        alive = {pid: command_line(pid) for pid in tree(pids, processes())}
         if time.monotonic() > deadline or not any(map(lingers, alive.values())):
             return alive
         time.sleep(0.2)
@@ -424,7 +417,7 @@ def bento_servers(project: Project) -> set[int]:
     """`bentoml serve` processes started by this project's deployer (they run in its
     serving folder)."""
     folder = str(serving(project))
-    return {pid for pid in processes() if "-m bentoml serve " in _command(pid)
+    return {pid for pid in processes() if "-m bentoml serve " in command_line(pid)
             and _cwd(pid) == folder}
 
 

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -82,22 +82,23 @@ def _bindable(port: int) -> bool:
 
 
 def alive(pid: int) -> bool:
+    """Whether the process runs: a zombie, which only waits for its parent to reap it, does
+    not (`kill(pid, 0)` cannot tell them apart)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
         return False
-    except PermissionError:  # alive, owned by another user
-        return True
-    return True
+    return state != "Z"
 
 
 class Deployer:
     """Owns `<folder>`: deployment.json (what serves, and the history), nginx, server logs."""
 
     def __init__(self, folder: Path, front_port: int, bentoml_home: Path, probe: Probe,
-                 ready_timeout_s: float = 180.0) -> None:
+                 ready_timeout_s: float = 180.0, stop_timeout_s: float = 10.0) -> None:
         self.folder, self.front_port, self.bentoml_home = folder, front_port, bentoml_home
         self.probe, self.ready_timeout_s = probe, ready_timeout_s
+        self.stop_timeout_s = stop_timeout_s  # a server's time to stop before it is killed
         self.nginx_prefix = folder / "nginx"
         self._started: dict[int, subprocess.Popen] = {}  # children of this process: reapable
 
@@ -203,7 +204,8 @@ class Deployer:
         return home
 
     def _running(self, pid: int) -> bool:
-        """A child that exited is a zombie until reaped, which `kill(pid, 0)` cannot tell."""
+        """Polling a server this deployer started reaps it once it exits, so none is left a
+        zombie."""
         process = self._started.get(pid)
         return process.poll() is None if process else alive(pid)
 
@@ -322,18 +324,32 @@ class Deployer:
     # -- stop --------------------------------------------------------------------------------
 
     def _stop(self, pid: int) -> None:
-        """Stop a server and its whole process group: its workers get the signal too, but
-        one still starting can outlive the server that started it."""
+        """Stop a server and every process under it. BentoML's workers run in sessions of
+        their own (circus calls `setsid`), so the group's SIGTERM reaches the server alone,
+        which then stops them; what is left after the wait (a server too slow under load,
+        orphaned workers) is killed, and waited for."""
+        under = _descendants(pid)
         try:
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
             return
-        for _ in range(50):
-            if not self._running(pid) and not group_members(pid):
-                return
+        if self._gone(pid, under, self.stop_timeout_s):
+            return
+        under |= _descendants(pid)  # workers started meanwhile
+        for member in {pid, *_left(pid, under)}:
+            with contextlib.suppress(ProcessLookupError):  # it may exit just before the kill
+                os.kill(member, signal.SIGKILL)
+        self._gone(pid, under, timeout_s=5.0)
+
+    def _gone(self, pid: int, under: set[_Identity], timeout_s: float) -> bool:
+        """Whether the server, its group and the processes that were under it all exit
+        within the time."""
+        deadline = time.monotonic() + timeout_s
+        while self._running(pid) or _left(pid, under):
+            if time.monotonic() > deadline:
+                return False
             time.sleep(0.2)
-        with contextlib.suppress(ProcessLookupError):  # it may exit just before the kill
-            os.killpg(pid, signal.SIGKILL)
+        return True
 
     def stop_all(self) -> None:
         """Stop nginx and every bento server this folder started, a pending one included;
@@ -355,25 +371,55 @@ class Deployer:
         self._update(active=None, pending=None)
 
 
-def _live_processes() -> Iterator[tuple[int, int, int]]:
-    """(pid, parent pid, process group) of every live process (zombies, which only wait to
-    be reaped, left out)."""
+_Identity = tuple[int, int]
+"""(pid, start time): one process for good, where a pid alone may be reused."""
+
+
+class _Process(NamedTuple):
+    pid: int
+    parent: int
+    group: int
+    started: int  # clock ticks after boot
+
+    @property
+    def identity(self) -> _Identity:
+        return self.pid, self.started
+
+
+def _live_processes() -> Iterator[_Process]:
+    """Every live process (zombies, which only wait to be reaped, left out)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue  # it exited while we looked
         if fields[0] != "Z":
-            yield int(stat.parent.name), int(fields[1]), int(fields[2])
+            yield _Process(int(stat.parent.name), int(fields[1]), int(fields[2]),
+                           int(fields[19]))
 
 
 def group_members(pgid: int) -> list[int]:
     """The live processes of a process group."""
-    return [pid for pid, _, group in _live_processes() if group == pgid]
+    return [process.pid for process in _live_processes() if process.group == pgid]
 
 
 def _children(parent: int) -> set[int]:
-    return {pid for pid, ppid, _ in _live_processes() if ppid == parent}
+    return {process.pid for process in _live_processes() if process.parent == parent}
+
+
+def _descendants(root: int) -> set[_Identity]:
+    """The live processes under a process, at any depth."""
+    live = list(_live_processes())
+    pids: set[int] = {root}
+    while grown := {process.pid for process in live if process.parent in pids} - pids:
+        pids |= grown
+    return {process.identity for process in live if process.pid in pids - {root}}
+
+
+def _left(pgid: int, under: set[_Identity]) -> set[int]:
+    """The live processes of the group, and those of `under` still alive."""
+    return {process.pid for process in _live_processes()
+            if process.group == pgid or process.identity in under}
 
 
 def _exited(pid: int, timeout_s: float) -> bool:

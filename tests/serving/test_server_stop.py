@@ -1,0 +1,47 @@
+"""Stopping a deployment ends every process its servers started, even those outside the
+server's process group and deaf to SIGTERM: BentoML's workers run in sessions of their own
+(circus calls `setsid`), and a server too slow to stop them under load left them serving."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from assetbook.runners.serving.deployment import Deployer, Endpoint, Probe, alive, free_port
+
+# A server that ignores SIGTERM, with a worker in a session of its own that ignores it too.
+_DEAF = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+_SERVER = _DEAF + """import subprocess, sys
+worker = subprocess.Popen([sys.executable, "-c", sys.argv[1]], start_new_session=True)
+print(worker.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_server_and_a_worker_deaf_to_sigterm_in_another_session_are_both_stopped(
+        tmp_path: Path) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVER, _DEAF + "time.sleep(600)", "--port", str(port)],
+        stdout=subprocess.PIPE, text=True, start_new_session=True)
+    worker = int(server.stdout.readline())  # type: ignore[union-attr]
+    folder = tmp_path / "deployment"
+    folder.mkdir()
+    endpoint = Endpoint("svc:1", "1", port, server.pid, datetime.now(UTC).isoformat())
+    (folder / "deployment.json").write_text(json.dumps(
+        {"active": asdict(endpoint), "history": [asdict(endpoint)]}))
+    deployer = Deployer(folder, free_port(), tmp_path / "bentoml", Probe("/", {}),
+                        stop_timeout_s=1.0)
+    try:
+        deployer.stop_all()
+        assert not alive(server.pid), "the server outlived stop_all"
+        assert not alive(worker), "its worker, in another session, outlived stop_all"
+        assert deployer.active() is None
+    finally:
+        for pid in (server.pid, worker):
+            subprocess.run(["kill", "-9", str(pid)], capture_output=True, check=False)
+        server.wait()
