@@ -279,6 +279,43 @@ def materialized_since(instance: dg.DagsterInstance, asset: str, since: float) -
     return sorted(r.partition_key or "" for r in records)
 
 
+def automation_reasons(instance: dg.DagsterInstance, asset: str, since: float) -> str:
+    """Each automation evaluation of `asset` stored since `since`: its time, the partitions it
+    requested, and for each of them the conditions that were true (what a failure about an
+    unexpected run needs, and the daemon's log does not say)."""
+    lines = []
+    records = instance.schedule_storage.get_auto_materialize_asset_evaluations(  # type: ignore[union-attr]
+        key=dg.AssetKey(asset), limit=100)
+    with dg.partition_loading_context(datetime.now(UTC), instance):  # to read the subsets
+        for record in sorted(records, key=lambda r: r.timestamp):
+            if record.timestamp < since:
+                continue
+            evaluation = record.get_evaluation_with_run_ids().evaluation
+            requested = _keys(evaluation.true_subset)
+            lines.append(f"{record.timestamp - since:.1f} s: requested {sorted(requested) or '-'}")
+            for key in sorted(requested):
+                lines.extend(f"  {key or '(unpartitioned)'}: {label}"
+                             for label in _true_conditions(evaluation, key))
+    return "\n".join(lines)
+
+
+def _keys(subset: object) -> set[str]:
+    value = subset.value  # type: ignore[attr-defined]
+    return ({""} if value else set()) if isinstance(value, bool) else set(
+        value.get_partition_keys())
+
+
+def _true_conditions(evaluation: object, key: str, depth: int = 0) -> list[str]:
+    """The labels of the nodes of the evaluation tree that were true for `key`, indented."""
+    found = []
+    if key in _keys(evaluation.true_subset):  # type: ignore[attr-defined]
+        snapshot = evaluation.condition_snapshot  # type: ignore[attr-defined]
+        found.append("  " * depth + (snapshot.label or snapshot.name or snapshot.description))
+    for child in evaluation.child_evaluations:  # type: ignore[attr-defined]
+        found.extend(_true_conditions(child, key, depth + 1))
+    return found
+
+
 def wait_until_settled(url: str, instance: dg.DagsterInstance, landing: Landing, final: str,
                        timeout_s: float) -> list[RunSpan]:
     """Wait until the landed days are in every data asset, `final` was materialized since, no

@@ -19,6 +19,7 @@ from tests.e2e.servers import (
     LANDING_SENSOR,
     artifacts_folder,
     automated,
+    automation_reasons,
     deployments,
     land_days,
     materialized_since,
@@ -69,7 +70,9 @@ def test_landed_days_reach_a_new_served_model_through_the_sensors_alone(served: 
         assert all(run.tags.get(AUTOMATION_TAG) == "true" for run in every
                    if run.launched_by == AUTOMATION_SENSOR)
         for asset in DATA:  # exactly the new days: nothing landed earlier is recomputed
-            assert materialized_since(instance, asset, started) == landing.keys, asset
+            assert materialized_since(instance, asset, started) == landing.keys, (
+                f"{asset}, requested by automation:\n"
+                f"{automation_reasons(instance, asset, started)}")
         for asset in MODEL:
             assert materialized_since(instance, asset, landing.at), asset
 

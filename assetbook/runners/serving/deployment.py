@@ -85,10 +85,19 @@ def alive(pid: int) -> bool:
     """Whether the process runs: a zombie, which only waits for its parent to reap it, does
     not (`kill(pid, 0)` cannot tell them apart)."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
-    return state != "Z"
+    except PermissionError:  # alive, owned by another user
+        pass
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether the process has exited and waits to be reaped (/proc tells; without it, as on
+    macOS, it counts as running)."""
+    fields = _stat_fields(Path(f"/proc/{pid}/stat"))
+    return fields is not None and fields[0] == "Z"
 
 
 class Deployer:
@@ -389,13 +398,19 @@ class _Process(NamedTuple):
 def _live_processes() -> Iterator[_Process]:
     """Every live process (zombies, which only wait to be reaped, left out)."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # it exited while we looked
-        if fields[0] != "Z":
+        fields = _stat_fields(stat)
+        if fields is not None and fields[0] != "Z":
             yield _Process(int(stat.parent.name), int(fields[1]), int(fields[2]),
                            int(fields[19]))
+
+
+def _stat_fields(stat: Path) -> list[str] | None:
+    """The fields of a `/proc/<pid>/stat` after the command's name, its state first; None once
+    the process is gone."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
 
 
 def group_members(pgid: int) -> list[int]:
