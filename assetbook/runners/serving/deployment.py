@@ -345,7 +345,7 @@ class Deployer:
         if self._gone(pid, under, self.stop_timeout_s):
             return
         under |= _descendants(pid)  # workers started meanwhile
-        for member in {pid, *_left(pid, under)}:
+        for member in _left(pid, under):  # the server too, as its group's leader
             with contextlib.suppress(ProcessLookupError):  # it may exit just before the kill
                 os.kill(member, signal.SIGKILL)
         self._gone(pid, under, timeout_s=5.0)
