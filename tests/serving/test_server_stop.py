@@ -25,23 +25,27 @@ time.sleep(600)
 def test_a_server_and_a_worker_deaf_to_sigterm_in_another_session_are_both_stopped(
         tmp_path: Path) -> None:
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, _DEAF + "time.sleep(600)", "--port", str(port)],
-        stdout=subprocess.PIPE, text=True, start_new_session=True)
-    worker = int(server.stdout.readline())  # type: ignore[union-attr]
+    with subprocess.Popen(
+            [sys.executable, "-c", _SERVER, _DEAF + "time.sleep(600)", "--port", str(port)],
+            stdout=subprocess.PIPE, text=True, start_new_session=True) as server:
+        worker = int(server.stdout.readline())  # type: ignore[union-attr]
+        try:
+            deployer = _recorded(tmp_path, Endpoint("svc:1", "1", port, server.pid,
+                                                    datetime.now(UTC).isoformat()))
+            deployer.stop_all()
+            assert not alive(server.pid), "the server outlived stop_all"
+            assert not alive(worker), "its worker, in another session, outlived stop_all"
+            assert deployer.active() is None
+        finally:
+            for pid in (server.pid, worker):
+                subprocess.run(["kill", "-9", str(pid)], capture_output=True, check=False)
+
+
+def _recorded(tmp_path: Path, endpoint: Endpoint) -> Deployer:
+    """A deployer whose state says `endpoint` serves, as a deploy leaves it."""
     folder = tmp_path / "deployment"
     folder.mkdir()
-    endpoint = Endpoint("svc:1", "1", port, server.pid, datetime.now(UTC).isoformat())
     (folder / "deployment.json").write_text(json.dumps(
         {"active": asdict(endpoint), "history": [asdict(endpoint)]}))
-    deployer = Deployer(folder, free_port(), tmp_path / "bentoml", Probe("/", {}),
-                        stop_timeout_s=1.0)
-    try:
-        deployer.stop_all()
-        assert not alive(server.pid), "the server outlived stop_all"
-        assert not alive(worker), "its worker, in another session, outlived stop_all"
-        assert deployer.active() is None
-    finally:
-        for pid in (server.pid, worker):
-            subprocess.run(["kill", "-9", str(pid)], capture_output=True, check=False)
-        server.wait()
+    return Deployer(folder, free_port(), tmp_path / "bentoml", Probe("/", {}),
+                    stop_timeout_s=1.0)
