@@ -5,22 +5,31 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
 def processes() -> dict[int, tuple[int, int]]:
-    """Every live process now: pid -> (parent pid, resident bytes). Zombies, which have
-    exited and only wait to be reaped, are left out."""
-    table = {}
+    """Every live process now: pid -> (parent pid, resident bytes)."""
     page = os.sysconf("SC_PAGE_SIZE")
+    return {pid: (int(fields[1]), int(fields[21]) * page) for pid, fields in _live_stats()}
+
+
+def group_members(pgid: int) -> set[int]:
+    """The live processes of a process group."""
+    return {pid for pid, fields in _live_stats() if int(fields[2]) == pgid}
+
+
+def _live_stats() -> Iterator[tuple[int, list[str]]]:
+    """Each live process's pid and the fields of its /proc stat after the command's name.
+    Zombies, which have exited and only wait to be reaped, are left out."""
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:  # gone meanwhile
             continue
         if fields[0] != "Z":
-            table[int(stat.parent.name)] = (int(fields[1]), int(fields[21]) * page)
-    return table
+            yield int(stat.parent.name), fields
 
 
 def command_line(pid: int) -> str:

@@ -300,9 +300,11 @@ def automation_reasons(instance: dg.DagsterInstance, asset: str, since: float) -
 
 
 def _keys(subset: object) -> set[str]:
+    """The partition keys of a stored subset ("" for an unpartitioned asset's true one)."""
     value = subset.value  # type: ignore[attr-defined]
-    return ({""} if value else set()) if isinstance(value, bool) else set(
-        value.get_partition_keys())
+    if isinstance(value, bool):
+        return {""} if value else set()
+    return set(value.get_partition_keys())
 
 
 def _true_conditions(evaluation: object, key: str, depth: int = 0) -> list[str]:

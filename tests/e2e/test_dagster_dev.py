@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from assetbook.runners.serving.deployment import group_members
 from tests.e2e.servers import assetbook_dev, graphql
 from tests.ports import free_port
-from tests.processes import listening
+from tests.processes import group_members, listening
 
 ASSET_NODES = """{ assetNodes { assetKey { path } dependencyKeys { path } isPartitioned
   opVersion automationCondition { label } hasAssetChecks } }"""

@@ -413,11 +413,6 @@ def _stat_fields(stat: Path) -> list[str] | None:
         return None
 
 
-def group_members(pgid: int) -> list[int]:
-    """The live processes of a process group."""
-    return [process.pid for process in _live_processes() if process.group == pgid]
-
-
 def _children(parent: int) -> set[int]:
     return {process.pid for process in _live_processes() if process.parent == parent}
 
