@@ -43,6 +43,12 @@ ENVIRONMENT = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
                # a search's trials ran after the rest of its pipeline (7 minutes under load).
                "RAY_gcs_actor_table_min_duration_ms": str(3_600_000)}
 os.environ.update(ENVIRONMENT)
+# For the nodes alone: a raylet prestarts a worker per CPU for its first driver, and they idle
+# for the rest of the session (~0.6 CPU-s a minute each): Tune's trials and Ray Train's workers
+# carry runtime envs of their own and start their own, which the search's local Ray avoids too
+# (assetbook/runners/tuning.py). Nor do the nodes start a log monitor (~1 CPU-s a minute, idle):
+# it sends workers' output to drivers, and every driver here connects with log_to_driver=False.
+NODE_ENVIRONMENT = {"RAY_prestart_worker_first_driver": "0"}
 
 
 def stop_cluster(temp_dir: str, port: int | None = None) -> None:
@@ -90,7 +96,8 @@ def started(command: list[str], temp_dir: str, port: int | None = None,
     for attempt in range(1, attempts + 1):
         with open(START_LOCK, "a") as lock:  # one node starting at a time on this machine
             fcntl.flock(lock, fcntl.LOCK_EX)
-            done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+            done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                                  env={**os.environ, **NODE_ENVIRONMENT})
         if done.returncode == 0:
             return
         stop_cluster(temp_dir, port)
@@ -106,7 +113,7 @@ def head_node(cpus: int = 2, resources: dict[str, float] | None = None) -> Itera
     temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must be short
     start = [str(BIN / "ray"), "start", "--head", f"--port={port}", f"--num-cpus={cpus}",
              "--node-ip-address=127.0.0.1", *_resources(resources),
-             "--include-dashboard=false", f"--temp-dir={temp_dir}"]
+             "--include-dashboard=false", "--include-log-monitor=false", f"--temp-dir={temp_dir}"]
     try:
         started(start, temp_dir, port)
         yield f"127.0.0.1:{port}"
@@ -126,7 +133,8 @@ from ray._private.parameter import RayParams
 
 address, cpus, resources, temp_dir = sys.argv[1:5]
 Node(RayParams(gcs_address=address, node_ip_address="127.0.0.1", num_cpus=int(cpus),
-               resources=json.loads(resources), temp_dir=temp_dir, node_manager_port=0),
+               resources=json.loads(resources), temp_dir=temp_dir, node_manager_port=0,
+               include_log_monitor=False),
      head=False, shutdown_at_exit=False, spawn_reaper=False)
 """
 
