@@ -7,14 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import matplotlib
 
-matplotlib.use("Agg")  # files only: CI machines have no display
-import matplotlib.pyplot as plt  # noqa: E402
-
-from assetbook.cli.ci import CiOutcome, Sample, ScoredData  # noqa: E402
-from assetbook.cli.session import Session  # noqa: E402
-from assetbook.runners.gate import HEADLINE, LOWER_IS_BETTER  # noqa: E402
+from assetbook.cli.ci import CiOutcome, Sample, ScoredData
+from assetbook.cli.plots import pyplot
+from assetbook.cli.session import Session
+from assetbook.runners.gate import HEADLINE, LOWER_IS_BETTER
 
 
 def write_report(path: Path, outcome: CiOutcome, session: Session, sample: Sample) -> Path:
@@ -102,7 +99,7 @@ def _number(value: float | None) -> str:
 def _bar_plot(names: list[str], candidate: dict[str, float],
               champion: dict[str, float] | None, path: Path) -> Path:
     """One panel per metric: their scales differ (rmse against r2)."""
-    fig, axes = plt.subplots(1, len(names), figsize=(1.8 * len(names) + 1, 3.5),
+    fig, axes = pyplot().subplots(1, len(names), figsize=(1.8 * len(names) + 1, 3.5),
                              squeeze=False)
     models = {"candidate": candidate, **({"champion": champion} if champion else {})}
     for ax, metric in zip(axes[0], names, strict=True):
@@ -117,7 +114,7 @@ def _bar_plot(names: list[str], candidate: dict[str, float],
 
 def _per_day_plot(metric: str, per_day: dict[str, dict[str, dict[str, float]]],
                   path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = pyplot().subplots(figsize=(8, 4))
     for name, days in per_day.items():  # a day that cannot define the metric is a gap
         ax.plot(list(days), [m.get(metric, float("nan")) for m in days.values()], marker="o",
                 label=name)
@@ -129,7 +126,7 @@ def _per_day_plot(metric: str, per_day: dict[str, dict[str, dict[str, float]]],
 def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
+    pyplot().close(fig)
     return path
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import dagster as dg
 
 from assetbook.atomic import atomic_path
+from assetbook.cli.plots import pyplot
 from assetbook.cli.session import Session
 from assetbook.errors import AssetbookError
 from assetbook.graph.context import BuildContext
@@ -118,11 +119,7 @@ def history_json(rows: list[HistoryRow]) -> str:
 
 def plot_history(rows: list[HistoryRow], path: Path) -> Path:
     """Each held-out metric across versions; promoted versions drawn filled."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = sorted({k for row in rows for k in row.metrics})
     figure, axes = plt.subplots(len(names) or 1, 1, figsize=(7, 2.2 * max(len(names), 1)),
                                 squeeze=False)
