@@ -100,7 +100,7 @@ def _bar_plot(names: list[str], candidate: dict[str, float],
               champion: dict[str, float] | None, path: Path) -> Path:
     """One panel per metric: their scales differ (rmse against r2)."""
     fig, axes = pyplot().subplots(1, len(names), figsize=(1.8 * len(names) + 1, 3.5),
-                             squeeze=False)
+                                  squeeze=False)
     models = {"candidate": candidate, **({"champion": champion} if champion else {})}
     for ax, metric in zip(axes[0], names, strict=True):
         ax.bar(list(models), [v.get(metric, float("nan")) for v in models.values()],

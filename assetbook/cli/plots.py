@@ -3,11 +3,14 @@ draw: pyplot takes ~0.4 s to import, which every other command would pay at its 
 
 from __future__ import annotations
 
+from functools import cache
 from types import ModuleType
 
 
+@cache
 def pyplot() -> ModuleType:
-    """matplotlib.pyplot on the Agg backend: files only, CI machines have no display."""
+    """matplotlib.pyplot on the Agg backend (files only: CI machines have no display), set
+    up once a process."""
     import matplotlib
 
     matplotlib.use("Agg")
