@@ -32,6 +32,7 @@ from assetbook.spec.models import ChoiceSpec, DimensionSpec, IntegerSpec, Search
 
 LOOPBACK = "127.0.0.1"
 NO_PRESTART = ("RAY_prestart_worker_first_driver", "0")  # see ray_session
+NO_DEFAULT_LOGGERS = ("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # see search
 
 
 class SearchSpaceError(AssetbookError):
@@ -163,8 +164,8 @@ def trials_at_once(spec: SearchSpec) -> int:
 
 @contextmanager
 def _environment_kept(name: str) -> Iterator[None]:
-    """A setting of os.environ meant for one child (Ray's raylet) only: later subprocesses of
-    this process must not inherit it."""
+    """A setting of os.environ meant for one call (Ray's raylet's start, Tune's run) only:
+    later subprocesses of this process must not inherit it."""
     before = os.environ.get(name)
     try:
         yield
@@ -242,7 +243,14 @@ def search(job: TuneJob, report: Report | None = None) -> TuneResult:
     scheduler = spec.scheduler and ASHAScheduler(
         time_attr="training_iteration", max_t=max_epochs, grace_period=spec.scheduler.grace_period,
         reduction_factor=spec.scheduler.reduction_factor)
-    callbacks = [_trial_progress(report, spec)] if report else []
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    # Tune's results (progress.csv, result.json), which its ResultGrid reads back, without its
+    # TensorBoard files: nothing reads those, and their writer imports PyTorch (~1.5 s) into a
+    # driver that otherwise never needs it (the trials are MLflow runs).
+    callbacks = [CSVLoggerCallback(), JsonLoggerCallback()]
+    if report:
+        callbacks.append(_trial_progress(report, spec))
     if job.mlflow_experiment:
         callbacks.append(trial_tracking(job.training.mlflow_tracking_uri, job.mlflow_experiment,
                                         job.mlflow_tags or {}))
@@ -269,7 +277,9 @@ def search(job: TuneJob, report: Report | None = None) -> TuneResult:
             run_config=tune.RunConfig(name=job.name, storage_path=str(job.storage_path),
                                       callbacks=callbacks, verbose=0),
         )
-        results = tuner.fit()
+        with _environment_kept(NO_DEFAULT_LOGGERS[0]):  # Tune reads it as fit() starts
+            os.environ[NO_DEFAULT_LOGGERS[0]] = NO_DEFAULT_LOGGERS[1]
+            results = tuner.fit()
         if deadline is not None and time.monotonic() >= deadline:
             epochs = sum(r.metrics.get("training_iteration", 0) for r in results)
             raise StepTimeoutError(f"search '{job.name}'", job.timeout_s, (
