@@ -14,6 +14,7 @@ always ends up naming what answers.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -36,6 +37,14 @@ from assetbook.serving.recording import MONITORING_ENV
 
 MONITORING_FOLDER = "monitoring"  # BentoML's monitoring log: the recorded predictions
 DRAIN_TIMEOUT_S = 60.0  # nginx's proxy_read_timeout: no request to the old upstream outlives it
+
+
+@functools.cache
+def _loopback() -> httpx.Client:
+    """The client of every check of a local server: a new client loads the CA bundle (~30 ms
+    of CPU) and the checks poll. None of its connections is kept alive, so each answer comes
+    from the server or route of the moment."""
+    return httpx.Client(limits=httpx.Limits(max_keepalive_connections=0))
 
 
 class DeploymentError(AssetbookError):
@@ -256,7 +265,7 @@ class Deployer:
                 raise DeploymentError(f"bento {endpoint.bento} exited while starting; log:\n"
                                       f"{self._log_tail(endpoint)}")
             try:
-                if httpx.get(f"{endpoint.url}/readyz", timeout=2).status_code == 200:
+                if _loopback().get(f"{endpoint.url}/readyz", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -265,8 +274,8 @@ class Deployer:
             raise DeploymentError(f"bento {endpoint.bento} not ready on {endpoint.url}/readyz "
                                   f"after {self.ready_timeout_s:.0f}s; log:\n"
                                   f"{self._log_tail(endpoint)}")
-        response = httpx.post(f"{endpoint.url}{self.probe.path}", json=self.probe.body,
-                              timeout=30)
+        response = _loopback().post(f"{endpoint.url}{self.probe.path}", json=self.probe.body,
+                                    timeout=30)
         answered = response.json() if response.status_code == 200 else {}
         if answered.get("model_version") != endpoint.model_version:
             raise DeploymentError(
@@ -311,10 +320,10 @@ class Deployer:
     def _routed_port(self) -> int | None:
         """The upstream port the front answers from now (None: it does not answer)."""
         try:
-            upstream = httpx.get(f"{self.url}/readyz", timeout=2).headers.get("x-upstream", "")
+            response = _loopback().get(f"{self.url}/readyz", timeout=2)
         except httpx.HTTPError:
             return None
-        port = upstream.rpartition(":")[2]
+        port = response.headers.get("x-upstream", "").rpartition(":")[2]
         return int(port) if port.isdigit() else None
 
     def _wait_for_front(self, upstream_port: int, timeout_s: float = 15.0) -> None:
@@ -322,7 +331,7 @@ class Deployer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
-                response = httpx.get(f"{self.url}/readyz", timeout=2)
+                response = _loopback().get(f"{self.url}/readyz", timeout=2)
                 if response.headers.get("x-upstream") == f"127.0.0.1:{upstream_port}":
                     return
             except httpx.HTTPError:
