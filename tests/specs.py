@@ -17,14 +17,15 @@ FAST = {"trainer: {max_epochs: 6, batch_size: 256}": "trainer: {max_epochs: 1, b
         "margin: 0.01": "margin: 1.0"}
 
 
-def without_search(spec: dict) -> dict:
-    """The pipeline file with the tune asset removed and its result fixed in the trainer."""
+def without_search(spec: dict, batch_size: int = 32) -> dict:
+    """The pipeline file with the tune asset removed and its result fixed in the trainer
+    (small batches by default: enough steps on the few rows of a quick run)."""
     assets = spec["assets"]
     assets.pop(SEARCH)
     model = assets["candidate_model"]
     model["inputs"].pop(SEARCH)
-    model["hyperparameters"] = FIXED
-    model["trainer"].update(batch_size=32)
+    model["hyperparameters"] = dict(FIXED)
+    model["trainer"].update(batch_size=batch_size)
     return spec
 
 

@@ -31,8 +31,9 @@ from assetbook.runners.serving.health import server_errors
 from tests.conftest import BIN, copy_example
 from tests.ports import free_port
 from tests.processes import command_line, listening, processes, tree
+from tests.specs import without_search
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("shared_ray")]  # searches join one Ray
+pytestmark = pytest.mark.slow
 
 MONITORING = Path(assetbook.__file__).parent / "templates" / "monitoring"
 # What the served model answered, read back a day at a time (today included, for the test)
@@ -150,9 +151,11 @@ class Project:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     root = copy_example(tmp_path_factory.mktemp("delivery") / "proj")
     spec = root / "assets" / "loans.yaml"
-    spec.write_text(spec.read_text().replace("max_epochs: 6", "max_epochs: 3").replace(
-        "partitions:\n", f"partitions:\n  served_days: {SERVED_DAYS}\n", 1) + PREDICTIONS
-        + PRODUCTION)
+    text = spec.read_text().replace("partitions:\n", f"partitions:\n  served_days: "
+                                    f"{SERVED_DAYS}\n", 1) + PREDICTIONS + PRODUCTION
+    # No search: its models are what delivery moves, and the gate still judges each of them
+    spec.write_text(yaml.safe_dump(without_search(yaml.safe_load(text), batch_size=256),
+                                   sort_keys=False))
     project = Project(root, free_port())
     yield project
     project.assetbook("stop")
@@ -325,10 +328,9 @@ def test_each_refused_request_is_recorded_with_its_status_and_reason(project: Pr
 def test_worse_candidate_is_refused_and_nothing_moves(project: Project) -> None:
     spec = project.root / "assets" / "loans.yaml"
     good_spec = spec.read_text()
-    broken = good_spec.replace("      hyperparameters: same\n", "").replace(
-        "    register_as: loans_classifier",
-        "    hyperparameters: {lr: 1.0e-7}\n    register_as: loans_classifier")
-    spec.write_text(broken)
+    broken = yaml.safe_load(good_spec)
+    broken["assets"]["candidate_model"]["hyperparameters"]["lr"] = 1.0e-7
+    spec.write_text(yaml.safe_dump(broken, sort_keys=False))
     try:
         assert project.assetbook("simulate", "--days", "1").returncode == 0
         result = project.assetbook("run", "--days", "6")
