@@ -85,7 +85,7 @@ def write_profile(project: Path, services: SharedServices, ray: str, prefix: str
 def shared(tmp_path_factory: pytest.TempPathFactory,
            shared_services: SharedServices) -> Iterator[Shared]:
     root = copy_example(tmp_path_factory.mktemp("shared") / "loans")
-    speed_up(root, search=True)
+    speed_up(root, search=True, concurrent_trials=True)  # on both nodes
     spec = root / "assets" / "loans.yaml"
     spec.write_text(spec.read_text().replace("devices: 1           # >1 trains with DDP",
                                              "devices: 2"))

@@ -31,7 +31,7 @@ import yaml
 from sklearn import datasets
 
 from tests.e2e.conftest import WheelEnv
-from tests.specs import speed_up, without_search
+from tests.specs import one_trial_at_a_time, speed_up, without_search
 
 DAYS = 10
 TIMEOUT_S = 900
@@ -150,7 +150,9 @@ def speed_up_tabular(spec: Path, search: bool) -> None:
     for old, new in FASTER_SEARCH.items():
         assert old in text, "the tabular spec template changed: update FASTER_SEARCH"
         text = text.replace(old, new)
-    if not search:
+    if search:
+        text = one_trial_at_a_time(text, 2)
+    else:
         text = yaml.safe_dump(without_search(yaml.safe_load(text)), sort_keys=False)
     spec.write_text(text)
 
