@@ -30,6 +30,7 @@ class TrainingJob:
     mlflow_run_id: str | None = None
     task: str = "auto"  # binary, multiclass, regression, or inferred from the target
     progress: str | None = None  # where rank 0 writes "epoch i of n" as it goes
+    metrics: str | None = None  # where rank 0 appends what it logs (instead of to MLflow)
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "trainer": self.trainer.model_dump(),
@@ -88,7 +89,11 @@ def fit(job: TrainingJob, dataset: Dataset | None = None, callbacks: tuple = (),
     placement = placement or {"devices": job.trainer.devices, "num_nodes": job.trainer.num_nodes,
                               "strategy": strategy}
     loggers = []
-    if job.mlflow_run_id:
+    if job.metrics:
+        from assetbook.runners.training.metrics import file_logger
+
+        loggers.append(file_logger(Path(job.metrics)))
+    elif job.mlflow_run_id:
         loggers.append(pl.loggers.MLFlowLogger(tracking_uri=job.mlflow_tracking_uri,
                                                run_id=job.mlflow_run_id))
     with tempfile.TemporaryDirectory() as scratch:

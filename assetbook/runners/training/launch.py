@@ -17,6 +17,7 @@ from typing import IO
 
 from assetbook.errors import AssetbookError, StepTimeoutError
 from assetbook.runners.training.fit import FitResult, TrainingJob
+from assetbook.runners.training.metrics import MetricsForwarder
 from assetbook.runners.training.progress import ProgressFile, Report
 
 
@@ -35,12 +36,17 @@ def train(job: TrainingJob, workdir: Path, timeout_s: float | None = None,
     with tempfile.TemporaryDirectory(dir=workdir) as scratch:
         job_file, out_file = Path(scratch, "job.json"), Path(scratch, "result.json")
         progress = ProgressFile(Path(scratch, "progress"), report)
-        job_file.write_text(replace(job, progress=str(progress.path)).to_json())
+        # what the fit logs reaches its MLflow run from here, as it goes (metrics.py)
+        forwarder = MetricsForwarder(Path(scratch, "metrics"), job.mlflow_tracking_uri,
+                                     job.mlflow_run_id) if job.mlflow_run_id else None
+        job_file.write_text(replace(
+            job, progress=str(progress.path), mlflow_run_id=None,
+            metrics=str(forwarder.path) if forwarder else None).to_json())
         log_file = workdir / "train.log"
         command = [sys.executable, "-m", "assetbook.runners.training.script", str(job_file),
                    str(out_file)]
         with log_file.open("w") as log, _process_group(command, log) as process:
-            if not _wait(process, timeout_s, progress):
+            if not _wait(process, timeout_s, progress, forwarder):
                 raise StepTimeoutError(what, timeout_s, "the training processes are stopped; "
                                        f"log {log_file}:\n{_tail(log_file)}")
         result = json.loads(out_file.read_text()) if out_file.exists() else None
@@ -68,19 +74,24 @@ def _process_group(command: list[str], log: IO[str]) -> Iterator[subprocess.Pope
 
 
 def _wait(process: subprocess.Popen, timeout_s: float | None, progress: ProgressFile,
-          every_s: float = 1.0) -> bool:
-    """Wait for `process`, reporting progress as it goes; False if `timeout_s` ran out."""
+          forwarder: MetricsForwarder | None, every_s: float = 1.0) -> bool:
+    """Wait for `process`, reporting progress and forwarding metrics as it goes; False if
+    `timeout_s` ran out."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
         left = every_s if deadline is None else min(every_s, deadline - time.monotonic())
         try:
             process.wait(timeout=max(left, 0))
-            progress.poll()
-            return True
+            ended = True
         except subprocess.TimeoutExpired:
-            progress.poll()
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
+            ended = False
+        progress.poll()
+        if forwarder:
+            forwarder.poll()
+        if ended:
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
 
 
 def _tail(log_file: Path) -> str:

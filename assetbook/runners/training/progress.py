@@ -32,6 +32,18 @@ def epoch_callback(path: Path, metric: str = "val_loss") -> Any:
     return EpochProgress()
 
 
+def new_lines(path: Path, offset: int) -> tuple[int, list[str]]:
+    """The complete lines appended to `path` after `offset`, and the offset after them (a
+    line being written waits for the next call)."""
+    if not path.exists():
+        return offset, []
+    with path.open("rb") as appended:
+        appended.seek(offset)
+        text = appended.read().decode()
+    complete = text[:text.rfind("\n") + 1]
+    return offset + len(complete.encode()), complete.splitlines()
+
+
 class ProgressFile:
     """Reads the lines appended to `path` and reports each complete one once."""
 
@@ -39,12 +51,8 @@ class ProgressFile:
         self.path, self.report, self.offset = path, report, 0
 
     def poll(self) -> None:
-        if self.report is None or not self.path.exists():
+        if self.report is None:
             return
-        with self.path.open("rb") as progress:
-            progress.seek(self.offset)
-            text = progress.read().decode()
-        complete = text[:text.rfind("\n") + 1]  # a line being written waits for the next poll
-        self.offset += len(complete.encode())
-        for line in complete.splitlines():
+        self.offset, lines = new_lines(self.path, self.offset)
+        for line in lines:
             self.report(line)
