@@ -279,6 +279,26 @@ def materialized_since(instance: dg.DagsterInstance, asset: str, since: float) -
     return sorted(r.partition_key or "" for r in records)
 
 
+def event_timeline(instance: dg.DagsterInstance, assets: Sequence[str], since: float) -> str:
+    """The assets' planned and stored materializations since `since`, in storage order, each
+    with its run (the launching sensor and the run's status): whether a partition that
+    automation requested again was planned by a run still going when it was requested."""
+    rows = []
+    for asset in assets:
+        key = dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), after_timestamp=since)
+        for kind, fetch in (("planned", instance.fetch_planned_materializations),
+                            ("stored", instance.fetch_materializations)):
+            rows += [(r.storage_id, r.timestamp, f"{asset} {r.partition_key} {kind}", r.run_id)
+                     for r in fetch(key, limit=1000).records]
+    runs = {run.run_id: run for run in instance.get_runs(
+        dg.RunsFilter(run_ids=list({row[3] for row in rows})))} if rows else {}
+    return "\n".join(
+        f"#{storage_id} {at - since:.1f} s: {what} by {run_id[:8]} "
+        f"({runs[run_id].tags.get(SENSOR_TAG, 'no sensor')}, "
+        f"{runs[run_id].status.value})" if run_id in runs else f"#{storage_id}: {what}"
+        for storage_id, at, what, run_id in sorted(rows))
+
+
 def automation_reasons(instance: dg.DagsterInstance, asset: str, since: float) -> str:
     """Each automation evaluation of `asset` stored since `since`: its time, the partitions it
     requested, and for each of them the conditions that were true (what a failure about an

@@ -21,6 +21,7 @@ from tests.e2e.servers import (
     automated,
     automation_reasons,
     deployments,
+    event_timeline,
     land_days,
     materialized_since,
     runs_since,
@@ -72,7 +73,8 @@ def test_landed_days_reach_a_new_served_model_through_the_sensors_alone(served: 
         for asset in DATA:  # exactly the new days: nothing landed earlier is recomputed
             assert materialized_since(instance, asset, started) == landing.keys, (
                 f"{asset}, requested by automation:\n"
-                f"{automation_reasons(instance, asset, started)}")
+                f"{automation_reasons(instance, asset, started)}\nevents:\n"
+                f"{event_timeline(instance, DATA, started)}")
         for asset in MODEL:
             assert materialized_since(instance, asset, landing.at), asset
 
