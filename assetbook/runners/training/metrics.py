@@ -20,7 +20,7 @@ from assetbook.runners.training.progress import new_lines
 
 def file_logger(path: Path) -> Any:
     """A Lightning logger that appends each logged record to `path`: {"params": {...}} or
-    {"step": n, "metrics": {...}}."""
+    {"step": n, "time": ms, "metrics": {...}}."""
     import pytorch_lightning as pl
     from pytorch_lightning.utilities import rank_zero_only
 
@@ -33,8 +33,8 @@ def file_logger(path: Path) -> Any:
 
         @rank_zero_only
         def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-            self._append({"step": step or 0, "metrics": {k: float(v)
-                                                         for k, v in metrics.items()}})
+            self._append({"step": step or 0, "time": int(time.time() * 1000),
+                          "metrics": {k: float(v) for k, v in metrics.items()}})
 
         def _append(self, record: dict[str, Any]) -> None:
             with path.open("a") as records:
@@ -58,12 +58,10 @@ class MetricsForwarder:
         from mlflow.entities import Metric, Param
 
         self.client = self.client or MlflowClient(self.tracking_uri)
-
-        now = int(time.time() * 1000)
         params, metrics = [], []
         for record in map(json.loads, lines):
             params += [Param(k, str(v)[:6000]) for k, v in record.get("params", {}).items()]
-            metrics += [Metric(k, v, now, record["step"])
+            metrics += [Metric(k, v, record["time"], record["step"])  # when it was logged
                         for k, v in record.get("metrics", {}).items()]
         self.client.log_batch(self.run_id, metrics=metrics, params=params)
 
