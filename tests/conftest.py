@@ -104,12 +104,14 @@ def materialize(
     instance: dg.DagsterInstance,
     selection: list[str],
     keys: list[str] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize `selection` for one key, a range of keys (first..last), or unpartitioned."""
-    tags = {}
+    """Materialize `selection` for one key, a range of keys (first..last), or unpartitioned,
+    in a run with `tags`."""
+    tags = dict(tags or {})
     if keys and len(keys) > 1:
-        tags = {"dagster/asset_partition_range_start": keys[0],
-                "dagster/asset_partition_range_end": keys[-1]}
+        tags |= {"dagster/asset_partition_range_start": keys[0],
+                 "dagster/asset_partition_range_end": keys[-1]}
     instance.add_dynamic_partitions("days", [k for k in keys or []
                                              if not instance.has_dynamic_partition("days", k)])
     return dg.materialize(

@@ -14,6 +14,7 @@ from functools import reduce
 
 import dagster as dg
 
+from assetbook.graph.landing_chain import LANDING_RUN_TAG
 from assetbook.spec.models import (
     AutomationSpec,
     CronAutomationSpec,
@@ -32,10 +33,10 @@ def build_automation_condition(
     """`fed_by_sensor`: a landing source, whose new partitions the landing sensor requests;
     eager would request them a second time, so only a code change triggers it.
     `in_landing_run`: one of the day's own assets that the landing sensor's run takes a new
-    file through (graph/landing_chain.py). It stays eager, and that run starting or failing
-    on its partition counts as handled, as automation's own request would: otherwise the
-    run's updates would request it a second time, and a day its check withheld would be
-    retried.
+    file through (graph/landing_chain.py). It stays eager, and that run starting, failing or
+    updating a dependency on its partition counts as handled, as automation's own request
+    would: otherwise the run's updates would request it a second time, and a day its check
+    withheld would be retried.
     `refresh_when_stale`: an unpartitioned asset with a freshness policy (re-running a
     partitioned one would not bring newer data, only recompute every partition).
     `gaps_allowed_in`: partitioned dependencies of an unpartitioned asset, which reads the
@@ -100,8 +101,25 @@ def _handled() -> dg.AutomationCondition:
 
 def _handled_or_landed() -> dg.AutomationCondition:
     """`_handled`, or a run that automation did not request (the landing sensor's) started
-    or failed on the partition."""
-    return _handled() | AC.run_in_progress().newly_true() | AC.execution_failed().newly_true()
+    or failed on the partition, or a landing run updated a dependency of it."""
+    return (_handled() | AC.run_in_progress().newly_true() | AC.execution_failed().newly_true()
+            | AC.any_deps_match(AC.newly_updated() & _by_landing_runs()))
+
+
+def _by_landing_runs() -> dg.AutomationCondition:
+    """Every new materialization of the partition came from a landing run (or its relaunch)."""
+    return AC.all_new_updates_have_run_tags(tag_keys={LANDING_RUN_TAG})
+
+
+def _deps_updated_outside_landing_runs() -> dg.AutomationCondition:
+    """Dagster's `any_deps_updated`, less the updates that landing runs made: such a run
+    takes the day through this asset itself. Within one tick, Dagster can read the asset's
+    status from an asset record loaded before that run materialized the day, and then sees
+    the day neither materialized nor in progress (dagster 1.13's partition status cache)."""
+    return AC.any_deps_match(
+        (AC.newly_updated() & ~AC.executed_with_root_target() & ~_by_landing_runs())
+        .with_label("newly_updated_outside_landing_runs")
+        | AC.will_be_requested()).with_label("any_deps_updated")
 
 
 def _base_condition(spec: AutomationSpec, fed_by_sensor: bool, in_landing_run: bool,
@@ -110,7 +128,8 @@ def _base_condition(spec: AutomationSpec, fed_by_sensor: bool, in_landing_run: b
     if isinstance(spec, EagerAutomationSpec) and fed_by_sensor:
         return (AC.code_version_changed() & ~AC.in_progress()).with_label("code changed")
     if isinstance(spec, EagerAutomationSpec):
-        updated = AC.any_deps_updated()
+        updated = _deps_updated_outside_landing_runs() if in_landing_run else (
+            AC.any_deps_updated())
         if updated_by:
             updated = updated.allow(dg.AssetSelection.assets(*updated_by))
         return _eager(AC.newly_missing() | updated | AC.code_version_changed(),

@@ -11,6 +11,9 @@ from __future__ import annotations
 from assetbook.spec.loader import DeclaredAsset, ProjectSpec
 from assetbook.spec.models import EagerAutomationSpec, SameInputSpec
 
+# Run tag of a landing sensor's runs (and of their relaunches): the source whose file it lands.
+LANDING_RUN_TAG = "assetbook/landing_run"
+
 
 def landing_chain(project: ProjectSpec, source: str) -> list[str]:
     """The source and the assets below it, in graph order, each of whose steps is eager and

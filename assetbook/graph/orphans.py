@@ -36,6 +36,7 @@ from assetbook.graph.internals import (
     WILL_RETRY_TAG,
     report_worker_died,
 )
+from assetbook.graph.landing_chain import LANDING_RUN_TAG
 from assetbook.runners.serving.deployment import alive
 
 PID_TAG = "assetbook/pid"
@@ -113,13 +114,13 @@ def missed_retries(instance: dg.DagsterInstance, now: float,
                 f"failed run {run.run_id} is not launched again: {reason}; launch what is "
                 "left of it by hand if it is still needed")
             continue
-        partition = {tag: run.tags[tag] for tag in (RANGE_START_TAG, RANGE_END_TAG)
-                     if tag in run.tags}
+        kept = {tag: run.tags[tag] for tag in (RANGE_START_TAG, RANGE_END_TAG, LANDING_RUN_TAG)
+                if tag in run.tags}
         relaunches.requests.append(dg.RunRequest(
             run_key=f"relaunch-{run.run_id}", job_name=job,
             asset_selection=list(run.asset_selection),
             partition_key=run.tags.get(PARTITION_TAG),
-            tags={**partition, RELAUNCH_OF_TAG: run.run_id}))
+            tags={**kept, RELAUNCH_OF_TAG: run.run_id}))
     return relaunches
 
 

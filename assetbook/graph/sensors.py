@@ -13,6 +13,7 @@ from assetbook.atomic import StorePath
 from assetbook.data.landing import landed_files
 from assetbook.graph.context import BuildContext, is_landing_source, landing_folder
 from assetbook.graph.landed import recorded_source_versions
+from assetbook.graph.landing_chain import LANDING_RUN_TAG
 from assetbook.kinds.source import SourceAssetSpec
 from assetbook.resources.store import is_local
 from assetbook.resources.versions import content_version
@@ -72,7 +73,8 @@ def build_landing_sensor(ctx: BuildContext, declared: DeclaredAsset) -> dg.Senso
             if new:
                 requests.append(partitions_def.build_add_request(new))
         return dg.SensorResult(
-            run_requests=[dg.RunRequest(run_key=f"{key}@{now[key][0]}", partition_key=key)
+            run_requests=[dg.RunRequest(run_key=f"{key}@{now[key][0]}", partition_key=key,
+                                        tags={LANDING_RUN_TAG: declared.name})
                           for key in changed],
             dynamic_partitions_requests=requests,
             cursor=json.dumps(now, sort_keys=True),

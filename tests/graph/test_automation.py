@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 import nbformat
 
+from assetbook.graph.landing_chain import LANDING_RUN_TAG
 from assetbook.resources.state import StateFolder
 from tests.conftest import DATA, build_defs, land, materialize
 from tests.conftest import requested as requested_of
@@ -67,6 +68,22 @@ def test_new_partition_requests_exactly_that_partition_downstream(
     after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
     assert requested(after) == {"summary": {None}}
     assert after.get_num_requested(dg.AssetKey("summary")) == 1
+
+
+def test_a_day_whose_landing_run_updated_its_dependency_is_left_to_that_run(
+    project_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    """The landing sensor's run takes its day through features itself. A tick can read
+    features' status from a record loaded before that run materialized the day, and see the
+    day neither materialized nor in progress, as here where the run stopped before features:
+    that day is not requested again. A day another run updated still is."""
+    defs, _, seed = materialized(project_dir, instance, 1)
+    landed, updated = land(project_dir, 2)[-2:]
+    assert materialize(defs, instance, DATA[:2], [landed],
+                       tags={LANDING_RUN_TAG: "raw_applications"}).success
+    assert materialize(defs, instance, DATA[:2], [updated]).success
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+    assert requested(result) == {"features": {updated}}
 
 
 def test_edited_notebook_requests_its_asset_and_below_only(
