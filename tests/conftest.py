@@ -162,29 +162,31 @@ def session_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 # pytest-xdist (`--dist loadfile --no-loadscope-reorder`) hands whole files to the workers
 # in collection order, so the longest files go first and the short ones fill in at the end
-# (seconds of each in a clean-clone run on 3 workers, 2026-12-04). xdist's own order (most
+# (seconds of each in a clean-clone run on 3 workers, 2026-12-05). xdist's own order (most
 # tests first) put the one-test loop file last, and one worker idled for minutes while another
-# finished it.
-LONGEST_FIRST = ("tests/e2e/test_delivery.py",  # 736
-                 "tests/e2e/test_wheel.py",  # 628
-                 "tests/reliability/test_killed_work.py",  # 435
-                 "tests/e2e/test_automation_loop.py",  # 374
-                 "tests/reliability/test_restart.py",  # 204
-                 "tests/e2e/test_ci.py",  # 196
-                 "tests/e2e/test_data_versions.py",  # 176
-                 "tests/e2e/test_live_retraining.py",  # 162
-                 "tests/e2e/test_run_command.py",  # 156
-                 "tests/serving/test_bento_export.py",  # 148
-                 "tests/e2e/test_freshness.py",  # 137
-                 "tests/runners/test_training.py",  # 133
-                 "tests/e2e/test_alerts.py", "tests/runners/test_tuning.py",  # 121
-                 "tests/reliability/test_bad_data.py",  # 116
-                 "tests/reliability/test_http_fuzz.py",  # 113
-                 "tests/graph/test_model_assets.py", "tests/graph/test_automation.py",
-                 "tests/notebook_loop/test_notebook_command.py", "tests/notebook_loop/test_load.py",
-                 "tests/e2e/test_ui_browser.py", "tests/graph/test_timeouts.py",
-                 "tests/runners/test_evaluation_notebook.py", "tests/e2e/test_dagster_dev.py",
-                 "tests/runners/test_kernels.py")  # 31
+# finished it. test_tuning, which starts local Rays, stays behind the heaviest modules.
+LONGEST_FIRST = ("tests/e2e/test_delivery.py",  # 543
+                 "tests/e2e/test_wheel.py",  # 443
+                 "tests/reliability/test_killed_work.py",  # 325
+                 "tests/reliability/test_restart.py",  # 281
+                 "tests/e2e/test_automation_loop.py",  # 212
+                 "tests/e2e/test_data_versions.py",  # 163
+                 "tests/e2e/test_live_retraining.py",  # 132
+                 "tests/serving/test_bento_export.py",  # 129
+                 "tests/e2e/test_ci.py",  # 116
+                 "tests/e2e/test_freshness.py",  # 116
+                 "tests/e2e/test_alerts.py",  # 110
+                 "tests/runners/test_tuning.py",  # 119
+                 "tests/graph/test_automation.py",  # 108
+                 "tests/reliability/test_http_fuzz.py",  # 101
+                 "tests/runners/test_training.py",  # 100
+                 "tests/e2e/test_run_command.py",  # 88
+                 "tests/reliability/test_bad_data.py",  # 72
+                 "tests/graph/test_model_assets.py", "tests/graph/test_timeouts.py",
+                 "tests/graph/test_landing.py", "tests/notebook_loop/test_notebook_command.py",
+                 "tests/runners/test_evaluation_notebook.py", "tests/e2e/test_ui_browser.py",
+                 "tests/runners/test_kernels.py", "tests/e2e/test_dagster_dev.py",
+                 "tests/notebook_loop/test_load.py")  # 49 .. 24
 
 
 # After those: the modules that start clusters of their own, each spawning a dozen processes,
@@ -193,8 +195,8 @@ LONGEST_FIRST = ("tests/e2e/test_delivery.py",  # 736
 # short files come last, beside them: when these came last, two workers idled for the last
 # 4 minutes. It gained nothing measurable (30m37s against 29m59s and 30m22s): beside the short
 # files the shared profile's set-up took 225 s instead of 130 s.
-CLUSTERS = ("tests/e2e/test_shared_profile.py",  # 207
-            "tests/runners/test_training_on_ray.py")  # 71
+CLUSTERS = ("tests/e2e/test_shared_profile.py",  # 226
+            "tests/runners/test_training_on_ray.py")  # 117
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

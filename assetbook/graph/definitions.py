@@ -4,6 +4,7 @@ the builder its kind names."""
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -38,8 +39,12 @@ def builder_of(kind: str) -> Builder:
 def build_definitions(project: ProjectSpec, state: StateFolder) -> dg.Definitions:
     make_importable(project.root)
     ctx = BuildContext(project, state)
-    # one build per step: a notebook with `outputs` is one multi-asset, not one per output
-    assets = [builder_of(d.spec.kind)(ctx, d) for d in project.steps.values()]
+    # one build per step: a notebook with `outputs` is one multi-asset, not one per output;
+    # Dagster warns of its beta parameters (backfill_policy) at each use: the user can do
+    # nothing about Assetbook's, and each process building the graph printed them
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        assets = [builder_of(d.spec.kind)(ctx, d) for d in project.steps.values()]
     sensors = [build_automation_sensor(), build_orphaned_runs_sensor(project.by_partitions()),
                *(build_landing_sensor(ctx, d) for d in landing_sources(ctx)),
                *(build_promotion_sensor(ctx, d) for d in deployments(project)
