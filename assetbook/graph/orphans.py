@@ -6,8 +6,10 @@ stays STARTED for good, and automation, which sees its assets as in progress, ne
 them again. The run's process is known: `assetbook run` tags its runs with its pid, and a run
 worker records its pid in the run's "Started process for run" engine event. A run whose
 process no longer exists is marked failed as its worker having died, which the run retries
-configured in dagster.yaml launch again. (A run killed before its process started has no pid:
-Dagster's run monitoring fails it after the start timeout set in dagster.yaml.)
+configured in dagster.yaml launch again. A run whose launch was cut off before its process
+started has no pid: one still starting since before the code server evaluating this sensor
+started (the server launches the runs of its code location) is failed the same way, and
+Dagster's run monitoring fails the others after the start timeout set in dagster.yaml.
 
 The retry itself can be missed: the daemon's event consumer may read a failure event before
 the run's status has changed (two SQLite files, written one after the other), decide that the
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import psutil
 
 from assetbook.graph.internals import (
     AUTO_RETRY_RUN_ID_TAG,
@@ -45,14 +48,20 @@ NOT_RELAUNCHED_TAG = "assetbook/not_relaunched"  # why the sensor leaves a faile
 RELAUNCH_JOB = "assetbook_relaunch"
 SWEEP_INTERVAL_S = 30
 RETRY_GRACE_S = 60  # the daemon retries within seconds; after this it has missed the run
+LAUNCH_GRACE_S = 10  # a launch records its run's process within a second of starting it
 LOOKBACK = timedelta(days=1)  # failed runs older than this are left to a person
 
 
-def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Mark failed the in-progress runs whose process is gone; their ids."""
+def fail_orphaned_runs(instance: dg.DagsterInstance,
+                       launcher_started: float | None = None) -> list[str]:
+    """Mark failed the in-progress runs whose process is gone, and the runs still starting,
+    with no process, since before `launcher_started` (when the code server that launches
+    them started, as a timestamp) and for LAUNCH_GRACE_S: the server that was starting them
+    was stopped, and none will; their ids."""
     failed = []
     records = instance.get_run_records(dg.RunsFilter(
         statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]))
+    cut_off = min(launcher_started, time.time() - LAUNCH_GRACE_S) if launcher_started else None
     for record in records:
         run = record.dagster_run
         pid = run_pid(instance, run)
@@ -60,6 +69,11 @@ def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[str]:
             report_worker_died(
                 instance, run, f"the run's process (pid {pid}) is gone: it was killed with its "
                                "worker")
+            failed.append(run.run_id)
+        elif (pid is None and cut_off is not None and run.status == dg.DagsterRunStatus.STARTING
+              and record.update_timestamp.timestamp() < cut_off):
+            report_worker_died(instance, run, "the run never got a process: the code server "
+                                              "that was starting it was stopped")
             failed.append(run.run_id)
     return failed
 
@@ -148,7 +162,7 @@ def build_orphaned_runs_sensor(groups: Sequence[Sequence[str]]) -> dg.SensorDefi
                description="Fails runs whose process was killed, and launches again failed "
                            "runs whose retry was missed.")
     def orphaned_runs(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        failed = (fail_orphaned_runs(context.instance)
+        failed = (fail_orphaned_runs(context.instance, psutil.Process().create_time())
                   if isinstance(context.instance.run_launcher, dg.DefaultRunLauncher) else [])
         relaunches = missed_retries(context.instance, time.time(), selections)
         for message in relaunches.abandoned:

@@ -1,7 +1,8 @@
-"""Runs whose process was killed are failed (and so retried); runs whose process lives, and
-runs not yet started, are left alone; a failed run whose retry the daemon missed is launched
-again, once; a failed run of an asset removed since is reported once and left alone. The daemon
-path (a killed `dagster dev`) is in tests/reliability/test_restart.py."""
+"""Runs whose process was killed are failed (and so retried), as are runs whose launch a
+stopped code server cut off; runs whose process lives, and runs not yet started, are left
+alone; a failed run whose retry the daemon missed is launched again, once; a failed run of an
+asset removed since is reported once and left alone. The daemon path (a killed `dagster dev`)
+is in tests/reliability/test_restart.py."""
 
 from __future__ import annotations
 
@@ -87,6 +88,23 @@ def test_runs_whose_process_is_gone_are_failed_as_a_dead_worker(
         RunFailureReason.RUN_WORKER_RESTART)
     assert "is gone" in failure.dagster_event.message
     assert fail_orphaned_runs(instance) == []
+
+
+def test_a_run_whose_launch_was_cut_off_is_failed_once_its_server_started_again(
+        instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Still starting, with no process, since before the code server that launches the runs
+    started: the server that was starting it was stopped, and no process will come."""
+    cut_off = in_progress(instance, dg.DagsterRunStatus.STARTING)
+    assert fail_orphaned_runs(instance, time.time() - 60) == []  # this server is starting it
+    assert fail_orphaned_runs(instance, time.time() + 60) == []  # seconds ago: it may yet
+    monkeypatch.setattr(orphans, "LAUNCH_GRACE_S", 0)
+    time.sleep(1.1)  # past the run's timestamp, whatever its storage rounds it to
+    assert fail_orphaned_runs(instance, time.time() + 60) == [cut_off]
+    (failure,) = instance.all_logs(cut_off, of_type=dg.DagsterEventType.RUN_FAILURE)
+    assert failure.dagster_event.job_failure_data.failure_reason == (
+        RunFailureReason.RUN_WORKER_RESTART)  # so the run retries of dagster.yaml apply
+    assert "never got a process" in failure.dagster_event.message
+    assert fail_orphaned_runs(instance, time.time() + 60) == []
 
 
 def test_a_retry_the_daemon_missed_is_launched_again_once(state: StateFolder) -> None:
