@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -33,6 +34,10 @@ STEP_TAG = "assetbook/step"
 # What Dagster wraps around an error raised in a step, in its input loading or output handling.
 _BOUNDARY_ERRORS = ("DagsterExecutionStepExecutionError", "DagsterExecutionLoadInputError",
                     "DagsterExecutionHandleOutputError")
+
+# A day's assets backfill one partition a run and the models all at once: Dagster's note that
+# a run of both takes the former's policy is no news to the user.
+warnings.filterwarnings("ignore", "Asset job .* varying BackfillPolicies", UserWarning)
 
 
 @dataclass(frozen=True)
