@@ -159,8 +159,8 @@ def build_orphaned_runs_sensor(groups: Sequence[Sequence[str]]) -> dg.SensorDefi
 
     @dg.sensor(name="orphaned_runs", minimum_interval_seconds=SWEEP_INTERVAL_S, jobs=jobs or None,
                default_status=dg.DefaultSensorStatus.RUNNING,
-               description="Fails runs whose process was killed, and launches again failed "
-                           "runs whose retry was missed.")
+               description="Fails runs whose process was killed or whose launch was cut off, "
+                           "and launches again failed runs whose retry was missed.")
     def orphaned_runs(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         failed = (fail_orphaned_runs(context.instance, psutil.Process().create_time())
                   if isinstance(context.instance.run_launcher, dg.DefaultRunLauncher) else [])
