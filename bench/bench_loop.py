@@ -19,6 +19,7 @@ import re
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +108,8 @@ def quiet_tick(root: Path) -> tuple[int, float, float, int]:
     defs = definitions_for(root)
     home = StateFolder.for_project(root).dagster_home
     with dg.DagsterInstance.from_config(str(home)) as instance:
+        # Dagster's tester passes a beta parameter of its own (`include_sources`) each call
+        warnings.filterwarnings("ignore", category=dg.BetaWarning)
         started = time.perf_counter()
         seed = dg.evaluate_automation_conditions(defs=defs, instance=instance)
         seeded = time.perf_counter()
