@@ -13,7 +13,9 @@ Python reads at its own start changed (PYTHON*), the spare is dropped and a kern
 for the notebook then, as papermill would.
 
 Every kernel, spare or not, is started here and reached over Unix sockets in a private
-folder, not TCP ports: Jupyter picks a free port in the starting process and the kernel binds
+folder (named after the process that starts it: a process killed before it could remove its
+kernels' folders leaves them behind, and the next process to start a kernel removes them), not
+TCP ports: Jupyter picks a free port in the starting process and the kernel binds
 it later, so a process starting at the same time can take it first (seen in CI: "Address
 already in use", and the step failed).
 
@@ -42,6 +44,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psutil
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.utils import run_sync
@@ -72,6 +75,7 @@ SET_ENVIRONMENT = ("__import__('os').environ.clear(); "
 START_TIMEOUT_S = 60
 # nbclient's own argument for the kernels it starts: no history file shared between kernels
 KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:"]
+FOLDER_PREFIX = "assetbook-kernel-"  # then the starting process's pid, a dash, mkdtemp's name
 
 
 class _ReadyClient(AsyncKernelClient):
@@ -316,9 +320,10 @@ def _start(place: _Place, modules: list[str]) -> _PooledKernelManager:
 
 
 async def _started(place: _Place, modules: list[str]) -> _PooledKernelManager:
+    _remove_folders_of_ended_processes()
     # A folder of its own (mode 0700): the connection file holds the kernel's key, and the
     # sockets' paths must stay under 107 bytes, which Jupyter's runtime folder may not.
-    folder = tempfile.mkdtemp(prefix="assetbook-kernel-")
+    folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")
     manager = _PooledKernelManager(kernel_name=place.kernel_name, transport="ipc",
                                    connection_file=os.path.join(folder, f"{uuid.uuid4()}.json"))
     try:
@@ -333,6 +338,18 @@ async def _started(place: _Place, modules: list[str]) -> _PooledKernelManager:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return manager
+
+
+@functools.cache
+def _remove_folders_of_ended_processes() -> None:
+    """Once a process, before its first kernel: the kernel folders (a connection file with the
+    kernel's key, sockets) that processes no longer running left, killed before they could
+    remove them. Their kernels end with them (ipykernel polls its parent). A folder whose
+    process runs is kept; so is another user's (mode 0700: not ours to remove)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
+        owner = folder.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
+        if owner.isdigit() and not psutil.pid_exists(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _warmed(starting: Future[_PooledKernelManager], modules: list[str]

@@ -9,6 +9,8 @@ sockets, not TCP ports, and a spare left at exit is stopped, its sockets' folder
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -205,6 +207,44 @@ def test_a_spare_left_when_the_process_exits_is_stopped_and_its_folder_removed(
 
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert not Path(connection).parent.exists()
+
+
+HOLDS_A_SPARE = """
+import sys, time
+from pathlib import Path
+from tests.runners.test_kernels import probe
+probe(Path(sys.argv[1]), 0)
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_folders_a_killed_process_left_are_removed_by_the_next_ones_first_kernel(
+        tmp_path: Path) -> None:
+    """A SIGKILL runs no cleanup: the folders of the killed process's kernels (connection
+    files with their keys) stay until another process starts a kernel; a running process's
+    folder is left alone."""
+    # not the machine's (other test workers start kernels there), and short: a socket's path
+    # has at most 107 bytes
+    private = Path(tempfile.mkdtemp())
+    environ = {**os.environ, "TMPDIR": str(private)}
+    root = Path(__file__).resolve().parents[2]
+    killed = subprocess.Popen([sys.executable, "-c", HOLDS_A_SPARE, str(tmp_path)], cwd=root,
+                              env=environ, stdout=subprocess.PIPE, text=True)
+    assert killed.stdout is not None and killed.stdout.readline().strip() == "ready"
+    left = {folder.name for folder in private.glob("assetbook-kernel-*")}
+    killed.kill()
+    killed.wait()
+    running = private / f"assetbook-kernel-{os.getpid()}-a1b2c3d4"
+    running.mkdir()
+
+    assert left and all(name.startswith(f"assetbook-kernel-{killed.pid}-") for name in left)
+    subprocess.run([sys.executable, "-c", LEAVES_A_SPARE, str(tmp_path)], cwd=root,
+                   env=environ, check=True, capture_output=True, timeout=120)
+
+    assert not left & {folder.name for folder in private.iterdir()}
+    assert running.is_dir()
+    shutil.rmtree(private)
 
 
 def test_a_kernel_that_cannot_start_is_named_and_leaves_no_folder(
