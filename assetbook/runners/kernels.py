@@ -37,6 +37,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -345,11 +346,16 @@ def _remove_folders_of_ended_processes() -> None:
     """Once a process, before its first kernel: the kernel folders (a connection file with the
     kernel's key, sockets) that processes no longer running left, killed before they could
     remove them. Their kernels end with them (ipykernel polls its parent). A folder whose
-    process runs is kept; so is another user's (mode 0700: not ours to remove)."""
+    process runs is kept; so is another user's (mode 0700: not ours to remove), and one changed
+    within a kernel's start timeout (a process of another PID namespace sharing this folder
+    looks ended from here: its kernel may be starting)."""
+    settled = time.time() - START_TIMEOUT_S
     for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
         owner = folder.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
-        if owner.isdigit() and not psutil.pid_exists(int(owner)):
-            shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):  # removed meanwhile, or not ours to read
+            if owner.isdigit() and not psutil.pid_exists(int(owner)) \
+                    and folder.stat().st_mtime < settled:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def _warmed(starting: Future[_PooledKernelManager], modules: list[str]

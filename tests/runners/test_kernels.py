@@ -223,7 +223,7 @@ def test_the_folders_a_killed_process_left_are_removed_by_the_next_ones_first_ke
         tmp_path: Path) -> None:
     """A SIGKILL runs no cleanup: the folders of the killed process's kernels (connection
     files with their keys) stay until another process starts a kernel; a running process's
-    folder is left alone."""
+    folder is left alone, and so is a dead one's changed within a kernel's start timeout."""
     # not the machine's (other test workers start kernels there), and short: a socket's path
     # has at most 107 bytes
     private = Path(tempfile.mkdtemp())
@@ -235,15 +235,19 @@ def test_the_folders_a_killed_process_left_are_removed_by_the_next_ones_first_ke
     left = {folder.name for folder in private.glob("assetbook-kernel-*")}
     killed.kill()
     killed.wait()
+    for name in left:  # left a while ago: a folder changed within a start timeout is kept
+        os.utime(private / name, (time.time() - 120,) * 2)
     running = private / f"assetbook-kernel-{os.getpid()}-a1b2c3d4"
     running.mkdir()
+    starting = private / f"assetbook-kernel-{killed.pid}-e5f6g7h8"  # seen as ended here
+    starting.mkdir()
 
     assert left and all(name.startswith(f"assetbook-kernel-{killed.pid}-") for name in left)
     subprocess.run([sys.executable, "-c", LEAVES_A_SPARE, str(tmp_path)], cwd=root,
                    env=environ, check=True, capture_output=True, timeout=120)
 
     assert not left & {folder.name for folder in private.iterdir()}
-    assert running.is_dir()
+    assert running.is_dir() and starting.is_dir()
     shutil.rmtree(private)
 
 
