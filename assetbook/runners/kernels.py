@@ -13,11 +13,10 @@ Python reads at its own start changed (PYTHON*), the spare is dropped and a kern
 for the notebook then, as papermill would.
 
 Every kernel, spare or not, is started here and reached over Unix sockets in a private
-folder (named after the process that starts it: a process killed before it could remove its
-kernels' folders leaves them behind, and the next process to start a kernel removes them), not
-TCP ports: Jupyter picks a free port in the starting process and the kernel binds
-it later, so a process starting at the same time can take it first (seen in CI: "Address
-already in use", and the step failed).
+folder (which a process killed before it could remove it leaves behind, for a later process's
+first kernel to remove), not TCP ports: Jupyter picks a free port in the starting process and
+the kernel binds it later, so a process starting at the same time can take it first (seen in
+CI: "Address already in use", and the step failed).
 
 A kernel has one client for its life, the warm-up's, handed on to its notebook connected and
 known ready: jupyter_client's `wait_for_ready`, which nbclient calls on the client it gets,
@@ -31,13 +30,13 @@ import ast
 import asyncio
 import atexit
 import contextlib
+import fcntl
 import functools
 import importlib.util
 import os
 import shutil
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,7 +44,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.utils import run_sync
@@ -76,7 +74,8 @@ SET_ENVIRONMENT = ("__import__('os').environ.clear(); "
 START_TIMEOUT_S = 60
 # nbclient's own argument for the kernels it starts: no history file shared between kernels
 KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:"]
-FOLDER_PREFIX = "assetbook-kernel-"  # then the starting process's pid, a dash, mkdtemp's name
+FOLDER_PREFIX = "assetbook-kernel-"
+OWNER_LOCK = "owner.lock"  # in each kernel's folder, locked by the process that keeps it
 
 
 class _ReadyClient(AsyncKernelClient):
@@ -100,6 +99,7 @@ class _PooledKernelManager(AsyncKernelManager):
 
     client_factory = Type(klass=_ReadyClient)
     _client: _ReadyClient | None = None
+    folder: KernelFolder | None = None
 
     def client(self, **kwargs: Any) -> _ReadyClient:
         if self._client is None:
@@ -133,6 +133,31 @@ class _Spare:
     modules: frozenset[str]  # imported by its warm-up
     starting: Future[_PooledKernelManager]
     again: bool = False  # once taken, a spare like it starts: a run like this one follows
+
+
+@dataclass(frozen=True)
+class KernelFolder:
+    """A kernel's private folder (mode 0700: its connection file holds the kernel's key; and
+    its sockets' paths must stay under 107 bytes, which Jupyter's runtime folder may not), with
+    a lock that the process keeping it holds. A SIGKILL runs no cleanup, but the system drops
+    the lock: whoever can take it may remove the folder. A lock, not a pid: it means the same
+    to processes of another PID namespace sharing the temporary folder."""
+
+    path: str
+    lock: int  # the open descriptor of OWNER_LOCK, locked
+
+    @classmethod
+    def make(cls) -> KernelFolder:
+        path = tempfile.mkdtemp(prefix=FOLDER_PREFIX)
+        pending = os.path.join(path, f".{OWNER_LOCK}")
+        lock = os.open(pending, os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        os.rename(pending, os.path.join(path, OWNER_LOCK))  # found by others only once held
+        return cls(path, lock)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        os.close(self.lock)
 
 
 class KernelPool:
@@ -321,12 +346,12 @@ def _start(place: _Place, modules: list[str]) -> _PooledKernelManager:
 
 
 async def _started(place: _Place, modules: list[str]) -> _PooledKernelManager:
-    _remove_folders_of_ended_processes()
-    # A folder of its own (mode 0700): the connection file holds the kernel's key, and the
-    # sockets' paths must stay under 107 bytes, which Jupyter's runtime folder may not.
-    folder = tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-")
+    _remove_abandoned_folders()
+    folder = KernelFolder.make()
+    connection_file = os.path.join(folder.path, f"{uuid.uuid4()}.json")
     manager = _PooledKernelManager(kernel_name=place.kernel_name, transport="ipc",
-                                   connection_file=os.path.join(folder, f"{uuid.uuid4()}.json"))
+                                   connection_file=connection_file)
+    manager.folder = folder
     try:
         await manager.start_kernel(cwd=place.cwd, extra_arguments=KERNEL_ARGUMENTS)
         try:
@@ -336,26 +361,23 @@ async def _started(place: _Place, modules: list[str]) -> _PooledKernelManager:
             await manager.shutdown_kernel(now=True)
             raise
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        folder.remove()
         raise
     return manager
 
 
-@functools.cache
-def _remove_folders_of_ended_processes() -> None:
-    """Once a process, before its first kernel: the kernel folders (a connection file with the
-    kernel's key, sockets) that processes no longer running left, killed before they could
-    remove them. Their kernels end with them (ipykernel polls its parent). A folder whose
-    process runs is kept; so is another user's (mode 0700: not ours to remove), and one changed
-    within a kernel's start timeout (a process of another PID namespace sharing this folder
-    looks ended from here: its kernel may be starting)."""
-    settled = time.time() - START_TIMEOUT_S
-    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
-        owner = folder.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
-        with contextlib.suppress(OSError):  # removed meanwhile, or not ours to read
-            if owner.isdigit() and not psutil.pid_exists(int(owner)) \
-                    and folder.stat().st_mtime < settled:
-                shutil.rmtree(folder, ignore_errors=True)
+@functools.cache  # once a process: what a process killed later leaves, the next one removes
+def _remove_abandoned_folders() -> None:
+    """The kernel folders of processes killed before they could remove them, which nobody holds
+    any more. Their kernels ended with them (ipykernel polls its parent)."""
+    for lock in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*/{OWNER_LOCK}"):
+        with contextlib.suppress(OSError):  # held (its process runs), gone, or not ours
+            descriptor = os.open(lock, os.O_RDWR)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(lock.parent, ignore_errors=True)
+            finally:
+                os.close(descriptor)
 
 
 def _warmed(starting: Future[_PooledKernelManager], modules: list[str]
@@ -397,7 +419,9 @@ def _shutdown(manager: _PooledKernelManager) -> None:
             run_sync(manager.shutdown_kernel)(now=True)
     finally:
         run_sync(manager.cleanup_resources)()
-        shutil.rmtree(os.path.dirname(manager.connection_file), ignore_errors=True)
+        folder, manager.folder = manager.folder, None  # its lock's descriptor is closed once
+        if folder is not None:
+            folder.remove()
 
 
 KERNELS = KernelPool()

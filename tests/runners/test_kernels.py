@@ -24,7 +24,7 @@ from jupyter_client.kernelspec import NoSuchKernel
 from jupyter_client.utils import run_sync
 
 from assetbook.errors import NotebookError
-from assetbook.runners.kernels import KERNELS, notebook_imports
+from assetbook.runners.kernels import KERNELS, KernelFolder, notebook_imports
 from assetbook.runners.notebook import NotebookRunner
 from assetbook.spec.loader import load_project
 from tests.conftest import REPO
@@ -177,11 +177,17 @@ def test_kernel_channels_are_unix_sockets_in_a_private_folder_not_tcp_ports(
 
     assert channels["transport"] == "ipc"
     assert connection.parent.stat().st_mode & 0o777 == 0o700  # the file holds the key
-    deadline = time.monotonic() + 30  # the spare may still be starting
-    while len(sockets := [path for path in connection.parent.iterdir() if path.is_socket()]) \
-            < 5 and time.monotonic() < deadline:
+    assert len(wait_for_sockets(spare)) == 5  # shell, iopub, stdin, control, heartbeat
+
+
+def wait_for_sockets(kernel: psutil.Process, timeout_s: float = 30) -> list[Path]:
+    """The kernel's sockets, once it has bound all five (a spare may still be starting)."""
+    folder = Path(connection_file(kernel)).parent
+    deadline = time.monotonic() + timeout_s
+    while len(sockets := [path for path in folder.iterdir() if path.is_socket()]) < 5 \
+            and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert len(sockets) == 5  # shell, iopub, stdin, control, heartbeat
+    return sockets
 
 
 def connection_file(kernel: psutil.Process) -> str:
@@ -212,18 +218,18 @@ def test_a_spare_left_when_the_process_exits_is_stopped_and_its_folder_removed(
 HOLDS_A_SPARE = """
 import sys, time
 from pathlib import Path
-from tests.runners.test_kernels import probe
-probe(Path(sys.argv[1]), 0)
+from tests.runners.test_kernels import probe, the_spare, wait_for_sockets
+wait_for_sockets(the_spare(probe(Path(sys.argv[1]), 0)))
 print("ready", flush=True)
 time.sleep(600)
 """
 
 
-def test_the_folders_a_killed_process_left_are_removed_by_the_next_ones_first_kernel(
-        tmp_path: Path) -> None:
-    """A SIGKILL runs no cleanup: the folders of the killed process's kernels (connection
-    files with their keys) stay until another process starts a kernel; a running process's
-    folder is left alone, and so is a dead one's changed within a kernel's start timeout."""
+def test_the_folders_a_killed_process_left_are_removed_by_a_later_ones_first_kernel(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIGKILL runs no cleanup: the killed process's kernel folders (connection files with
+    their keys) stay until another process starts a kernel; a folder whose process keeps it
+    (holds its lock) is left alone, and so is one being made (no lock yet)."""
     # not the machine's (other test workers start kernels there), and short: a socket's path
     # has at most 107 bytes
     private = Path(tempfile.mkdtemp())
@@ -231,24 +237,27 @@ def test_the_folders_a_killed_process_left_are_removed_by_the_next_ones_first_ke
     root = Path(__file__).resolve().parents[2]
     killed = subprocess.Popen([sys.executable, "-c", HOLDS_A_SPARE, str(tmp_path)], cwd=root,
                               env=environ, stdout=subprocess.PIPE, text=True)
-    assert killed.stdout is not None and killed.stdout.readline().strip() == "ready"
-    left = {folder.name for folder in private.glob("assetbook-kernel-*")}
-    killed.kill()
-    killed.wait()
-    for name in left:  # left a while ago: a folder changed within a start timeout is kept
-        os.utime(private / name, (time.time() - 120,) * 2)
-    running = private / f"assetbook-kernel-{os.getpid()}-a1b2c3d4"
-    running.mkdir()
-    starting = private / f"assetbook-kernel-{killed.pid}-e5f6g7h8"  # seen as ended here
-    starting.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    kept = KernelFolder.make()  # as this process's own kernel would
+    made = private / "assetbook-kernel-being-made"
+    try:
+        assert killed.stdout is not None and killed.stdout.readline().strip() == "ready"
+        killed.kill()
+        killed.wait()
+        left = {folder.name for folder in private.glob("assetbook-kernel-*")} - {
+            Path(kept.path).name, made.name}
+        made.mkdir()
 
-    assert left and all(name.startswith(f"assetbook-kernel-{killed.pid}-") for name in left)
-    subprocess.run([sys.executable, "-c", LEAVES_A_SPARE, str(tmp_path)], cwd=root,
-                   env=environ, check=True, capture_output=True, timeout=120)
+        assert left
+        subprocess.run([sys.executable, "-c", LEAVES_A_SPARE, str(tmp_path)], cwd=root,
+                       env=environ, check=True, capture_output=True, timeout=120)
 
-    assert not left & {folder.name for folder in private.iterdir()}
-    assert running.is_dir() and starting.is_dir()
-    shutil.rmtree(private)
+        assert not left & {folder.name for folder in private.iterdir()}
+        assert Path(kept.path).is_dir() and made.is_dir()
+    finally:
+        killed.kill()
+        kept.remove()
+        shutil.rmtree(private)
 
 
 def test_a_kernel_that_cannot_start_is_named_and_leaves_no_folder(
