@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -114,18 +116,53 @@ class NotebookRunner:
         return NotebookResult(executed, html, time.monotonic() - budget.started)
 
 
-@cache
-def _exporter() -> HTMLExporter:
-    """One exporter a process: a new one loads its templates again (0.2-0.6 s)."""
-    from nbconvert import HTMLExporter
+def prepare(kernel_name: str, cwd: Path, modules: Iterable[str], again: bool = False) -> None:
+    """A notebook is about to run in this process: its kernel starts (`KernelPool.prepare`),
+    and meanwhile papermill and the HTML exporter load, the first time in the process (~1 s of
+    imports and templates, which a landing's run, a process of its own, otherwise spends
+    inside its notebook's step)."""
+    KERNELS.prepare(kernel_name, cwd, modules, again=again)
+    _exporter()
 
-    return HTMLExporter()
+
+@cache
+def _exporter() -> Future[HTMLExporter]:
+    """One exporter a process (a new one loads its templates again, 0.2-0.6 s), made in a
+    thread of its own: its step waits for it only if it is not ready by the render."""
+    made: Future[HTMLExporter] = Future()
+    threading.Thread(target=_make_exporter, args=(made,), name="assetbook-html",
+                     daemon=True).start()
+    return made
+
+
+def _make_exporter(made: Future[HTMLExporter]) -> None:
+    try:
+        import nbformat
+        import papermill  # noqa: F401  (the notebook's run imports it next)
+        from nbconvert import HTMLExporter
+
+        exporter = HTMLExporter()
+        v4 = nbformat.v4  # a first render imports the highlighting, Markdown and sanitizing
+        exporter.from_notebook_node(v4.new_notebook(cells=[
+            v4.new_markdown_cell("# report"),
+            v4.new_code_cell("frame", execution_count=1, outputs=[v4.new_output(
+                "execute_result", {"text/html": "<table></table>", "text/plain": "frame"},
+                execution_count=1)])]))
+        made.set_result(exporter)
+    except BaseException as exc:  # the render makes one itself
+        made.set_exception(exc)
 
 
 def _render_html(executed: Path, html: Path) -> None:
     import nbformat
 
-    body, _ = _exporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    try:
+        exporter = _exporter().result()
+    except Exception:  # its thread failed (an import racing the step's, say): one made here
+        from nbconvert import HTMLExporter
+
+        exporter = HTMLExporter()
+    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
     html.write_text(body, encoding="utf-8")
 
 

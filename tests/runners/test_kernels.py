@@ -4,7 +4,9 @@ takes it, and a failing notebook leaves no kernel behind, spare included. In a r
 with another notebook below it has that one's kernel started meanwhile, and so does a run that
 another like it follows (a day-by-day loop); a run of one notebook starts one. The warm-up's
 client goes on to the notebook, connected and known ready. A kernel's channels are Unix
-sockets, not TCP ports, and a spare left at exit is stopped, its sockets' folder removed."""
+sockets, not TCP ports, and a spare left at exit is stopped, its sockets' folder removed; a
+killed process's folders are removed by a later one. Papermill and the report's exporter load
+while the kernel starts."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from pathlib import Path
 
 import psutil
@@ -24,6 +27,7 @@ from jupyter_client.kernelspec import NoSuchKernel
 from jupyter_client.utils import run_sync
 
 from assetbook.errors import NotebookError
+from assetbook.runners import notebook as notebook_runner
 from assetbook.runners.kernels import KERNELS, KernelFolder, notebook_imports
 from assetbook.runners.notebook import NotebookRunner
 from assetbook.spec.loader import load_project
@@ -258,6 +262,48 @@ def test_the_folders_a_killed_process_left_are_removed_by_a_later_ones_first_ker
         killed.kill()
         kept.remove()
         shutil.rmtree(private)
+
+
+PREPARES = """
+import sys, time
+from pathlib import Path
+from assetbook.runners.kernels import KERNELS
+from assetbook.runners.notebook import prepare
+prepare("python3", Path(sys.argv[1]), [])
+deadline = time.monotonic() + 60
+while not {"papermill", "nbconvert.exporters.html"} <= set(sys.modules) \\
+        and time.monotonic() < deadline:
+    time.sleep(0.1)
+print(sorted(name for name in ("papermill", "nbconvert.exporters.html") if name in sys.modules))
+KERNELS.stop_all()
+"""
+
+
+def test_a_notebook_about_to_run_has_papermill_and_its_report_exporter_loaded_meanwhile(
+        tmp_path: Path) -> None:
+    """Where a process knows a notebook follows, papermill and the HTML exporter load while
+    its kernel starts (~1 s the first time in a process, a landing's run always): no notebook
+    runs here, nothing else imports them."""
+    done = subprocess.run([sys.executable, "-c", PREPARES, str(tmp_path)], check=True,
+                          capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2])
+
+    assert done.stdout.split("\n")[-2] == "['nbconvert.exporters.html', 'papermill']"
+
+
+def test_the_report_is_rendered_when_its_exporter_could_not_be_made_ahead(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fails(made: Future) -> None:
+        made.set_exception(RuntimeError("deadlock detected by _ModuleLock('jinja2')"))
+
+    monkeypatch.setattr(notebook_runner, "_make_exporter", fails)
+    notebook_runner._exporter.cache_clear()
+    try:
+        probe(tmp_path, 0)
+    finally:
+        notebook_runner._exporter.cache_clear()  # the next notebook's is made as usual
+
+    assert "left_behind" in (tmp_path / "run0.html").read_text()
 
 
 def test_a_kernel_that_cannot_start_is_named_and_leaves_no_folder(
