@@ -11,15 +11,18 @@ rank's process to start and join the process group.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
 
-from assetbook.runners.training.fit import TrainingJob
+from assetbook.runners.training.fit import FitResult, TrainingJob
 from assetbook.runners.training.launch import train
 from assetbook.spec.models import TrainerSpec
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the loans example project
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # the loans example project, here and in the training processes
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))
 from project.stream import LoanStream  # noqa: E402
 
 
@@ -29,11 +32,14 @@ def main() -> None:
                         help="where the ranks run (default: cpu, with gloo)")
     parser.add_argument("--devices", type=int, default=2, help="N: devices of the DDP fit")
     parser.add_argument("--rows", type=int, default=400_000, help="rows in the day trained on")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs of each fit")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of each fit (DDP's "
+                        "set-up, in the timed fit, weighs less over more)")
     parser.add_argument("--batch-size", type=int, default=1024,
                         help="global batch, split across the devices")
     args = parser.parse_args()
-    results = {}
+    if args.devices < 2:
+        parser.error("--devices: at least 2 (the fit on 1 device is the baseline)")
+    results: dict[int, FitResult] = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "day.parquet")
         LoanStream(rows_per_partition=args.rows).generate("2024-01-01").to_parquet(path)
