@@ -26,7 +26,7 @@ from assetbook.graph.internals import RANGE_END_TAG, RANGE_START_TAG, GraphState
 from assetbook.graph.landed import corrected_days
 from assetbook.graph.orphans import PID_TAG, fail_orphaned_runs
 from assetbook.runners.kernels import DEFAULT_KERNEL, step_imports
-from assetbook.runners.notebook import prepare
+from assetbook.runners.notebook import prepare_notebooks
 from assetbook.runners.serving.environments import fed_by
 from assetbook.runners.simulator import land_days, load_generator
 
@@ -173,7 +173,7 @@ def materialize_assets(session: Session, selection: list[str], tags: dict[str, s
     fail_orphaned_runs(session.instance)
     if (modules := step_imports(session.project, selection)) is not None:
         # starts while Dagster sets up
-        prepare(DEFAULT_KERNEL, session.root, modules, again=again)
+        prepare_notebooks(DEFAULT_KERNEL, session.root, modules, again=again)
     step_tag = (STEP_TAG, uuid.uuid4().hex)
     with progress.watching(session.instance, step_tag, label) if progress else nullcontext():
         result = dg.materialize(

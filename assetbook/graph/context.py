@@ -23,7 +23,7 @@ from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.state import UNPARTITIONED, StateFolder, safe_part
 from assetbook.resources.store import read_frame, store_path
 from assetbook.runners.kernels import DEFAULT_KERNEL, step_imports
-from assetbook.runners.notebook import prepare
+from assetbook.runners.notebook import prepare_notebooks
 from assetbook.spec.loader import DeclaredAsset, ProjectSpec
 from assetbook.spec.models import AllInputSpec, LandingSourceSpec, SameInputSpec
 from assetbook.spec.module_source import ModuleSourceError
@@ -69,7 +69,7 @@ class BuildContext:
     def start_kernel_below(self, step: str, context: dg.AssetExecutionContext) -> None:
         """For a step that runs no notebook itself: start the kernel of one below it."""
         if (modules := self.kernel_after(step, context)) is not None:
-            prepare(DEFAULT_KERNEL, self.project.root, modules)
+            prepare_notebooks(DEFAULT_KERNEL, self.project.root, modules)
 
     def asset_kwargs(
         self, declared: DeclaredAsset, notebook: Path | None, modules: Iterable[str]

@@ -116,7 +116,8 @@ class NotebookRunner:
         return NotebookResult(executed, html, time.monotonic() - budget.started)
 
 
-def prepare(kernel_name: str, cwd: Path, modules: Iterable[str], again: bool = False) -> None:
+def prepare_notebooks(kernel_name: str, cwd: Path, modules: Iterable[str], again: bool = False
+                      ) -> None:
     """A notebook is about to run in this process: its kernel starts (`KernelPool.prepare`),
     and meanwhile papermill and the HTML exporter load, the first time in the process (~1 s of
     imports and templates, which a landing's run, a process of its own, otherwise spends

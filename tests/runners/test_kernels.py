@@ -268,8 +268,8 @@ PREPARES = """
 import sys, time
 from pathlib import Path
 from assetbook.runners.kernels import KERNELS
-from assetbook.runners.notebook import prepare
-prepare("python3", Path(sys.argv[1]), [])
+from assetbook.runners.notebook import prepare_notebooks
+prepare_notebooks("python3", Path(sys.argv[1]), [])
 deadline = time.monotonic() + 60
 while not {"papermill", "nbconvert.exporters.html"} <= set(sys.modules) \\
         and time.monotonic() < deadline:
