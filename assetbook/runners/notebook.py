@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # imported where a notebook runs: loading the definitions doe
     from nbformat import NotebookNode
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+EXPORTER_WAIT_S = 60  # for the exporter made ahead; a few seconds on a loaded machine
 
 
 @dataclass(frozen=True)
@@ -158,8 +159,8 @@ def _render_html(executed: Path, html: Path) -> None:
     import nbformat
 
     try:
-        exporter = _exporter().result()
-    except Exception:  # its thread failed (an import racing the step's, say): one made here
+        exporter = _exporter().result(timeout=EXPORTER_WAIT_S)
+    except Exception:  # its thread failed (an import racing the step's, say) or hangs: one here
         from nbconvert import HTMLExporter
 
         exporter = HTMLExporter()
