@@ -155,15 +155,21 @@ def _make_exporter(made: Future[HTMLExporter]) -> None:
         made.set_exception(exc)
 
 
+@cache
+def _exporter_made_here() -> HTMLExporter:
+    """The exporter of a process whose thread could not make one: made once, not each render."""
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter()
+
+
 def _render_html(executed: Path, html: Path) -> None:
     import nbformat
 
     try:
         exporter = _exporter().result(timeout=EXPORTER_WAIT_S)
-    except Exception:  # its thread failed (an import racing the step's, say) or hangs: one here
-        from nbconvert import HTMLExporter
-
-        exporter = HTMLExporter()
+    except Exception:  # its thread failed (an import racing the step's, say) or hangs
+        exporter = _exporter_made_here()
     body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
     html.write_text(body, encoding="utf-8")
 

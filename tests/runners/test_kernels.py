@@ -212,7 +212,7 @@ def test_a_spare_left_when_the_process_exits_is_stopped_and_its_folder_removed(
         tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", LEAVES_A_SPARE, str(tmp_path)], check=True,
                           capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).resolve().parents[2])
+                          cwd=REPO)
     pid, connection = json.loads(done.stdout.splitlines()[-1])
 
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -238,8 +238,7 @@ def test_the_folders_a_killed_process_left_are_removed_by_a_later_ones_first_ker
     # has at most 107 bytes
     private = Path(tempfile.mkdtemp())
     environ = {**os.environ, "TMPDIR": str(private)}
-    root = Path(__file__).resolve().parents[2]
-    killed = subprocess.Popen([sys.executable, "-c", HOLDS_A_SPARE, str(tmp_path)], cwd=root,
+    killed = subprocess.Popen([sys.executable, "-c", HOLDS_A_SPARE, str(tmp_path)], cwd=REPO,
                               env=environ, stdout=subprocess.PIPE, text=True)
     monkeypatch.setattr(tempfile, "tempdir", str(private))
     kept = KernelFolder.make()  # as this process's own kernel would
@@ -253,7 +252,7 @@ def test_the_folders_a_killed_process_left_are_removed_by_a_later_ones_first_ker
         made.mkdir()
 
         assert left
-        subprocess.run([sys.executable, "-c", LEAVES_A_SPARE, str(tmp_path)], cwd=root,
+        subprocess.run([sys.executable, "-c", LEAVES_A_SPARE, str(tmp_path)], cwd=REPO,
                        env=environ, check=True, capture_output=True, timeout=120)
 
         assert not left & {folder.name for folder in private.iterdir()}
@@ -286,9 +285,9 @@ def test_a_notebook_about_to_run_has_papermill_and_its_report_exporter_loaded_me
     runs here, nothing else imports them."""
     done = subprocess.run([sys.executable, "-c", PREPARES, str(tmp_path)], check=True,
                           capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).resolve().parents[2])
+                          cwd=REPO)
 
-    assert done.stdout.split("\n")[-2] == "['nbconvert.exporters.html', 'papermill']"
+    assert done.stdout.splitlines()[-1] == "['nbconvert.exporters.html', 'papermill']"
 
 
 def test_the_report_is_rendered_when_its_exporter_could_not_be_made_ahead(
