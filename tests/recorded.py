@@ -1,18 +1,21 @@
 """Answers and refusals recorded as a served API records them: by BentoML's own monitor, in a
 process of its own as in a server, each request under the request id the server would give it
-(BentoML's trace context, which only a running server sets)."""
+(BentoML's trace context, which only a running server sets). Records can be moved onto
+another day, as if served then: a test must not depend on the day it runs on, nor fail when
+midnight passes during it."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from assetbook.serving.recording import MONITORING_ENV
+from assetbook.serving.recording import MONITOR, MONITORING_ENV
 
 RECORD = """
 import json, sys
@@ -44,9 +47,28 @@ class Refusal:
     model_version: str
 
 
-def record(folder: Path, requests: list[Request], refusals: list[Refusal] = ()) -> None:
-    """Record `requests` and `refusals` in BentoML's monitoring log under `folder`."""
+TIMESTAMP_DAY = re.compile(r'"timestamp": "\d{4}-\d{2}-\d{2}')
+
+
+def record(folder: Path, requests: list[Request], refusals: list[Refusal] = (),
+           day: str | None = None) -> str:
+    """Record `requests` and `refusals` in BentoML's monitoring log under `folder`, and
+    return the day they fall on; with `day`, every record in the log is moved onto it."""
     subprocess.run([sys.executable, "-c", RECORD], check=True, timeout=120, text=True,
                    input=json.dumps({"requests": [asdict(r) for r in requests],
                                      "refusals": [asdict(r) for r in refusals]}),
                    env={**os.environ, MONITORING_ENV: str(folder)})
+    (log,) = _logs(folder)
+    if day is not None:
+        log.write_text(TIMESTAMP_DAY.sub(f'"timestamp": "{day}', log.read_text()))
+    return TIMESTAMP_DAY.findall(log.read_text())[-1][-10:]
+
+
+def recorded_days(folder: Path) -> list[str]:
+    """The days a monitoring folder holds records of (a server's requests may span midnight)."""
+    return sorted({found[-10:] for log in _logs(folder)
+                   for found in TIMESTAMP_DAY.findall(log.read_text())})
+
+
+def _logs(folder: Path) -> list[Path]:
+    return sorted((folder / MONITOR / "data").glob("data.*.log*"))

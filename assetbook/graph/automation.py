@@ -29,6 +29,7 @@ def build_automation_condition(
     spec: AutomationSpec, fed_by_sensor: bool = False, in_landing_run: bool = False,
     refresh_when_stale: bool = False,
     gaps_allowed_in: tuple[str, ...] = (), updated_by: tuple[str, ...] = (),
+    any_day: bool = False,
 ) -> dg.AutomationCondition | None:
     """`fed_by_sensor`: a landing source, whose new partitions the landing sensor requests;
     eager would request them a second time, so only a code change triggers it.
@@ -42,10 +43,12 @@ def build_automation_condition(
     `gaps_allowed_in`: partitioned dependencies of an unpartitioned asset, which reads the
     partitions that exist: a day withheld by its checks must not stop it for good.
     `updated_by`: the only dependencies whose updates trigger it (an evaluation follows its
-    model, not each new day of its data, or it would re-score the old model first)."""
+    model, not each new day of its data, or it would re-score the old model first).
+    `any_day`: a dependency's update of any day triggers that day, not only in the latest
+    time window (a live asset's labels land days after the answers they judge)."""
     parts = [part for part in (
         _base_condition(spec, fed_by_sensor, in_landing_run, _deps_missing(gaps_allowed_in),
-                        updated_by),
+                        updated_by, any_day),
         _failed_checks_upstream(spec.on_failed_checks) if spec.on_failed_checks else None,
         _freshness_at_risk() if refresh_when_stale else None) if part is not None]
     if len(parts) < 2:
@@ -74,14 +77,20 @@ def _deps_missing(gaps_allowed_in: tuple[str, ...]) -> dg.AutomationCondition:
 
 
 def _eager(trigger: dg.AutomationCondition, handled: dg.AutomationCondition,
-           deps_missing: dg.AutomationCondition,
-           updated_by: tuple[str, ...]) -> dg.AutomationCondition:
+           deps_missing: dg.AutomationCondition, updated_by: tuple[str, ...],
+           updated_any_day: dg.AutomationCondition | None) -> dg.AutomationCondition:
     """Dagster's eager, except that the asset's own update does not count as handled when a
     dependency updated after it on the same tick: Dagster's lets it cancel the dependency's
-    update, and labels corrected a second after the live asset ran were never judged."""
-    reset = (handled & ~_updated_before_a_dependency(updated_by)) | AC.initial_evaluation()
-    return (AC.in_latest_time_window() & trigger.since(reset.with_label("handled"))
-            & ~deps_missing & ~AC.any_deps_in_progress() & ~AC.in_progress())
+    update, and labels corrected a second after the live asset ran were never judged.
+    Like Dagster's, it keeps to the latest time window (a new asset must not backfill its
+    history), unless `updated_any_day` holds for the partition since it was handled."""
+    reset = ((handled & ~_updated_before_a_dependency(updated_by)) | AC.initial_evaluation()
+             ).with_label("handled")
+    window = AC.in_latest_time_window()
+    if updated_any_day is not None:
+        window = window | updated_any_day.since(reset).with_label("a dependency updated the day")
+    return (window & trigger.since(reset) & ~deps_missing & ~AC.any_deps_in_progress()
+            & ~AC.in_progress())
 
 
 def _updated_before_a_dependency(updated_by: tuple[str, ...]) -> dg.AutomationCondition:
@@ -123,8 +132,8 @@ def _deps_updated_outside_landing_runs() -> dg.AutomationCondition:
 
 
 def _base_condition(spec: AutomationSpec, fed_by_sensor: bool, in_landing_run: bool,
-                    deps_missing: dg.AutomationCondition,
-                    updated_by: tuple[str, ...]) -> dg.AutomationCondition | None:
+                    deps_missing: dg.AutomationCondition, updated_by: tuple[str, ...],
+                    any_day: bool) -> dg.AutomationCondition | None:
     if isinstance(spec, EagerAutomationSpec) and fed_by_sensor:
         return (AC.code_version_changed() & ~AC.in_progress()).with_label("code changed")
     if isinstance(spec, EagerAutomationSpec):
@@ -134,7 +143,8 @@ def _base_condition(spec: AutomationSpec, fed_by_sensor: bool, in_landing_run: b
             updated = updated.allow(dg.AssetSelection.assets(*updated_by))
         return _eager(AC.newly_missing() | updated | AC.code_version_changed(),
                       _handled_or_landed() if in_landing_run else _handled(),
-                      deps_missing, updated_by).with_label("eager or code changed")
+                      deps_missing, updated_by, updated if any_day else None).with_label(
+            "eager or code changed")
     if isinstance(spec, CronAutomationSpec):
         code_changed = AC.code_version_changed() & ~AC.in_progress() & ~deps_missing
         return (AC.on_cron(spec.cron) | code_changed).with_label(f"on cron {spec.cron} or "

@@ -149,6 +149,7 @@ class BuildContext:
                                       and self.partitions_def(d) is not None),
                 updated_by=tuple(n for n in spec.inputs if spec.kind == "evaluate"
                                  and self.project.assets[n].spec.kind == "train"),
+                any_day=spec.kind == "live",
             ),
             "freshness_policy": build_freshness_policy(spec.freshness),
             "metadata": {"spec_file": str(declared.file.relative_to(self.project.root))},

@@ -3,6 +3,7 @@ answers leave the model alone; labels that flip after a drift day fail the live 
 the automation daemon launches the retraining the spec names (`on_failed_checks`), which
 registers a new model version. Everything after the first training is the daemon's work: the
 landing sensor reads the labels, the automation runs the live asset, then the training.
+The answers were served yesterday and their labels land today, a day late, as labels do.
 A pump-state classifier of a user's own, not the loans example."""
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from tests.ports import free_port
 from tests.recorded import Request, record
 from tests.specs import live_performance, source
 
-TODAY = date.today()
-DAYS = [(TODAY - timedelta(days=1)).isoformat(), TODAY.isoformat()]
+YESTERDAY = date.today() - timedelta(days=1)  # before the latest day, even past midnight
+DAYS = [(YESTERDAY - timedelta(days=1)).isoformat(), YESTERDAY.isoformat()]
 SPEC = """
 pipeline: pumps
 partitions:
@@ -75,7 +76,7 @@ def test_a_live_drop_launches_retraining_and_good_labels_do_not(project_dir: Pat
                  "model_version": "1"}], 0.002, request)
         for request, (row, label) in enumerate(zip(
             served[["pressure", "temperature"]].to_dict("records"), served["state"],
-            strict=True))])
+            strict=True))], day=DAYS[1])
     home = state.prepare_dagster_home()
     defs = build_defs(project_dir)
     with dg.DagsterInstance.from_config(str(home)) as instance:  # the first model, by hand

@@ -6,7 +6,6 @@ not the loans example."""
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -15,11 +14,11 @@ import pytest
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from assetbook.resources.state import StateFolder
-from tests.conftest import build_defs, write_spec
+from tests.conftest import build_defs, requested, write_spec
 from tests.recorded import Refusal, Request, record
 from tests.specs import live_performance, source
 
-TODAY = date.today().isoformat()  # the records' day: they are written now
+DAY = "2026-03-14"  # the records' day, as if served then (not the latest day)
 SPEC = """
 pipeline: pumps
 partitions:
@@ -48,22 +47,22 @@ def land_labels(state: StateFolder, truth: list[str]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     pd.DataFrame([{"request_id": request, "row": row, "state": label}
                   for (request, row), label in zip(keys, truth, strict=False)]).to_csv(
-        folder / f"{TODAY}.csv", index=False)
+        folder / f"{DAY}.csv", index=False)
 
 
 def performance(defs: dg.Definitions, instance: dg.DagsterInstance, state: StateFolder
                 ) -> tuple[pd.DataFrame, dg.AssetCheckEvaluation]:
     result = dg.materialize(list(defs.assets), instance=instance, resources=defs.resources,
-                            partition_key=TODAY)
+                            partition_key=DAY)
     assert result.success
     (check,) = result.get_asset_check_evaluations()
-    return pd.read_parquet(state.artifacts / "live_performance" / f"{TODAY}.parquet"), check
+    return pd.read_parquet(state.artifacts / "live_performance" / f"{DAY}.parquet"), check
 
 
 def test_live_metrics_agree_with_sklearn_and_flipped_labels_fail_the_check(
         project_dir: Path, state: StateFolder, instance: dg.DagsterInstance) -> None:
     write_spec(project_dir, SPEC)
-    record(project_dir / "served", served())
+    record(project_dir / "served", served(), day=DAY)
     land_labels(state, TRUTH)
     defs = build_defs(project_dir)
 
@@ -85,7 +84,29 @@ def test_live_metrics_agree_with_sklearn_and_flipped_labels_fail_the_check(
 
     assert table["accuracy"][0] == pytest.approx(accuracy_score(flipped, PREDICTED[:9]))
     assert not check.passed
-    assert check.description.startswith(f"[{TODAY}] v4: accuracy 0.2222 < minimum 0.7")
+    assert check.description.startswith(f"[{DAY}] v4: accuracy 0.2222 < minimum 0.7")
+
+
+def test_labels_that_land_days_later_have_their_day_judged_and_no_other(
+        project_dir: Path, state: StateFolder, instance: dg.DagsterInstance) -> None:
+    """Dagster's eager keeps to the latest day; a live asset's labels arrive days after the
+    answers they judge, so their day is requested whenever they land, and that day alone."""
+    write_spec(project_dir, SPEC)
+    record(project_dir / "served", served(), day=DAY)
+    defs = build_defs(project_dir)
+    assert dg.materialize([defs.get_assets_def("predictions")], instance=instance,
+                          resources=defs.resources, partition_key=DAY).success
+    seed = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    land_labels(state, TRUTH)
+    assert dg.materialize([defs.get_assets_def("labels")], instance=instance,
+                          resources=defs.resources, partition_key=DAY).success
+
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+
+    assert requested(result, ["live_performance"]) == {"live_performance": {DAY}}
+    performance(defs, instance, state)
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+    assert not requested(after, ["live_performance"])  # judged: not again
 
 
 REFUSED = source("refused", "served_days", "{type: served, folder: served, records: refusals}")
@@ -102,7 +123,7 @@ def test_the_error_rate_is_each_versions_share_of_refused_requests(
     record(project_dir / "served", served(), [
         Refusal("/predict", 400, "age: Input should be a valid integer", "4"),
         Refusal("/predict_batch", 400, "List should have at least 1 item", "5"),
-        Refusal("/predict", 415, "unsupported content type 'text/plain'", "5")])
+        Refusal("/predict", 415, "unsupported content type 'text/plain'", "5")], day=DAY)
     land_labels(state, TRUTH)
     defs = build_defs(project_dir)
 
@@ -114,4 +135,4 @@ def test_the_error_rate_is_each_versions_share_of_refused_requests(
     assert (rows["5"]["requests"], rows["5"]["refused"], rows["5"]["answered"]) == (2, 2, 0)
     assert rows["5"]["error_rate"] == 1.0
     assert not check.passed
-    assert check.description == f"[{TODAY}] v5: error_rate 1.0000 > maximum 0.25"
+    assert check.description == f"[{DAY}] v5: error_rate 1.0000 > maximum 0.25"

@@ -23,12 +23,11 @@ from tests.specs import source
 
 
 def test_a_day_reads_back_what_the_server_recorded_that_day(tmp_path: Path) -> None:
-    record(tmp_path, [Request(
+    today = record(tmp_path, [Request(
         [{"pump": "p1", "pressure": 1.5}, {"pump": "p2", "pressure": 2.5}],
         [{"label": "ok", "probabilities": {"ok": 0.9, "stalled": 0.1}, "model_version": "3"},
          {"label": "stalled", "probabilities": {"ok": 0.2, "stalled": 0.8},
           "model_version": "3"}], 0.004)])
-    today = served_today(tmp_path)
     (log,) = (tmp_path / MONITOR / "data").glob("data.*.log")
     # a rotated file of an earlier day beside it, as BentoML's daily rotation leaves it
     (log.parent / f"{log.name}.2024-05-01").write_text(
@@ -52,11 +51,11 @@ def test_refused_requests_read_back_apart_from_the_answers(tmp_path: Path) -> No
     answer = {"label": "ok", "probabilities": {"ok": 0.9, "stalled": 0.1}, "model_version": "3"}
     record(tmp_path, [Request([{"pump": "p1", "cycles": 12}], [answer], 0.004, 1)], [
         Refusal("/predict", 400, "cycles: Input should be a valid integer", "3")])
-    record(tmp_path, [Request([{"pump": "p2", "cycles": 13}], [answer], 0.004, 3)])
-    today = served_today(tmp_path)
+    day = record(tmp_path, [Request([{"pump": "p2", "cycles": 13}], [answer], 0.004, 3)],
+                 day="2026-03-14")  # both calls on one day, midnight or not
 
-    answered = served_day(tmp_path, today)
-    refused = served_day(tmp_path, today, "refusals")
+    answered = served_day(tmp_path, day)
+    refused = served_day(tmp_path, day, "refusals")
 
     assert answered["cycles"].tolist() == [12, 13] and answered["cycles"].dtype == "int64"
     assert "http_status" not in answered and answered["row"].tolist() == [0, 0]
@@ -122,13 +121,12 @@ def test_the_inputs_served_today_are_scored_against_the_days_the_model_learned_f
                                                            300),
                       "flow": rng.normal(10, 1, 300), "state": "ok"}).to_csv(
             landing / f"{day}.csv", index=False)
-    record(project_dir / "served", pressures_served(mean))
+    today = record(project_dir / "served", pressures_served(mean))
     defs = build_defs(project_dir)
     instance.add_dynamic_partitions("days", days)
     for day in days:
         assert dg.materialize([defs.get_assets_def("readings")], instance=instance,
                               resources=defs.resources, partition_key=day).success
-    today = served_today(project_dir / "served")
 
     result = dg.materialize([defs.get_assets_def(name) for name in ("predictions",
                                                                      "served_drift")],
@@ -140,8 +138,3 @@ def test_the_inputs_served_today_are_scored_against_the_days_the_model_learned_f
     assert table.loc[table["drifted"], "column"].tolist() == drifted
     (check,) = result.get_asset_check_evaluations()
     assert check.passed == (not drifted)
-
-
-def served_today(folder: Path) -> str:
-    (log,) = (folder / MONITOR / "data").glob("data.*.log")
-    return log.read_text().split('"timestamp": "')[1][:10]
