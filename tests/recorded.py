@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -50,25 +51,23 @@ class Refusal:
 TIMESTAMP_DAY = re.compile(r'"timestamp": "\d{4}-\d{2}-\d{2}')
 
 
-def record(folder: Path, requests: list[Request], refusals: list[Refusal] = (),
+def record(folder: Path, requests: Sequence[Request], refusals: Sequence[Refusal] = (),
            day: str | None = None) -> str:
     """Record `requests` and `refusals` in BentoML's monitoring log under `folder`, and
-    return the day they fall on; with `day`, every record in the log is moved onto it."""
+    return the one day the log's records fall on; with `day`, every record is moved onto it
+    (a test that reads back a day must not find half of its records on the next)."""
     subprocess.run([sys.executable, "-c", RECORD], check=True, timeout=120, text=True,
                    input=json.dumps({"requests": [asdict(r) for r in requests],
                                      "refusals": [asdict(r) for r in refusals]}),
                    env={**os.environ, MONITORING_ENV: str(folder)})
-    (log,) = _logs(folder)
     if day is not None:
+        (log,) = (folder / MONITOR / "data").glob("data.*.log")  # the one written to
         log.write_text(TIMESTAMP_DAY.sub(f'"timestamp": "{day}', log.read_text()))
-    return TIMESTAMP_DAY.findall(log.read_text())[-1][-10:]
+    (only,) = recorded_days(folder)
+    return only
 
 
 def recorded_days(folder: Path) -> list[str]:
     """The days a monitoring folder holds records of (a server's requests may span midnight)."""
-    return sorted({found[-10:] for log in _logs(folder)
+    return sorted({found[-10:] for log in (folder / MONITOR / "data").glob("data.*.log*")
                    for found in TIMESTAMP_DAY.findall(log.read_text())})
-
-
-def _logs(folder: Path) -> list[Path]:
-    return sorted((folder / MONITOR / "data").glob("data.*.log*"))

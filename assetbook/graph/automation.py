@@ -29,7 +29,7 @@ def build_automation_condition(
     spec: AutomationSpec, fed_by_sensor: bool = False, in_landing_run: bool = False,
     refresh_when_stale: bool = False,
     gaps_allowed_in: tuple[str, ...] = (), updated_by: tuple[str, ...] = (),
-    any_day: bool = False,
+    any_day_inputs: tuple[str, ...] = (),
 ) -> dg.AutomationCondition | None:
     """`fed_by_sensor`: a landing source, whose new partitions the landing sensor requests;
     eager would request them a second time, so only a code change triggers it.
@@ -44,11 +44,12 @@ def build_automation_condition(
     partitions that exist: a day withheld by its checks must not stop it for good.
     `updated_by`: the only dependencies whose updates trigger it (an evaluation follows its
     model, not each new day of its data, or it would re-score the old model first).
-    `any_day`: a dependency's update of any day triggers that day, not only in the latest
-    time window (a live asset's labels land days after the answers they judge)."""
+    `any_day_inputs`: inputs read the same day, whose update of any day triggers that day,
+    not only in the latest time window (a live asset's labels land days after the answers
+    they judge)."""
     parts = [part for part in (
         _base_condition(spec, fed_by_sensor, in_landing_run, _deps_missing(gaps_allowed_in),
-                        updated_by, any_day),
+                        updated_by, any_day_inputs),
         _failed_checks_upstream(spec.on_failed_checks) if spec.on_failed_checks else None,
         _freshness_at_risk() if refresh_when_stale else None) if part is not None]
     if len(parts) < 2:
@@ -133,7 +134,7 @@ def _deps_updated_outside_landing_runs() -> dg.AutomationCondition:
 
 def _base_condition(spec: AutomationSpec, fed_by_sensor: bool, in_landing_run: bool,
                     deps_missing: dg.AutomationCondition, updated_by: tuple[str, ...],
-                    any_day: bool) -> dg.AutomationCondition | None:
+                    any_day_inputs: tuple[str, ...]) -> dg.AutomationCondition | None:
     if isinstance(spec, EagerAutomationSpec) and fed_by_sensor:
         return (AC.code_version_changed() & ~AC.in_progress()).with_label("code changed")
     if isinstance(spec, EagerAutomationSpec):
@@ -143,8 +144,9 @@ def _base_condition(spec: AutomationSpec, fed_by_sensor: bool, in_landing_run: b
             updated = updated.allow(dg.AssetSelection.assets(*updated_by))
         return _eager(AC.newly_missing() | updated | AC.code_version_changed(),
                       _handled_or_landed() if in_landing_run else _handled(),
-                      deps_missing, updated_by, updated if any_day else None).with_label(
-            "eager or code changed")
+                      deps_missing, updated_by, AC.any_deps_updated().allow(
+                          dg.AssetSelection.assets(*any_day_inputs)) if any_day_inputs else None
+                      ).with_label("eager or code changed")
     if isinstance(spec, CronAutomationSpec):
         code_changed = AC.code_version_changed() & ~AC.in_progress() & ~deps_missing
         return (AC.on_cron(spec.cron) | code_changed).with_label(f"on cron {spec.cron} or "

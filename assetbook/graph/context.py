@@ -149,7 +149,7 @@ class BuildContext:
                                       and self.partitions_def(d) is not None),
                 updated_by=tuple(n for n in spec.inputs if spec.kind == "evaluate"
                                  and self.project.assets[n].spec.kind == "train"),
-                any_day=spec.kind == "live",
+                any_day_inputs=tuple(spec.inputs) if spec.kind == "live" else (),
             ),
             "freshness_policy": build_freshness_policy(spec.freshness),
             "metadata": {"spec_file": str(declared.file.relative_to(self.project.root))},

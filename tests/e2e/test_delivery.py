@@ -120,8 +120,11 @@ class Project:
             result = self.assetbook("materialize", source, "--partition", day)
             assert result.returncode == 0, result.stdout + result.stderr
             assert "day(s) known:" in result.stdout and "day(s) landed" not in result.stdout
-        return pd.concat([pd.read_parquet(self.state / "artifacts" / source / f"{day}.parquet")
-                          for day in days], ignore_index=True)
+        frames = [pd.read_parquet(self.state / "artifacts" / source / f"{day}.parquet")
+                  for day in days]
+        for day, frame in zip(days, frames, strict=True):
+            assert frame["timestamp"].str.startswith(day).all(), day  # that day's alone
+        return pd.concat(frames, ignore_index=True)
 
     def registry(self) -> MlflowClient:
         return MlflowClient(f"sqlite:///{self.state / 'mlflow.db'}")

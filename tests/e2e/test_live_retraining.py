@@ -3,12 +3,12 @@ answers leave the model alone; labels that flip after a drift day fail the live 
 the automation daemon launches the retraining the spec names (`on_failed_checks`), which
 registers a new model version. Everything after the first training is the daemon's work: the
 landing sensor reads the labels, the automation runs the live asset, then the training.
-The answers were served yesterday and their labels land today, a day late, as labels do.
+The answers were served on a past day and their labels land later, as labels do.
 A pump-state classifier of a user's own, not the loans example."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -25,8 +25,9 @@ from tests.ports import free_port
 from tests.recorded import Request, record
 from tests.specs import live_performance, source
 
-YESTERDAY = date.today() - timedelta(days=1)  # before the latest day, even past midnight
-DAYS = [(YESTERDAY - timedelta(days=1)).isoformat(), YESTERDAY.isoformat()]
+TODAY = datetime.now(UTC).date()  # Dagster's days are UTC's
+DAYS = [(TODAY - timedelta(days=1)).isoformat(), TODAY.isoformat()]  # the training window
+SERVED_ON = DAYS[0]  # a past day, never the latest, even once midnight has passed
 SPEC = """
 pipeline: pumps
 partitions:
@@ -76,7 +77,7 @@ def test_a_live_drop_launches_retraining_and_good_labels_do_not(project_dir: Pat
                  "model_version": "1"}], 0.002, request)
         for request, (row, label) in enumerate(zip(
             served[["pressure", "temperature"]].to_dict("records"), served["state"],
-            strict=True))], day=DAYS[1])
+            strict=True))], day=SERVED_ON)
     home = state.prepare_dagster_home()
     defs = build_defs(project_dir)
     with dg.DagsterInstance.from_config(str(home)) as instance:  # the first model, by hand
@@ -99,7 +100,7 @@ def test_a_live_drop_launches_retraining_and_good_labels_do_not(project_dir: Pat
             return [r for r in runs_since(instance, since) if "live_performance" in r.assets
                     and r.finished] or None
 
-        land(state, "labels", DAYS[1], truth)  # the answers were right
+        land(state, "labels", SERVED_ON, truth)  # the answers were right
         (good,) = wait_for(lambda: judged(started), 180, lambda: str(runs_since(
             instance, started)))
         assert good.status == "SUCCESS"
@@ -108,7 +109,7 @@ def test_a_live_drop_launches_retraining_and_good_labels_do_not(project_dir: Pat
         assert not [r for r in runs_since(instance, started) if "pump_model" in r.assets]
 
         flipped = truth.assign(state=truth["state"].map({"ok": "stalled", "stalled": "ok"}))
-        land(state, "labels", DAYS[1], flipped)  # after a drift day: every answer is wrong
+        land(state, "labels", SERVED_ON, flipped)  # after a drift day: every answer is wrong
         wait_for(lambda: judged(good.ended), 180, lambda: str(runs_since(instance, started)))
         check = _latest_check(instance)
         assert not check.passed and "accuracy 0.0000 < minimum 0.7" in check.description

@@ -39,7 +39,7 @@ def served(predicted: list[str] = PREDICTED, version: str = "4") -> list[Request
             for number, rows in enumerate(requests)]
 
 
-def land_labels(state: StateFolder, truth: list[str]) -> None:
+def land_labels(state: StateFolder, truth: list[str], day: str = DAY) -> None:
     """The labels of the first nine answered rows (the last has none yet), keyed as the
     predictions are: request id, and the row's place in a batch."""
     keys = [(1000 + i, 0) for i in range(4)] + [(1004, row) for row in range(6)]
@@ -47,7 +47,7 @@ def land_labels(state: StateFolder, truth: list[str]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     pd.DataFrame([{"request_id": request, "row": row, "state": label}
                   for (request, row), label in zip(keys, truth, strict=False)]).to_csv(
-        folder / f"{DAY}.csv", index=False)
+        folder / f"{day}.csv", index=False)
 
 
 def performance(defs: dg.Definitions, instance: dg.DagsterInstance, state: StateFolder
@@ -90,12 +90,18 @@ def test_live_metrics_agree_with_sklearn_and_flipped_labels_fail_the_check(
 def test_labels_that_land_days_later_have_their_day_judged_and_no_other(
         project_dir: Path, state: StateFolder, instance: dg.DagsterInstance) -> None:
     """Dagster's eager keeps to the latest day; a live asset's labels arrive days after the
-    answers they judge, so their day is requested whenever they land, and that day alone."""
-    write_spec(project_dir, SPEC)
+    answers they judge, so their day is requested whenever they land, and that day alone:
+    not another past day, and not again once judged, even when the live spec changes."""
+    spec = write_spec(project_dir, SPEC)
     record(project_dir / "served", served(), day=DAY)
     defs = build_defs(project_dir)
-    assert dg.materialize([defs.get_assets_def("predictions")], instance=instance,
-                          resources=defs.resources, partition_key=DAY).success
+    judged_before = "2026-03-13"  # answered and labelled, judged before automation started
+    for day in (judged_before, DAY):
+        assert dg.materialize([defs.get_assets_def("predictions")], instance=instance,
+                              resources=defs.resources, partition_key=day).success
+    land_labels(state, TRUTH, judged_before)
+    assert dg.materialize(list(defs.assets), instance=instance, resources=defs.resources,
+                          partition_key=judged_before).success
     seed = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     land_labels(state, TRUTH)
     assert dg.materialize([defs.get_assets_def("labels")], instance=instance,
@@ -104,9 +110,15 @@ def test_labels_that_land_days_later_have_their_day_judged_and_no_other(
     result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
 
     assert requested(result, ["live_performance"]) == {"live_performance": {DAY}}
-    performance(defs, instance, state)
-    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
-    assert not requested(after, ["live_performance"])  # judged: not again
+    assert dg.materialize(list(defs.assets), instance=instance, resources=defs.resources,
+                          selection=["live_performance"], partition_key=DAY).success
+    judged = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+    assert not requested(judged, ["live_performance"])
+    spec.write_text(spec.read_text().replace("accuracy: 0.7", "accuracy: 0.75"))
+    edited = build_defs(project_dir)  # a new code version: the latest day only (none yet)
+    after = dg.evaluate_automation_conditions(defs=edited, instance=instance,
+                                              cursor=judged.cursor)
+    assert not requested(after, ["live_performance"])
 
 
 REFUSED = source("refused", "served_days", "{type: served, folder: served, records: refusals}")

@@ -107,7 +107,7 @@ def pressures_served(mean: float) -> list[Request]:
 
 
 @pytest.mark.parametrize(("mean", "drifted"), [(2.0, []), (3.5, ["pressure"])])
-def test_the_inputs_served_today_are_scored_against_the_days_the_model_learned_from(
+def test_a_days_served_inputs_are_scored_against_the_days_the_model_learned_from(
         project_dir: Path, instance: dg.DagsterInstance, mean: float, drifted: list[str]
 ) -> None:
     write_spec(project_dir, SERVED_DRIFT)
@@ -121,7 +121,7 @@ def test_the_inputs_served_today_are_scored_against_the_days_the_model_learned_f
                                                            300),
                       "flow": rng.normal(10, 1, 300), "state": "ok"}).to_csv(
             landing / f"{day}.csv", index=False)
-    today = record(project_dir / "served", pressures_served(mean))
+    served_on = record(project_dir / "served", pressures_served(mean), day="2026-11-05")
     defs = build_defs(project_dir)
     instance.add_dynamic_partitions("days", days)
     for day in days:
@@ -130,9 +130,9 @@ def test_the_inputs_served_today_are_scored_against_the_days_the_model_learned_f
 
     result = dg.materialize([defs.get_assets_def(name) for name in ("predictions",
                                                                      "served_drift")],
-                            instance=instance, resources=defs.resources, partition_key=today)
+                            instance=instance, resources=defs.resources, partition_key=served_on)
 
-    table = pd.read_parquet(state.artifacts / "served_drift" / f"{today}.parquet")
+    table = pd.read_parquet(state.artifacts / "served_drift" / f"{served_on}.parquet")
     assert sorted(table["column"]) == ["flow", "pressure"]  # in both; not latency, not row
     assert set(table["reference_days"]) == {3}
     assert table.loc[table["drifted"], "column"].tolist() == drifted
