@@ -185,6 +185,30 @@ def test_a_local_ray_whose_start_times_out_starts_again(tmp_path: Path) -> None:
     assert driver.stdout.split()[0] == "True" and float(driver.stdout.split()[1]) > 0
 
 
+STOPPED = """
+import json, psutil
+from assetbook.runners.tuning import ray_session
+with ray_session(None):
+    started = {p.pid: " ".join(p.cmdline()) for p in psutil.Process().children(recursive=True)}
+alive = [pid for pid in started if psutil.pid_exists(pid)
+         and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+print(json.dumps({"started": list(started.values()), "alive": alive}))
+"""
+
+
+@pytest.mark.slow
+def test_a_local_ray_is_stopped_when_its_session_ends() -> None:
+    """Every process the local Ray started has ended when the session does, the autoscaler
+    monitor (killed ahead of Ray's own stop, which waits a second for it) among them."""
+    driver = subprocess.run([sys.executable, "-c", STOPPED], cwd=REPO,
+                            env=local_ray_environment(), capture_output=True, text=True,
+                            timeout=300)
+    assert driver.returncode == 0, driver.stderr[-3000:]
+    session = json.loads(driver.stdout.splitlines()[-1])
+    assert any("autoscaler/_private/monitor.py" in line for line in session["started"])
+    assert session["alive"] == []
+
+
 HELD = """
 import time
 from assetbook.runners.tuning import ray_session
