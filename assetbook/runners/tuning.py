@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,6 @@ from assetbook.spec.models import ChoiceSpec, DimensionSpec, IntegerSpec, Search
 
 LOOPBACK = "127.0.0.1"
 NO_PRESTART = ("RAY_prestart_worker_first_driver", "0")  # see ray_session
-NO_FORK = ("PL_DISABLE_FORK", "1")  # what Tune sets in its trials (ray-project/ray#28197)
 NO_DEFAULT_LOGGERS = ("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # see search
 
 
@@ -112,16 +111,13 @@ def ray_session(address: str | None) -> Iterator[bool]:
     if address is None:  # a private local Ray: on loopback, with no auth token to manage
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         local = {"num_cpus": os.cpu_count(), "_node_ip_address": LOOPBACK}
-    # A local Ray prestarts a worker per CPU for its first driver; Tune's trial actors carry a
-    # runtime env of their own (PL_DISABLE_FORK), never use them, and start their own, so the
-    # prestarted ones only slow Ray's start (~3 s of CPU). The raylet reads the setting from
-    # the environment it starts with.
-    # Its workers inherit the raylet's environment: NO_FORK there spares each trial process
-    # the runtime env Tune would give it for that (see _trials_inherit_no_fork).
-    with _environment_kept(NO_PRESTART[0]), _environment_kept(NO_FORK[0]):
+    # A local Ray prestarts a worker per CPU for its first driver; Tune's trial actors, which
+    # used to carry a runtime env, never used them and started their own, so the prestarted
+    # ones only slowed Ray's start (~3 s of CPU). The raylet reads the setting from the
+    # environment it starts with.
+    with _environment_kept(NO_PRESTART[0]):
         if address is None:
             os.environ.setdefault(*NO_PRESTART)
-            os.environ.setdefault(*NO_FORK)
         _init_ray(address, local)
     try:
         yield address is None
@@ -135,9 +131,10 @@ def _stop_ray(started_here: bool) -> None:
     kills it a second later (1.0 s of the 1.4 s stop). A fixed-size local Ray scales nothing."""
     import ray
 
-    node = ray._private.worker._global_node if started_here else None
-    if node is not None:
-        node.kill_monitor(check_alive=False)
+    with suppress(Exception):  # a private API of Ray's: without it, the stop is 1 s slower
+        node = ray._private.worker._global_node if started_here else None
+        if node is not None:
+            node.kill_monitor(check_alive=False)
     ray.shutdown()
 
 
@@ -179,19 +176,21 @@ def trials_at_once(spec: SearchSpec) -> int:
 
 
 @contextmanager
-def _trials_inherit_no_fork() -> Iterator[None]:
-    """Tune gives each trial actor a runtime env holding NO_FORK, and any runtime env sends
-    a trial process's start through Ray's runtime-env agent: two trial processes took 2.7 s
-    to start on 2 cores, 1.5 s without. A local Ray started here has NO_FORK in its raylet's
-    environment already, so Tune's copy (a private default of Tune's) is left out meanwhile."""
-    from ray.tune.execution import class_cache
-
-    saved = dict(class_cache.DEFAULT_ENV_VARS)
-    class_cache.DEFAULT_ENV_VARS.clear()
+def _trials_without_a_runtime_env() -> Iterator[None]:
+    """Tune gives each trial actor a runtime env holding PL_DISABLE_FORK, which Lightning has
+    ignored since 1.8, and any runtime env sends a trial process's start through Ray's
+    runtime-env agent: two trial processes took 2.7 s to start on 2 cores, 1.5 s without.
+    Tune's default (private) is emptied meanwhile; one search at a time in a process."""
+    try:
+        from ray.tune.execution.class_cache import DEFAULT_ENV_VARS
+    except ImportError:  # moved in a later Ray: trials start as Tune has them start
+        DEFAULT_ENV_VARS = {}
+    saved = dict(DEFAULT_ENV_VARS)
+    DEFAULT_ENV_VARS.clear()
     try:
         yield
     finally:
-        class_cache.DEFAULT_ENV_VARS.update(saved)
+        DEFAULT_ENV_VARS.update(saved)
 
 
 @contextmanager
@@ -309,8 +308,8 @@ def search(job: TuneJob, report: Report | None = None) -> TuneResult:
             run_config=tune.RunConfig(name=job.name, storage_path=str(job.storage_path),
                                       callbacks=callbacks, verbose=0),
         )
-        with _environment_kept(NO_DEFAULT_LOGGERS[0]), (  # Tune reads it as fit() starts
-                _trials_inherit_no_fork() if local else nullcontext()):
+        with _environment_kept(NO_DEFAULT_LOGGERS[0]), _trials_without_a_runtime_env():
+            # Tune reads NO_DEFAULT_LOGGERS as fit() starts
             os.environ[NO_DEFAULT_LOGGERS[0]] = NO_DEFAULT_LOGGERS[1]
             results = tuner.fit()
         if deadline is not None and time.monotonic() >= deadline:
