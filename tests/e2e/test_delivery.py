@@ -209,6 +209,26 @@ def test_first_run_serves_the_champion(project: Project) -> None:
     assert html.count("data:image/png;base64") >= 2
 
 
+def test_the_front_and_not_the_server_closes_an_idle_connection(project: Project) -> None:
+    """nginx keeps its connection to the server for the next request; a server that closed it
+    first, as nginx sent a request on it, cost that request a 502 (uvicorn's default closes one
+    idle for 5 s; a CI run's request 5 s after the one before failed so)."""
+    import psutil
+
+    assert project.served_version() == "1"
+    server = json.loads((project.state / "serving" / "deployment" / "deployment.json")
+                        .read_text())["active"]["port"]
+
+    def held() -> list:
+        return [c for c in psutil.net_connections("tcp") if c.raddr and c.raddr.port == server
+                and c.status == psutil.CONN_ESTABLISHED]
+
+    assert held(), "nginx keeps no connection to the server"
+    time.sleep(6)
+    assert held(), "the server closed nginx's idle connection"
+    assert project.served_version() == "1"
+
+
 def test_production_waits_for_a_promotion_by_hand_which_records_who(project: Project) -> None:
     """`assetbook run` serves the champion in staging only; `assetbook promote` moves it to
     production, naming the approver, while staging keeps answering."""

@@ -37,6 +37,11 @@ from assetbook.serving.recording import MONITORING_ENV
 
 MONITORING_FOLDER = "monitoring"  # BentoML's monitoring log: the recorded predictions
 DRAIN_TIMEOUT_S = 60.0  # nginx's proxy_read_timeout: no request to the old upstream outlives it
+# nginx keeps idle connections to the server for the next request. Whichever end closes an
+# idle one, it must be nginx: a request nginx sent on a connection the server was closing got
+# a 502 (uvicorn, under BentoML, closes them after 5 s; seen in CI exactly 5 s after a request).
+FRONT_IDLE_S = 30  # nginx's upstream keepalive_timeout
+SERVER_IDLE_S = 75  # the server's keep-alive, longer
 
 
 @functools.cache
@@ -196,7 +201,7 @@ class Deployer:
         with (logs / f"bento-{port}.log").open("w") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "bentoml", "serve", bento, "--host", "127.0.0.1",
-                 "--port", str(port)],
+                 "--port", str(port), "--timeout-keep-alive", str(SERVER_IDLE_S)],
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                 cwd=self.folder,
             )
@@ -474,7 +479,11 @@ http {{
   fastcgi_temp_path {prefix}/fastcgi;
   uwsgi_temp_path {prefix}/uwsgi;
   scgi_temp_path {prefix}/scgi;
-  upstream bento {{ server 127.0.0.1:{upstream_port}; keepalive 16; }}
+  upstream bento {{
+    server 127.0.0.1:{upstream_port};
+    keepalive 16;
+    keepalive_timeout {FRONT_IDLE_S}s;
+  }}
   server {{
     listen 127.0.0.1:{front_port};
     error_page 413 @too_large;
