@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 FEW_VALUES = 20  # a column with at most this many distinct values is binned by value
+FEW_VALUES_PROBE = 1_000  # rows looked at first to tell a column with few values from others
 PSEUDO_COUNT = 0.5  # rows added to every bin on both sides before taking shares (Jeffreys)
 MIN_ROWS_PER_BIN = 5  # the smaller sample expects at least this many rows in a quantile bin
 FALSE_ALARMS = 0.001  # the chance that a day without drift has a column flagged
@@ -49,13 +50,25 @@ def _counts(reference: pd.Series, day: pd.Series, bins: int) -> tuple[np.ndarray
     `bins`, fewer for small samples)."""
     if reference.empty or day.empty:
         return np.zeros(0), np.zeros(0)
-    if reference.nunique() <= FEW_VALUES:
-        values = np.union1d(reference.unique(), day.unique())
-        return (reference.value_counts().reindex(values, fill_value=0).to_numpy(),
-                day.value_counts().reindex(values, fill_value=0).to_numpy())
+    reference_counts = _counts_if_few_values(reference)
+    if reference_counts is not None:
+        day_counts = day.value_counts()
+        values = np.union1d(reference_counts.index, day_counts.index)
+        return (reference_counts.reindex(values, fill_value=0).to_numpy(),
+                day_counts.reindex(values, fill_value=0).to_numpy())
     bins = max(2, min(bins, min(len(reference), len(day)) // MIN_ROWS_PER_BIN))
     inner = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1))[1:-1])
     return _binned(reference, inner), _binned(day, inner)
+
+
+def _counts_if_few_values(values: pd.Series) -> pd.Series | None:
+    """Rows per value if `values` holds at most FEW_VALUES distinct ones, else None. Its first
+    rows settle it for most columns: only a column with few values in those has every row
+    hashed (of a 14-day drift report over 100,000-row days, that hashing was 40% of the time)."""
+    if values.iloc[:FEW_VALUES_PROBE].nunique() > FEW_VALUES:
+        return None
+    counts = values.value_counts()
+    return counts if len(counts) <= FEW_VALUES else None
 
 
 def _binned(values: pd.Series, inner_edges: np.ndarray) -> np.ndarray:

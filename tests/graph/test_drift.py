@@ -32,6 +32,20 @@ def test_psi_is_near_zero_for_one_distribution_and_large_for_a_shift() -> None:
     assert population_stability(labels, labels) == pytest.approx(0.0, abs=1e-9)
 
 
+def test_a_column_is_binned_by_value_only_when_all_its_rows_hold_few_values() -> None:
+    """Its first rows decide quickly but never alone: a column whose many values come late is
+    binned by the reference's quantiles (by value, a second sample of it would look shifted),
+    and a value the reference never held counts as a shift."""
+    rng = np.random.default_rng(0)
+
+    def zeros_then_normal() -> pd.Series:
+        return pd.Series(np.r_[np.zeros(5000), rng.normal(0, 1, 5000)])
+
+    assert population_stability(zeros_then_normal(), zeros_then_normal()) < 0.01
+    labels = pd.Series([0] * 500 + [1] * 500)
+    assert population_stability(labels, pd.Series([0] * 400 + [1] * 400 + [2] * 200)) > 0.25
+
+
 def test_table_flags_only_columns_past_the_threshold() -> None:
     stream = LoanStream(rows_per_partition=3000, seed=1, function=1, drift_function=2,
                         drift_day=date(2024, 1, 2))

@@ -7,6 +7,8 @@ The reference partitions are read from the artifact store rather than declared a
 declared, every new day would make every earlier report stale and re-request it.
 """
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -40,7 +42,9 @@ def build_drift_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDe
     @dg.asset(**kwargs, kinds={"pandas"}, backfill_policy=dg.BackfillPolicy.single_run())
     def compute(context: AssetExecutionContext, **inputs: dict[str, Path]):
         stored = store.stored(dg.AssetKey(spec.reference_asset or upstream))
-        tables = {key: _score(spec, inputs[upstream][key], reference_paths(
+        # days come in order, and day k's reference is day k-1's slid by one: each is read once
+        read = functools.lru_cache(maxsize=spec.reference + 1)(read_frame)
+        tables = {key: _score(spec, read, inputs[upstream][key], reference_paths(
                       stored, None if spec.reference_asset else key, spec.reference))
                   for key in partition_keys(context) if key in inputs[upstream]}
         drifted = {key: table[table["drifted"]] for key, table in tables.items()}
@@ -55,12 +59,13 @@ def reference_paths(stored: dict[str, Path], key: str | None, size: int) -> list
     return [stored[k] for k in sorted(k for k in stored if key is None or k < key)[-size:]]
 
 
-def _score(spec: DriftAssetSpec, day: Path, reference: list[Path]) -> pd.DataFrame:
-    frame = read_frame(day)
+def _score(spec: DriftAssetSpec, read: Callable[[Path], pd.DataFrame], day: Path,
+           reference: list[Path]) -> pd.DataFrame:
+    frame = read(day)
     if not reference:  # the first day has nothing to be compared with: no drift by definition
         reference_frame = frame
     else:
-        reference_frame = pd.concat([read_frame(p) for p in reference], ignore_index=True)
+        reference_frame = pd.concat([read(p) for p in reference], ignore_index=True)
     table = drift_table(reference_frame, frame, spec.threshold, list(spec.columns) or None,
                         spec.bins)
     table.insert(1, "reference_days", len(reference))
