@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+import psutil
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
@@ -213,8 +214,6 @@ def test_the_front_and_not_the_server_closes_an_idle_connection(project: Project
     """nginx keeps its connection to the server for the next request; a server that closed it
     first, as nginx sent a request on it, cost that request a 502 (uvicorn's default closes one
     idle for 5 s; a CI run's request 5 s after the one before failed so)."""
-    import psutil
-
     assert project.served_version() == "1"
     server = json.loads((project.state / "serving" / "deployment" / "deployment.json")
                         .read_text())["active"]["port"]
