@@ -185,36 +185,63 @@ def test_a_local_ray_whose_start_times_out_starts_again(tmp_path: Path) -> None:
     assert driver.stdout.split()[0] == "True" and float(driver.stdout.split()[1]) > 0
 
 
+RECORDING_MODEL = """
+import json, os, ray
+from project.models import LoanClassifier
+class Recording(LoanClassifier):
+    def __init__(self, n_features: int, lr: float = 3e-3) -> None:
+        super().__init__(n_features, lr=lr)
+        with open(os.environ["ASSETBOOK_TEST_RUNTIME_ENV"], "w") as out:
+            json.dump(ray.get_runtime_context().runtime_env, out)
+"""
+
 STOPPED = """
-import json, sys, psutil, ray
-from ray import tune
-from assetbook.runners.tuning import _trials_without_a_runtime_env, ray_session
-def trial(config):
-    tune.report({"runtime_env": json.dumps(ray.get_runtime_context().runtime_env)})
-with ray_session(None), _trials_without_a_runtime_env():
-    (result,) = tune.Tuner(trial, run_config=tune.RunConfig(storage_path=sys.argv[1])).fit()
-    started = {p.pid: " ".join(p.cmdline()) for p in psutil.Process().children(recursive=True)}
+import contextlib, json, sys, threading, psutil
+from assetbook.runners.training.fit import TrainingJob
+from assetbook.runners.tuning import TuneJob, search
+from assetbook.spec.models import SearchSpec, TrainerSpec
+started, ended = {}, threading.Event()
+def watch():  # every process under this one while the search runs
+    while not ended.is_set():
+        for process in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                started[process.pid] = " ".join(process.cmdline())  # a worker renames itself
+        ended.wait(0.1)
+watcher = threading.Thread(target=watch)
+watcher.start()
+training = TrainingJob("recording:Recording", "label", tuple(json.loads(sys.argv[2])),
+                       TrainerSpec(max_epochs=1, batch_size=128))
+space = {"lr": {"type": "loguniform", "low": 1e-3, "high": 3e-2}}
+try:
+    search(TuneJob(training, SearchSpec(space=space, num_samples=1), "stopped", sys.argv[1]))
+finally:
+    ended.set()
+    watcher.join()
 alive = [pid for pid in started if psutil.pid_exists(pid)
          and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
-print(json.dumps({"started": list(started.values()), "alive": alive,
-                  "runtime_env": result.metrics["runtime_env"]}))
+print(json.dumps({"started": list(started.values()), "alive": alive}))
 """
 
 
 @pytest.mark.slow
 def test_a_local_rays_trials_start_without_a_runtime_env_and_it_stops_whole(
         tmp_path: Path) -> None:
-    """A trial process starts without the runtime env Tune would give it (whose start goes
-    through Ray's runtime-env agent, ~1.2 s). When the session ends, every process the local
-    Ray started has ended, the trial's and the autoscaler monitor (killed ahead of Ray's own
-    stop, which waits a second for it) among them."""
-    env = {name: value for name, value in local_ray_environment().items()
+    """A search's trial process starts without the runtime env Tune would give it (whose start
+    goes through Ray's runtime-env agent, ~1.2 s). When the search ends, every process its
+    local Ray started has ended, the trial's and the autoscaler monitor (killed ahead of Ray's
+    own stop, which waits a second for it) among them."""
+    (tmp_path / "recording.py").write_text(RECORDING_MODEL)
+    recorded = tmp_path / "runtime_env.json"
+    env = {name: value for name, value in local_ray_environment(str(tmp_path)).items()
            if not name.startswith("AWS_")}  # credentials, which Tune would pass on
-    driver = subprocess.run([sys.executable, "-c", STOPPED, str(tmp_path)], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=300)
+    env["ASSETBOOK_TEST_RUNTIME_ENV"] = str(recorded)
+    paths = write_days(tmp_path / "data", 1, rows=300)
+    driver = subprocess.run([sys.executable, "-c", STOPPED, str(tmp_path / "results"),
+                             json.dumps(paths)], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=300)
     assert driver.returncode == 0, driver.stderr[-3000:]
     session = json.loads(driver.stdout.splitlines()[-1])
-    assert json.loads(session["runtime_env"]) == {}
+    assert json.loads(recorded.read_text()) == {}
     assert any("autoscaler/_private/monitor.py" in line for line in session["started"])
     assert any("ray::" in line for line in session["started"])  # the trial's process
     assert session["alive"] == []
