@@ -197,6 +197,7 @@ class Recording(LoanClassifier):
 
 STOPPED = """
 import contextlib, json, sys, threading, psutil
+from pathlib import Path
 from assetbook.runners.training.fit import TrainingJob
 from assetbook.runners.tuning import TuneJob, search
 from assetbook.spec.models import SearchSpec, TrainerSpec
@@ -213,7 +214,8 @@ training = TrainingJob("recording:Recording", "label", tuple(json.loads(sys.argv
                        TrainerSpec(max_epochs=1, batch_size=128))
 space = {"lr": {"type": "loguniform", "low": 1e-3, "high": 3e-2}}
 try:
-    search(TuneJob(training, SearchSpec(space=space, num_samples=1), "stopped", sys.argv[1]))
+    search(TuneJob(training, SearchSpec(space=space, num_samples=1), "stopped",
+                   Path(sys.argv[1])))
 finally:
     ended.set()
     watcher.join()
