@@ -205,8 +205,8 @@ started, ended = {}, threading.Event()
 def watch():  # every process under this one while the search runs
     while not ended.is_set():
         for process in psutil.Process().children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                started[process.pid] = " ".join(process.cmdline())  # a worker renames itself
+            with contextlib.suppress(psutil.Error):  # a worker renames itself
+                started[process] = " ".join(process.cmdline())
         ended.wait(0.1)
 watcher = threading.Thread(target=watch)
 watcher.start()
@@ -219,8 +219,11 @@ try:
 finally:
     ended.set()
     watcher.join()
-alive = [pid for pid in started if psutil.pid_exists(pid)
-         and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+def running(process):  # the same process: a busy machine reuses a pid within seconds
+    with contextlib.suppress(psutil.Error):
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    return False
+alive = [f"{process.pid}: {line}" for process, line in started.items() if running(process)]
 print(json.dumps({"started": list(started.values()), "alive": alive}))
 """
 
