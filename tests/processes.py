@@ -5,14 +5,30 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+# A process known across time: its pid and its start (clock ticks after boot). A pid alone is
+# not one: a busy machine reuses pids within seconds (pid_max is 32768 here).
+Identity = tuple[int, int]
 
 
 def processes() -> dict[int, tuple[int, int]]:
     """Every live process now: pid -> (parent pid, resident bytes)."""
     page = os.sysconf("SC_PAGE_SIZE")
     return {pid: (int(fields[1]), int(fields[21]) * page) for pid, fields in _live_stats()}
+
+
+def identities(pids: Iterable[int]) -> set[Identity]:
+    """The live ones of `pids`, each with its start."""
+    wanted = set(pids)
+    return {(pid, int(fields[19])) for pid, fields in _live_stats() if pid in wanted}
+
+
+def still_running(known: Iterable[Identity]) -> set[int]:
+    """The pids of those processes that still run: a pid another process holds now is not."""
+    known = set(known)
+    return {pid for pid, _ in known & identities(pid for pid, _ in known)}
 
 
 def group_members(pgid: int) -> set[int]:

@@ -31,7 +31,7 @@ from assetbook.runners.serving.deployment import Deployer, DeploymentError, Prob
 from assetbook.runners.serving.health import server_errors
 from tests.conftest import BIN, copy_example
 from tests.ports import free_port
-from tests.processes import command_line, listening, processes, tree
+from tests.processes import command_line, identities, listening, processes, still_running, tree
 from tests.recorded import recorded_days
 from tests.specs import without_search
 
@@ -70,6 +70,7 @@ PRODUCTION = """
     promote_when: {after: 60s, max_errors: 0}
 """
 RULE_AFTER_S = 60
+SERVER = re.compile(r"^nginx: master process |-m bentoml serve ")  # a command line
 # The promotion sensor evaluated on the project's instance, as the daemon does; with
 # `launch`, its run request materialized with its tags, as the daemon would launch it.
 PROMOTION_TICK = """import json, sys
@@ -491,12 +492,14 @@ def test_stop_leaves_nothing_and_serve_listens_on_the_loopback_only(project: Pro
                 "history"]}
             nginx = serving / "nginx" / "nginx.pid"
             pids |= {int(nginx.read_text())} if nginx.exists() else set()
-        return tree(pids, processes())
+        # a server of the history ended long ago, and its pid may be another process's now
+        return tree({pid for pid in pids if SERVER.search(command_line(pid))}, processes())
 
     running = servers()
     assert running and ("127.0.0.1", project.port) in listening(running)
+    known = identities(running)
     assert project.assetbook("stop").returncode == 0
-    left = {pid: command_line(pid) for pid in tree(running, processes())}
+    left = {pid: command_line(pid) for pid in tree(still_running(known), processes())}
     assert not left, f"servers outlived `assetbook stop`: {left}"
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{project.url}/healthz", timeout=5)

@@ -160,7 +160,10 @@ def actor_nodes(address: str) -> tuple[dict[str, set[str]], set[str]]:
     try:
         placed: dict[str, set[str]] = {}
         for actor in state.actors().values():
-            placed.setdefault(actor["ActorClassName"], set()).add(actor["Address"]["NodeID"])
+            # by its name: the table gives a nested class's qualified name in some runs
+            # (`wrap_function.<locals>.ImplicitFunc`, seen in CI) and its name in others
+            name = actor["ActorClassName"].rpartition(".")[2]
+            placed.setdefault(name, set()).add(actor["Address"]["NodeID"])
         return placed, {node["NodeID"] for node in ray.nodes() if node["Alive"]}
     finally:
         ray.shutdown()

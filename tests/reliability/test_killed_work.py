@@ -38,7 +38,7 @@ from assetbook.resources.tracking import CANDIDATE, CHAMPION, PREVIOUS, MlflowTr
 from assetbook.resources.versions import VERSIONS_FOLDER
 from tests.conftest import BIN
 from tests.e2e.test_delivery import Project
-from tests.processes import command_line, processes, tree
+from tests.processes import Identity, command_line, identities, processes, still_running, tree
 from tests.ray_cluster import cluster_processes
 from tests.reliability.ledger import Ledger
 from tests.reliability.test_http_fuzz import Traffic, served
@@ -79,12 +79,12 @@ def project(tmp_path_factory: pytest.TempPathFactory, shared_ray: str) -> Iterat
 
 
 @pytest.fixture(scope="module")
-def leftovers() -> Iterator[set[int]]:
+def leftovers() -> Iterator[set[Identity]]:
     """Processes a kill left running (ours: descendants of the killed step); those still
-    alive at the end are stopped, by pid."""
-    pids: set[int] = set()
-    yield pids
-    for pid in pids:
+    alive at the end are stopped."""
+    known: set[Identity] = set()
+    yield known
+    for pid in still_running(known):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
 
@@ -198,7 +198,7 @@ def running(fragment: str) -> Progress:
 @dataclass(frozen=True)
 class Kill:
     after_s: float
-    survivors: dict[int, str]  # processes of the step alive after the kill: pid -> command
+    survivors: dict[Identity, str]  # processes of the step alive after the kill: command
 
 
 def start(project: Project, command: list[str], log: Path) -> subprocess.Popen:
@@ -218,15 +218,17 @@ def kill_when(process: subprocess.Popen, progress: Progress, log: Path) -> Kill:
     after_s = time.monotonic() - started
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    return Kill(after_s, _outliving(pids - {process.pid}))
+    return Kill(after_s, _outliving(identities(pids - {process.pid})))
 
 
-def _outliving(pids: set[int], grace_s: float = 60.0) -> dict[int, str]:
-    """Those of `pids` still alive (pid -> command) once what dies with its parent (a
-    kernel, Ray's daemons) has had time to notice; bento servers are meant to outlive it."""
+def _outliving(known: set[Identity], grace_s: float = 60.0) -> dict[Identity, str]:
+    """Those of the known processes still alive, with their commands, once what dies with its
+    parent (a kernel, Ray's daemons) has had time to notice; bento servers are meant to
+    outlive it."""
     deadline = time.monotonic() + grace_s
     while True:
-        alive = {pid: command_line(pid) for pid in tree(pids, processes())}
+        alive = {identity: command_line(identity[0]) for identity in identities(
+            tree(still_running(known), processes()))}
         if time.monotonic() > deadline or not any(map(lingers, alive.values())):
             return alive
         time.sleep(0.2)
@@ -267,7 +269,7 @@ class Killer:
     project: Project
     ledger: Ledger
     log: Path
-    leftovers: set[int]
+    leftovers: set[Identity]
 
     def __call__(self, command: list[str], progress: Progress) -> Outcome:
         before = state_of(self.project)
@@ -292,7 +294,8 @@ class Killer:
 
 
 @pytest.fixture
-def kill(project: Project, ledger: Ledger, leftovers: set[int], tmp_path: Path) -> Killer:
+def kill(project: Project, ledger: Ledger, leftovers: set[Identity], tmp_path: Path
+         ) -> Killer:
     return Killer(project, ledger, tmp_path / "run.log", leftovers)
 
 
@@ -350,7 +353,7 @@ def test_killed_deployment_switch(project: Project, kill: Killer, tmp_path: Path
     rerun(project, materialize(project, "deployment"), tmp_path / "rerun.log")
     assert project.served_version() == "2"
     assert bento_servers(project) == {state_of(project).deployment["active"]["pid"]}
-    assert not tree(set(outcome.kill.survivors), processes()), "the killed switch's server"
+    assert not still_running(outcome.kill.survivors), "the killed switch's server"
 
 
 def test_killed_search(project: Project, kill: Killer, tmp_path: Path, shared_ray: str) -> None:
@@ -406,7 +409,7 @@ def test_killed_runs_are_not_left_running(project: Project) -> None:
 def trials(address: str) -> dict[int, str]:
     """Ray Tune trials running on the cluster (a function trainable's actor)."""
     return {pid: command for pid, command in cluster_processes(address).items()
-            if command.startswith("ray::ImplicitFunc")}
+            if command.startswith("ray::") and "ImplicitFunc" in command}  # maybe qualified
 
 
 def stored(project: Project, asset: str) -> dict:

@@ -32,7 +32,7 @@ from assetbook.runners.kernels import KERNELS, KernelFolder, notebook_imports
 from assetbook.runners.notebook import NotebookRunner
 from assetbook.spec.loader import load_project
 from tests.conftest import REPO
-from tests.processes import kernels_of_this_process
+from tests.processes import kernels_of_this_process, still_running
 
 PROBE = """\
 # %% tags=["parameters"]
@@ -202,9 +202,10 @@ def connection_file(kernel: psutil.Process) -> str:
 LEAVES_A_SPARE = """
 import json, sys
 from pathlib import Path
+from tests.processes import identities
 from tests.runners.test_kernels import connection_file, probe, the_spare
 spare = the_spare(probe(Path(sys.argv[1]), 0))
-print(json.dumps([spare.pid, connection_file(spare)]))
+print(json.dumps([list(identities([spare.pid])), connection_file(spare)]))
 """
 
 
@@ -213,9 +214,9 @@ def test_a_spare_left_when_the_process_exits_is_stopped_and_its_folder_removed(
     done = subprocess.run([sys.executable, "-c", LEAVES_A_SPARE, str(tmp_path)], check=True,
                           capture_output=True, text=True, timeout=120,
                           cwd=REPO)
-    pid, connection = json.loads(done.stdout.splitlines()[-1])
+    spare, connection = json.loads(done.stdout.splitlines()[-1])
 
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert spare and not still_running(map(tuple, spare))
     assert not Path(connection).parent.exists()
 
 

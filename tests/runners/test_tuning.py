@@ -21,7 +21,7 @@ from assetbook.runners.training.fit import TrainingJob
 from assetbook.runners.tuning import TuneJob, search
 from assetbook.spec.models import SearchSpec, TrainerSpec
 from tests.conftest import REPO, write_days
-from tests.processes import processes, tree
+from tests.processes import command_line, identities, processes, still_running, tree
 from tests.ray_cluster import local_ray_environment
 
 pytestmark = pytest.mark.usefixtures("shared_ray")
@@ -177,9 +177,10 @@ def test_a_local_ray_whose_start_times_out_starts_again(tmp_path: Path) -> None:
         driver = subprocess.run([sys.executable, "-c", RETRIED], cwd=REPO, env=env,
                                 capture_output=True, text=True, timeout=300)
     finally:
-        if slow.exists():  # the hung agent, orphaned when its raylet gave up
+        agent = int(slow.read_text()) if slow.exists() else 0
+        if agent and "agent.py" in command_line(agent):  # hung, orphaned by its raylet
             with contextlib.suppress(ProcessLookupError):
-                os.kill(int(slow.read_text()), signal.SIGKILL)
+                os.kill(agent, signal.SIGKILL)
     assert slow.exists(), "the first start's agent did not hang"
     assert driver.returncode == 0, driver.stderr[-3000:]
     assert driver.stdout.split()[0] == "True" and float(driver.stdout.split()[1]) > 0
@@ -270,12 +271,12 @@ def test_a_killed_driver_takes_its_local_ray_with_it() -> None:
                               start_new_session=True)
     try:
         assert driver.stdout is not None and driver.stdout.readline().strip() == "True"
-        ray = tree({driver.pid}, processes()) - {driver.pid}
+        ray = identities(tree({driver.pid}, processes()) - {driver.pid})
         assert len(ray) >= 3, "a GCS, a raylet and its agents"
     finally:
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()
     deadline = time.monotonic() + 60
-    while (alive := ray & processes().keys()) and time.monotonic() < deadline:
+    while (alive := still_running(ray)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not alive, f"the killed driver's Ray runs on: {alive}"
