@@ -1,6 +1,7 @@
 """Stopping a deployment ends every process its servers started, even those outside the
 server's process group and deaf to SIGTERM: BentoML's workers run in sessions of their own
-(circus calls `setsid`), and a server too slow to stop them under load left them serving."""
+(circus calls `setsid`), and a server too slow to stop them under load left them serving.
+And it ends only those: a recorded server's pid may be another process's by now."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def test_a_server_and_a_worker_deaf_to_sigterm_in_another_session_are_both_stopp
         worker = int(server.stdout.readline())  # type: ignore[union-attr]
         try:
             deployer = _recorded(tmp_path, Endpoint("svc:1", "1", port, server.pid,
-                                                    datetime.now(UTC).isoformat()))
+                                                    datetime.now(UTC).isoformat()), Probe("/", {}))
             deployer.stop_all()
             assert not alive(server.pid), "the server outlived stop_all"
             assert not alive(worker), "its worker, in another session, outlived stop_all"
@@ -41,11 +42,40 @@ def test_a_server_and_a_worker_deaf_to_sigterm_in_another_session_are_both_stopp
                 subprocess.run(["kill", "-9", str(pid)], capture_output=True, check=False)
 
 
-def _recorded(tmp_path: Path, endpoint: Endpoint) -> Deployer:
+# The smallest service a deploy accepts: it answers the probe with its model version.
+_ECHO = """import bentoml
+
+
+@bentoml.service
+class Echo:
+    @bentoml.api
+    def answer(self, ping: int = 0) -> dict:
+        return {"model_version": "2"}
+"""
+
+
+def test_a_deploy_over_a_dead_server_whose_pid_is_reused_leaves_that_process_alone(
+        tmp_path: Path) -> None:
+    with subprocess.Popen(["sleep", "600"], start_new_session=True) as stranger:
+        try:
+            deployer = _recorded(tmp_path, Endpoint("svc:1", "1", free_port(), stranger.pid,
+                                                    datetime.now(UTC).isoformat()),
+                                 Probe("/answer", {}))
+            (tmp_path / "deployment" / "echo.py").write_text(_ECHO)  # the servers' folder
+            try:
+                new = deployer.deploy("echo:Echo", "2")
+                assert deployer.active() == new
+            finally:
+                deployer.stop_all()
+            assert stranger.poll() is None, "the deploy killed a process it never started"
+        finally:
+            stranger.kill()
+
+
+def _recorded(tmp_path: Path, endpoint: Endpoint, probe: Probe) -> Deployer:
     """A deployer whose state says `endpoint` serves, as a deploy leaves it."""
     folder = tmp_path / "deployment"
     folder.mkdir()
     (folder / "deployment.json").write_text(json.dumps(
         {"active": asdict(endpoint), "history": [asdict(endpoint)]}))
-    return Deployer(folder, free_port(), tmp_path / "bentoml", Probe("/", {}),
-                    stop_timeout_s=1.0)
+    return Deployer(folder, free_port(), tmp_path / "bentoml", probe, stop_timeout_s=1.0)

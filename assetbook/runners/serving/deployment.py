@@ -187,7 +187,7 @@ class Deployer:
         draining = self._nginx_workers()
         self._route(nginx, new.port)
         self._commit(new)
-        if old and old.pid != new.pid:
+        if old and old.pid != new.pid and self._serves(old):
             self._drained(draining)
             self._stop(old.pid)
         return new
