@@ -72,7 +72,9 @@ class Target:
         if self.task == "regression":
             return outputs.reshape(-1) * self.scale + self.mean
         if self.task == "binary":
-            positive = 1.0 / (1.0 + np.exp(-outputs.reshape(-1)))
+            # the logistic function as tanh: 1 / (1 + exp(-x)) overflows (and warns) for a
+            # confident negative
+            positive = 0.5 * (1.0 + np.tanh(0.5 * outputs.reshape(-1)))
             return np.column_stack([1.0 - positive, positive])
         shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
         return shifted / shifted.sum(axis=1, keepdims=True)

@@ -36,6 +36,15 @@ def test_a_binary_answer_keeps_integer_labels() -> None:
         model(label=2, probabilities={}, model_version="1")
 
 
+@pytest.mark.filterwarnings("error")
+def test_a_confident_binary_answer_is_certain_and_warns_nothing() -> None:
+    """A served model's outputs far from zero (the logistic's exp overflowed, and numpy's
+    warning reached the server's log)."""
+    target = Target("label", "binary", (0, 1))
+    probabilities = target.decode(np.array([-1000.0, 1000.0], dtype=np.float32))
+    assert probabilities.tolist() == [[1.0, 0.0], [0.0, 1.0]]
+
+
 def test_a_regression_answer_is_a_value() -> None:
     target = Target("price", "regression", (), mean=10.0, scale=2.0)
     model = answer_model(target.task, target.classes)
