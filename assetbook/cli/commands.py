@@ -33,6 +33,7 @@ from assetbook.scaffold import scaffold_example, scaffold_tabular
 
 QUIET_COMMANDS = ("run", "materialize", "ci", "simulate", "status", "promote", "rollback",
                   "serve", "lineage", "history", "gc", "reproduce")
+DEV_SUPERSEDED = "Function `dev_command` is superseded"  # a warning's start, as -W takes it
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -172,8 +173,9 @@ def _ci(session: Session, base: str | None, report: Path, sample: Sample,
 def _dev(session: Session, host: str, port: int) -> int:
     env = {**os.environ, **session.environ()}
     workspace = session.root / "workspace.yaml"
-    command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", host,
-               "-p", str(port)]
+    # Dagster 1.13 points at `dg dev` (another package, another project layout) at each start
+    command = [sys.executable, "-W", f"ignore:{DEV_SUPERSEDED}", "-m", "dagster", "dev", "-w",
+               str(workspace), "-h", host, "-p", str(port)]
     # `dagster dev` stops on SIGINT and gives SIGTERM the same handler. A shell that starts a
     # command in the background (`assetbook dev &` in a script) ignores SIGINT in it, and that
     # survives exec: without this, `kill` would not stop it either.

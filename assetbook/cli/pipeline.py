@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import uuid
-import warnings
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -36,9 +35,6 @@ STEP_TAG = "assetbook/step"
 _BOUNDARY_ERRORS = ("DagsterExecutionStepExecutionError", "DagsterExecutionLoadInputError",
                     "DagsterExecutionHandleOutputError")
 
-# A day's assets backfill one partition a run and the models all at once: Dagster's note that
-# a run of both takes the former's policy is no news to the user.
-warnings.filterwarnings("ignore", "Asset job .* varying BackfillPolicies", UserWarning)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from assetbook.spec.loader import DeclaredAsset, ProjectSpec, load_project
 Builder = Callable[[BuildContext, DeclaredAsset], dg.AssetsDefinition]
 
 
+
 @cache
 def builder_of(kind: str) -> Builder:
     """The builder a kind names as 'module:function', imported on first use."""
@@ -38,10 +39,10 @@ def builder_of(kind: str) -> Builder:
 
 def build_definitions(project: ProjectSpec, state: StateFolder) -> dg.Definitions:
     make_importable(project.root)
+    _quiet_dagster_notes()
     ctx = BuildContext(project, state)
     # one build per step: a notebook with `outputs` is one multi-asset, not one per output;
-    # Dagster warns of its beta parameters (backfill_policy) at each use: the user can do
-    # nothing about Assetbook's, and each process building the graph printed them
+    # Dagster warns of the beta parameters its decorators get (backfill_policy) as its own
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)
         assets = [builder_of(d.spec.kind)(ctx, d) for d in project.steps.values()]
@@ -64,6 +65,18 @@ def build_definitions(project: ProjectSpec, state: StateFolder) -> dg.Definition
             MLFLOW_KEY: MlflowTracking.local(state.root, state.profile.mlflow),
         },
     )
+
+
+def _quiet_dagster_notes() -> None:
+    """Dagster's notes on how Assetbook uses it, which a user can do nothing about, silenced in
+    every process that builds the graph (the CLI, the code server, each run's worker): the beta
+    parameters of Assetbook's own calls (`Output(data_version=...)` in each step), and that a
+    job of day-at-a-time and all-at-once assets (the relaunch job, a run of days and models)
+    backfills a day a run. Set at each build, not at import: a filter set while
+    `catch_warnings` is active (a module imported inside one) is dropped when it ends, and each
+    run's steps printed the note."""
+    warnings.filterwarnings("ignore", category=dg.BetaWarning, module="assetbook")
+    warnings.filterwarnings("ignore", "Asset job .* varying BackfillPolicies", UserWarning)
 
 
 def definitions_for(project_root: Path | str) -> dg.Definitions:

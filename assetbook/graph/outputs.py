@@ -9,7 +9,6 @@ the materialization (the UI shows it; staleness follows it) and each partition's
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,6 @@ from assetbook.spec.loader import DeclaredAsset
 
 Product = pd.DataFrame | dict | Path
 CONTENT_VERSION = "content_version"  # metadata of each partition: the version of its bytes
-# `Output(data_version=...)` is a beta parameter, warned of at each use: Assetbook's, not the
-# user's to act on (one warning per step in every run's log).
-warnings.filterwarnings("ignore", category=dg.BetaWarning, module=__name__)
 
 
 def versioned_output(ctx: BuildContext, context: AssetExecutionContext, asset: str,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -32,6 +33,12 @@ DATA = ("raw_applications", "validated_applications", "features")  # partitioned
 PROBE = {"application": {"salary": 85000.0, "commission": 0.0, "age": 45, "elevel": 2, "car": 4,
                          "zipcode": 3, "hvalue": 350000.0, "hyears": 12, "loan": 150000.0}}
 T = TypeVar("T")
+PYTHON_WARNING = re.compile(r"\S+\.py:\d+: \w*Warning: .*")  # as `warnings` prints one
+
+
+def python_warnings(log: Path) -> list[str]:
+    """The Python warnings in a server's log: noise in the terminal of `assetbook dev`."""
+    return PYTHON_WARNING.findall(log.read_text())
 
 
 @contextmanager

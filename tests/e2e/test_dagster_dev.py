@@ -1,6 +1,6 @@
 """`assetbook dev` (`dagster dev` through workspace.yaml) serves the default pipeline's graph
-to the UI, listening on the loopback only, and stops on `kill` even when started in the
-background."""
+to the UI, listening on the loopback only, prints no Python warnings, and stops on `kill` even
+when started in the background."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.servers import assetbook_dev, graphql
+from assetbook.resources.state import StateFolder
+from tests.e2e.servers import assetbook_dev, graphql, python_warnings
 from tests.ports import free_port
 from tests.processes import group_members, listening
 
@@ -33,6 +34,9 @@ def test_ui_lists_assets_dependencies_checks_and_running_sensors(project_dir: Pa
         while group_members(pid) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert not group_members(pid), "SIGTERM did not stop `assetbook dev`"
+    # Dagster's notes on Assetbook's own use of it (the relaunch job's backfill policies), and
+    # on `dagster dev` itself, are no news to the user
+    assert python_warnings(StateFolder.for_project(project_dir).root / "dev.log") == []
     # the UI, and the gRPC code server the daemon and UI talk to, on the loopback only
     assert ("127.0.0.1", port) in sockets
     assert {address for address, _ in sockets} == {"127.0.0.1"}, sockets

@@ -18,6 +18,7 @@ from tests.e2e.servers import (
     AUTOMATION_TAG,
     assetbook_dev,
     graphql,
+    python_warnings,
     runs_since,
     wait_for,
 )
@@ -65,6 +66,8 @@ def test_the_freshness_daemon_turns_warn_and_the_automation_refreshes(
                      lambda: f"freshness is {_status(url)}", interval_s=2)
             once = [r.run_id for r in runs_since(instance, materialized_at)]
             assert once == [refresh.run_id]  # one refresh, not one every tick
+    # the refresh's step gave its output a data version (a beta parameter): not the user's note
+    assert python_warnings(StateFolder.for_project(project_dir).root / "dev.log") == []
     assert warned_at - materialized_at >= 60  # not before the warn window had passed
     assert refresh.created >= warned_at - 5  # launched because of the WARN
     assert refresh.status == "SUCCESS"
