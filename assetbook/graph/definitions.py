@@ -39,13 +39,10 @@ def builder_of(kind: str) -> Builder:
 
 def build_definitions(project: ProjectSpec, state: StateFolder) -> dg.Definitions:
     make_importable(project.root)
-    _quiet_dagster_notes()
+    _quiet_library_notes()
     ctx = BuildContext(project, state)
-    # one build per step: a notebook with `outputs` is one multi-asset, not one per output;
-    # Dagster warns of the beta parameters its decorators get (backfill_policy) as its own
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        assets = [builder_of(d.spec.kind)(ctx, d) for d in project.steps.values()]
+    # one build per step: a notebook with `outputs` is one multi-asset, not one per output
+    assets = [builder_of(d.spec.kind)(ctx, d) for d in project.steps.values()]
     sensors = [build_automation_sensor(), build_orphaned_runs_sensor(project.by_partitions()),
                *(build_landing_sensor(ctx, d) for d in landing_sources(ctx)),
                *(build_promotion_sensor(ctx, d) for d in deployments(project)
@@ -67,16 +64,23 @@ def build_definitions(project: ProjectSpec, state: StateFolder) -> dg.Definition
     )
 
 
-def _quiet_dagster_notes() -> None:
-    """Dagster's notes on how Assetbook uses it, which a user can do nothing about, silenced in
-    every process that builds the graph (the CLI, the code server, each run's worker): the beta
-    parameters of Assetbook's own calls (`Output(data_version=...)` in each step), and that a
-    job of day-at-a-time and all-at-once assets (the relaunch job, a run of days and models)
-    backfills a day a run. Set at each build, not at import: a filter set while
-    `catch_warnings` is active (a module imported inside one) is dropped when it ends, and each
-    run's steps printed the note."""
+def _quiet_library_notes() -> None:
+    """Notes of the libraries under Assetbook that a user can do nothing about, silenced in
+    every process that builds the graph (the CLI, the code server, each run's worker):
+    - the beta parameters of Assetbook's calls to Dagster (`Output(data_version=...)` in each
+      step; `backfill_policy`, which Dagster's decorators report as their own);
+    - that a job of day-at-a-time and all-at-once assets (the relaunch job, a run of days and
+      models) backfills a day a run;
+    - urllib3's SOCKS note, which `requests` silences as it imports urllib3's SOCKS support,
+      yet a daemon-launched training step printed (why was not found: another thread's
+      `catch_warnings` ending meanwhile would drop the filter `requests` set).
+    Filters for good, set at each build, and no `catch_warnings` around the build: a filter
+    set while one is active (by a module imported inside it) is dropped when it ends, and each
+    run's steps printed these notes."""
     warnings.filterwarnings("ignore", category=dg.BetaWarning, module="assetbook")
+    warnings.filterwarnings("ignore", "Parameter `backfill_policy` of", dg.BetaWarning)
     warnings.filterwarnings("ignore", "Asset job .* varying BackfillPolicies", UserWarning)
+    warnings.filterwarnings("ignore", "SOCKS support in urllib3")
 
 
 def definitions_for(project_root: Path | str) -> dg.Definitions:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from assetbook.cli.commands import DEV_SUPERSEDED
 from assetbook.resources.state import StateFolder
 from tests.e2e.servers import (
     AUTOMATION_SENSOR,
@@ -24,6 +25,7 @@ from tests.e2e.servers import (
     event_timeline,
     land_days,
     materialized_since,
+    python_warnings,
     runs_since,
     served_project,
     served_version,
@@ -78,6 +80,9 @@ def test_landed_days_reach_a_new_served_model_through_the_sensors_alone(served: 
         for asset in MODEL:
             assert materialized_since(instance, asset, landing.at), asset
 
+    # the runs' steps print no library's notes (plain `dagster dev` points at `dg dev`)
+    log = StateFolder.for_project(served).dagster_home / "dev.log"
+    assert [line for line in python_warnings(log) if DEV_SUPERSEDED not in line] == []
     decision = json.loads(StateFolder.for_project(served).promotions.read_text()
                           .splitlines()[-1])
     assert decision["passed"]
