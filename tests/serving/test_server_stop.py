@@ -6,6 +6,8 @@ And it ends only those: a recorded server's pid may be another process's by now.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from dataclasses import asdict
@@ -13,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from assetbook.runners.serving.deployment import Deployer, Endpoint, Probe, alive, free_port
+from tests.processes import Identity, identities, processes, still_running, tree
 
 # A server that ignores SIGTERM, with a worker in a session of its own that ignores it too.
 _DEAF = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
@@ -70,6 +73,34 @@ def test_a_deploy_over_a_dead_server_whose_pid_is_reused_leaves_that_process_alo
             assert stranger.poll() is None, "the deploy killed a process it never started"
         finally:
             stranger.kill()
+
+
+def test_the_workers_of_a_server_killed_outright_are_stopped_after_it(tmp_path: Path) -> None:
+    """BentoML's workers outlive their server's SIGKILL (the OOM killer's, say) and serve on, in
+    sessions of their own: the next deploy stops those of the server it replaces, and
+    `stop_all` those of the last one."""
+    folder = tmp_path / "deployment"
+    folder.mkdir()
+    (folder / "echo.py").write_text(_ECHO)
+    deployer = Deployer(folder, free_port(), tmp_path / "bentoml", Probe("/answer", {}),
+                        stop_timeout_s=5.0)
+    try:
+        first = _killed_outright(deployer.deploy("echo:Echo", "2"))
+        deployer.deploy("echo:Echo", "2")
+        assert not still_running(first), "a dead server's workers outlived the next deploy"
+        last = _killed_outright(deployer.active())  # type: ignore[arg-type]
+        deployer.stop_all()
+        assert not still_running(last), "a dead server's workers outlived stop_all"
+    finally:
+        deployer.stop_all()
+
+
+def _killed_outright(server: Endpoint) -> set[Identity]:
+    """SIGKILL the server; its workers, which it leaves serving."""
+    workers = identities(tree({server.pid}, processes()) - {server.pid})
+    os.kill(server.pid, signal.SIGKILL)
+    assert workers and still_running(workers) == {pid for pid, _ in workers}
+    return workers
 
 
 def _recorded(tmp_path: Path, endpoint: Endpoint, probe: Probe) -> Deployer:

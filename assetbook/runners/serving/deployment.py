@@ -187,9 +187,10 @@ class Deployer:
         draining = self._nginx_workers()
         self._route(nginx, new.port)
         self._commit(new)
-        if old and old.pid != new.pid and self._serves(old):
-            self._drained(draining)
-            self._stop(old.pid)
+        if old and old.port != new.port:  # a dead server's port may be the new one's
+            if self._serves(old):
+                self._drained(draining)
+            self._retire([old])
         return new
 
     def _start(self, bento: str, model_version: str, approved_by: str | None) -> Endpoint:
@@ -219,12 +220,23 @@ class Deployer:
         for old in homes.glob("*") if homes.is_dir() else ():
             if not active or old.name != str(active.port):
                 shutil.rmtree(old, ignore_errors=True)
-        home = homes / str(port)
+        home = self._home(port)
         home.mkdir(parents=True)
         for store in ("bentos", "models"):
             (self.bentoml_home / store).mkdir(parents=True, exist_ok=True)
             (home / store).symlink_to(self.bentoml_home / store, target_is_directory=True)
         return home
+
+    def _home(self, port: int) -> Path:
+        return self.folder / "homes" / str(port)
+
+    def _bento_processes(self) -> dict[int, set[int]]:
+        """The live processes of each server this folder started, by the server's port."""
+        by_port: dict[int, set[int]] = {}
+        for pid, home in _bentoml_homes():
+            if home.parent == self.folder / "homes" and home.name.isdigit():
+                by_port.setdefault(int(home.name), set()).add(pid)
+        return by_port
 
     def _running(self, pid: int) -> bool:
         """Polling a server this deployer started reaps it once it exits, so none is left a
@@ -252,16 +264,15 @@ class Deployer:
             if self._serves(new) and self._routed_port() == new.port:
                 self._commit(new)
             else:
-                if self._serves(new):
-                    self._stop(new.pid)
-                self._update(pending=None)
                 active = self.active()
+                if not active or new.port != active.port:
+                    self._retire([new])
+                self._update(pending=None)
                 if active and self._nginx_running():
                     self._route(_nginx(), active.port)
         active = self.active()
-        for former in self.history():
-            if active and former.pid != active.pid and self._serves(former):
-                self._stop(former.pid)
+        if active:
+            self._retire([former for former in self.history() if former.port != active.port])
 
     def _check(self, endpoint: Endpoint) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
@@ -364,6 +375,24 @@ class Deployer:
                 os.kill(member, signal.SIGKILL)
         self._gone(pid, under, timeout_s=5.0)
 
+    def _retire(self, endpoints: list[Endpoint]) -> None:
+        """Stop servers no longer wanted, and what they left: the workers of a server that
+        died serve on, outside its group and no longer under it (BentoML starts them in
+        sessions of their own), known by the server's home in their environment."""
+        for endpoint in endpoints:
+            if self._serves(endpoint):
+                self._stop(endpoint.pid)
+        ports = {endpoint.port for endpoint in endpoints}
+        orphans = {pid for port, pids in self._bento_processes().items() if port in ports
+                   for pid in pids}
+        for pid in orphans:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in orphans:
+            if not _exited(pid, self.stop_timeout_s):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
     def _gone(self, pid: int, under: set[_Identity], timeout_s: float) -> bool:
         """Whether the server, its group and the processes that were under it all exit
         within the time."""
@@ -388,9 +417,7 @@ class Deployer:
                 _exited(nginx_pid, 5)
         pending = self._read().get("pending")
         started = [*self.history(), *([Endpoint(**pending["endpoint"])] if pending else [])]
-        for endpoint in started:
-            if self._serves(endpoint):
-                self._stop(endpoint.pid)
+        self._retire(started)
         self._update(active=None, pending=None)
 
 
@@ -444,6 +471,18 @@ def _left(pgid: int, under: set[_Identity]) -> set[int]:
     """The live processes of the group, and those of `under` still alive."""
     return {process.pid for process in _live_processes()
             if process.group == pgid or process.identity in under}
+
+
+def _bentoml_homes() -> Iterator[tuple[int, Path]]:
+    """Each live process that has a BentoML home in its environment, and that home."""
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            variables = environ.read_bytes().split(b"\0")
+        except OSError:  # gone, or not ours to read
+            continue
+        for variable in variables:
+            if variable.startswith(b"BENTOML_HOME="):
+                yield int(environ.parent.name), Path(os.fsdecode(variable[13:]))
 
 
 def _exited(pid: int, timeout_s: float) -> bool:
