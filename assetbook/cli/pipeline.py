@@ -36,7 +36,6 @@ _BOUNDARY_ERRORS = ("DagsterExecutionStepExecutionError", "DagsterExecutionLoadI
                     "DagsterExecutionHandleOutputError")
 
 
-
 @dataclass(frozen=True)
 class PipelineRun:
     days: list[str]  # the known partitions: landed days, or the asset's own

@@ -29,7 +29,6 @@ from assetbook.spec.loader import DeclaredAsset, ProjectSpec, load_project
 Builder = Callable[[BuildContext, DeclaredAsset], dg.AssetsDefinition]
 
 
-
 @cache
 def builder_of(kind: str) -> Builder:
     """The builder a kind names as 'module:function', imported on first use."""
