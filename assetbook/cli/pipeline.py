@@ -19,7 +19,7 @@ import dagster as dg
 from assetbook.cli.plan import AssetGraph, Plan, Step, selection_plan, stale_plan
 from assetbook.cli.progress import RunProgress
 from assetbook.cli.session import Session, landing_spec
-from assetbook.data.landing import landed_files
+from assetbook.data.landing import landed_files, not_days
 from assetbook.errors import AssetbookError
 from assetbook.graph.internals import RANGE_END_TAG, RANGE_START_TAG, GraphState
 from assetbook.graph.landed import corrected_days
@@ -42,6 +42,7 @@ class PipelineRun:
     plan: Plan
     failed: dict[str, str]  # day -> why it failed (its checks, or the unreadable file)
     landed: bool = True  # the landing source's days; False: an asset's own (served days)
+    not_days: tuple[str, ...] = ()  # files in the landing folder whose name is not a day
 
     @property
     def computed(self) -> list[str]:
@@ -67,7 +68,9 @@ def run_pipeline(session: Session, days: int, rows: int | None = None, serve: bo
     keys = _land(session, days, rows)
     plan = plan_stale(session, keys, lambda name: not _promoted(session, name) and (
         serve or _kind(session, name) not in SERVING_KINDS))
-    return PipelineRun(keys, plan, execute(session, plan, progress))
+    declared, folder = session.landing_source()
+    strays = tuple(str(path) for path in not_days(folder, landing_spec(declared).formats))
+    return PipelineRun(keys, plan, execute(session, plan, progress), not_days=strays)
 
 
 def plan_stale(session: Session, keys: Sequence[str], allowed: Callable[[str], bool]) -> Plan:

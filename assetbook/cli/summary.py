@@ -23,6 +23,9 @@ def print_summary(console: Console, outcome: PipelineRun, state: StateFolder,
     how = "landed" if outcome.landed else "known"
     if days:  # none: a selection of unpartitioned assets, on a project with no data yet
         say(f"\n{len(days)} day(s) {how}: {days[0]} .. {days[-1]}", markup=False)
+    for path in outcome.not_days:
+        say(f"not read: {path} (a day's file is named after it: 2024-01-03.csv)",
+            markup=False)
     day_assets = [a for step in outcome.plan.days for a in step.assets]
     if outcome.computed:
         say(f"materialized {', '.join(dict.fromkeys(day_assets))} for "

@@ -1,8 +1,9 @@
-"""Read one landed daily file; its name (without suffix) is its partition key."""
+"""Read one landed daily file; its name (without suffix), a day, is its partition key."""
 
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pandas as pd
 
@@ -10,7 +11,7 @@ from assetbook.atomic import StorePath
 from assetbook.errors import SourceError
 from assetbook.resources.store import is_local
 
-SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 DELIMITER = ","
 OTHER_DELIMITERS = (";", "\t", "|")
 
@@ -24,21 +25,37 @@ READERS = {".parquet": pd.read_parquet, ".csv": _read_csv}
 
 
 def partition_key_of(path: StorePath) -> str | None:
-    """The key a landed file stands for, or None if its name could escape the state folder."""
+    """The day a landed file stands for (`2024-01-03.csv`), or None: a name that is not a day
+    of the calendar is no partition (a stray `notes.csv` was trained on, and held out as the
+    newest day), nor can it escape the state folder."""
     key = path.stem
-    return key if SAFE_KEY.fullmatch(key) and ".." not in key else None
+    if not DAY.fullmatch(key):
+        return None
+    try:
+        date.fromisoformat(key)
+    except ValueError:  # 2024-02-30
+        return None
+    return key
 
 
 def landed_files(folder: StorePath, formats: tuple[str, ...]) -> dict[str, StorePath]:
-    """Partition key -> file for every finished file in the folder (dotfiles are in flight);
-    a link is followed only if it leads to a file inside the folder."""
+    """Day -> file for every finished file in the folder (dotfiles are in flight); a link is
+    followed only if it leads to a file inside the folder."""
+    return {key: p for p in _data_files(folder, formats) if (key := partition_key_of(p))}
+
+
+def not_days(folder: StorePath, formats: tuple[str, ...]) -> list[StorePath]:
+    """The data files in the folder that no day reads: their name is not a day."""
+    return [p for p in _data_files(folder, formats) if partition_key_of(p) is None]
+
+
+def _data_files(folder: StorePath, formats: tuple[str, ...]) -> list[StorePath]:
     if not folder.is_dir():
-        return {}
+        return []
     suffixes = {f".{fmt}" for fmt in formats}
-    files = sorted(p for p in folder.iterdir()
-                   if p.is_file() and p.suffix in suffixes and not p.name.startswith(".")
-                   and _inside(p, folder))
-    return {key: p for p in files if (key := partition_key_of(p))}
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix in suffixes and not p.name.startswith(".")
+                  and _inside(p, folder))
 
 
 def _inside(path: StorePath, folder: StorePath) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -16,7 +17,7 @@ import dagster as dg
 import nbformat
 import pytest
 
-from assetbook.resources.state import STATE_ENV
+from assetbook.resources.state import STATE_ENV, StateFolder
 from tests.conftest import BIN, copy_example
 from tests.specs import speed_up
 
@@ -105,10 +106,18 @@ def run_after_edit(root: Path, code: bool) -> tuple[str, Counter[tuple[str, str 
 
 
 @pytest.mark.slow
-def test_editing_only_outputs_runs_nothing(project) -> None:
-    output, ran = run_after_edit(project[0], code=False)
+def test_editing_only_outputs_runs_nothing_and_files_not_named_by_a_day_are_not_read(
+        project) -> None:
+    root = project[0]
+    landing = StateFolder.for_project(root).landing("raw_applications")
+    strays = [landing / "2024-02-30.parquet", landing / "notes.parquet"]
+    for stray in strays:
+        shutil.copy(landing / f"{DAYS[0]}.parquet", stray)
+    output, ran = run_after_edit(root, code=False)
     assert "everything was already materialized" in output
     assert not ran
+    for stray in strays:
+        assert f"not read: {stray} (a day's file is named after it: 2024-01-03.csv)" in output
 
 
 @pytest.mark.slow

@@ -58,14 +58,15 @@ def test_first_tick_skips_days_materialized_before_the_sensor_ran(
     assert [r.partition_key for r in result.run_requests] == new
 
 
-def test_files_in_flight_and_unsafe_names_are_ignored(
+def test_files_in_flight_and_names_that_are_not_days_are_ignored(
     project_dir: Path, state: StateFolder, instance: dg.DagsterInstance
 ) -> None:
     folder = state.landing("raw_applications")
     folder.mkdir(parents=True)
     (folder / ".2024-01-01.abc.tmp.parquet").write_bytes(b"half")
     (folder / "notes.txt").write_text("not data")
-    (folder / "-rf.csv").write_text("a\n1\n")
+    for name in ("-rf.csv", "notes.csv", "2024-02-30.csv", "2024-1-5.csv"):  # not days
+        (folder / name).write_text("a\n1\n")
     assert evaluate(build_defs(project_dir), instance, None).run_requests == []
 
 
