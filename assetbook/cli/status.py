@@ -120,7 +120,7 @@ def served_statuses(session: Session) -> tuple[ServedStatus, ...]:
         target = deployer(session.state, session.project, declared.name)
         active = target.active()
         served.append(ServedStatus(
-            declared.name, fed_by(session.project, declared.name), target.url,
+            declared.name, fed_by(session.project, declared.name), target.served_url,
             active.model_version if active else None, active.bento if active else None,
             active.started if active else None, active.approved_by if active else None,
             bool(active and alive(active.pid))))

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
+
+from assetbook.cli.session import Session
 from assetbook.cli.status import (
     AssetStatus,
     ModelStatus,
@@ -11,7 +17,11 @@ from assetbook.cli.status import (
     ProjectStatus,
     ServedStatus,
     render,
+    served_statuses,
 )
+from assetbook.resources.state import StateFolder
+from assetbook.runners.serving.deployment import Endpoint
+from assetbook.runners.serving.environments import serving_folder
 
 AT = datetime(2024, 1, 3, 12, 0, tzinfo=UTC)
 STAGED, PROMOTED = "2026-12-03T10:00:00+00:00", "2026-12-01T10:00:00+00:00"
@@ -60,3 +70,16 @@ def test_render_says_when_nothing_is_served() -> None:
                                          None, None, None, False),))
     assert render(status).splitlines()[-2:] == ["model loans_classifier: champion v3",
                                                 "deployment: nothing served"]
+
+
+def test_the_served_address_is_where_the_last_switch_put_the_front(
+        project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Served on $ASSETBOOK_SERVE_PORT, asked about from a shell without it."""
+    folder = serving_folder(StateFolder.for_project(project_dir), "deployment")
+    folder.mkdir(parents=True)
+    served = Endpoint("loans:abc", "2", 41000, 1, STAGED)
+    (folder / "deployment.json").write_text(json.dumps(
+        {"front_port": 3217, "active": asdict(served), "history": [asdict(served)]}))
+    monkeypatch.delenv("ASSETBOOK_SERVE_PORT")
+    (status,) = served_statuses(Session(project_dir))
+    assert (status.url, status.model_version) == ("http://127.0.0.1:3217", "2")

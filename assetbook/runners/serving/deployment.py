@@ -130,6 +130,12 @@ class Deployer:
         return f"http://127.0.0.1:{self.front_port}"
 
     @property
+    def served_url(self) -> str:
+        """Where the front listens: the port of the last switch, which a shell without the
+        port's variable set then would not give."""
+        return f"http://127.0.0.1:{self._read().get('front_port', self.front_port)}"
+
+    @property
     def monitoring(self) -> Path:
         """Where every server of this deployer records what it answered."""
         return self.folder / MONITORING_FOLDER
