@@ -16,6 +16,7 @@ from pathlib import Path
 
 from assetbook.runners.serving.deployment import Deployer, Endpoint, Probe, alive, free_port
 from tests.processes import Identity, identities, processes, still_running, tree
+from tests.serving.echo import ECHO
 
 # A server that ignores SIGTERM, with a worker in a session of its own that ignores it too.
 _DEAF = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
@@ -45,16 +46,6 @@ def test_a_server_and_a_worker_deaf_to_sigterm_in_another_session_are_both_stopp
                 subprocess.run(["kill", "-9", str(pid)], capture_output=True, check=False)
 
 
-# The smallest service a deploy accepts: it answers the probe with its model version.
-_ECHO = """import bentoml
-
-
-@bentoml.service
-class Echo:
-    @bentoml.api
-    def answer(self, ping: int = 0) -> dict:
-        return {"model_version": "2"}
-"""
 
 
 def test_a_deploy_over_a_dead_server_whose_pid_is_reused_leaves_that_process_alone(
@@ -64,7 +55,7 @@ def test_a_deploy_over_a_dead_server_whose_pid_is_reused_leaves_that_process_alo
             deployer = _recorded(tmp_path, Endpoint("svc:1", "1", free_port(), stranger.pid,
                                                     datetime.now(UTC).isoformat()),
                                  Probe("/answer", {}))
-            (tmp_path / "deployment" / "echo.py").write_text(_ECHO)  # the servers' folder
+            (tmp_path / "deployment" / "echo.py").write_text(ECHO)  # the servers' folder
             try:
                 new = deployer.deploy("echo:Echo", "2")
                 assert deployer.active() == new
@@ -81,7 +72,7 @@ def test_the_workers_of_a_server_killed_outright_are_stopped_after_it(tmp_path: 
     `stop_all` those of the last one."""
     folder = tmp_path / "deployment"
     folder.mkdir()
-    (folder / "echo.py").write_text(_ECHO)
+    (folder / "echo.py").write_text(ECHO)
     deployer = Deployer(folder, free_port(), tmp_path / "bentoml", Probe("/answer", {}),
                         stop_timeout_s=5.0)
     try:

@@ -300,10 +300,10 @@ class Deployer:
                                     timeout=30)
         answered = response.json() if response.status_code == 200 else {}
         if answered.get("model_version") != endpoint.model_version:
-            raise DeploymentError(
+            raise DeploymentError(  # the log holds a 500's cause: the response hides it
                 f"bento {endpoint.bento} failed the known request {self.probe.path}: HTTP "
                 f"{response.status_code} {response.text[:300]} (expected model version "
-                f"{endpoint.model_version})")
+                f"{endpoint.model_version}); log:\n{self._log_tail(endpoint)}")
 
     def _log_tail(self, endpoint: Endpoint) -> str:
         return (self.folder / "logs" / f"bento-{endpoint.port}.log").read_text()[-3000:]
