@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,21 @@ def test_space_the_model_rejects_fails_before_any_trial(tmp_path: Path) -> None:
     with pytest.raises(AssetbookError, match=r"rejects hyperparameters \['momentum'\]"):
         search(job)
     assert not (tmp_path / "ray_results").exists()  # no trial started
+
+
+@pytest.mark.slow
+def test_when_every_trial_fails_the_cause_comes_first_without_colour_codes(
+        tmp_path: Path) -> None:
+    """A model that cannot be built with what the search picked fails in each trial, inside
+    Ray's own (coloured) traceback."""
+    job = tune_job(tmp_path, space={"dropout": {"type": "choice", "values": [2.0]}})
+    job = replace(job, search=job.search.model_copy(update={"num_samples": 1}))
+    with pytest.raises(AssetbookError) as failed:
+        search(job)
+    message = str(failed.value)
+    assert message.splitlines()[0] == ("every trial failed; first error: ValueError: dropout "
+                                       "probability has to be between 0 and 1, but got 2.0")
+    assert "\x1b" not in message and 'File "' in message  # the traceback follows
 
 
 DRIVER = """
