@@ -80,13 +80,16 @@ def stale_plan(graph: AssetGraph, state: GraphState, partitioned: Sequence[str],
                keys: Sequence[str], allowed: Callable[[str], bool] = lambda _: True,
                corrected: Collection[tuple[str, str]] = ()) -> Plan:
     """Every partition of `partitioned` (over `keys`) and every unpartitioned asset that
-    Dagster reports missing or stale, and the `corrected` (asset, key) partitions whose
-    source changed, with everything below them; `allowed` leaves assets out (and so what is
-    below them only through them)."""
+    Dagster reports missing or stale, the partitions whose latest run failed (a day that had
+    succeeded before is neither, yet it is shown failed until it runs again), and the
+    `corrected` (asset, key) partitions whose source changed, with everything below them;
+    `allowed` leaves assets out (and so what is below them only through them)."""
+    failed = {(name, key) for name in partitioned
+              for key in state.failed(dg.AssetKey(name), keys)}
 
     def needs_run(name: str, key: str | None = None) -> bool:
-        return allowed(name) and ((name, key) in corrected or state.stale_state(
-            dg.AssetKey(name), key) != "fresh")
+        return allowed(name) and ((name, key) in corrected or (name, key) in failed
+                                  or state.stale_state(dg.AssetKey(name), key) != "fresh")
 
     per_key = [frozenset(a for a in graph.below(a for a in partitioned if needs_run(a, key))
                          if a in partitioned and allowed(a)) for key in keys]

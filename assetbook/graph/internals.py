@@ -64,6 +64,14 @@ class GraphState:
             instance=instance, asset_graph=defs.resolve_asset_graph())
         self._resolver = data_version.CachingStaleStatusResolver(
             instance, self._view.asset_graph, self._view)
+        self._instance = instance
+
+    def failed(self, key: dg.AssetKey, partitions: Sequence[str]) -> set[str]:
+        """The partitions whose latest run failed, whether or not an earlier one succeeded."""
+        partitions_def = self._view.asset_graph.get(key).partitions_def
+        by_key = self._instance.get_status_by_partition(key, list(partitions),
+                                                        partitions_def) or {}
+        return {k for k, status in by_key.items() if status == dg.AssetPartitionStatus.FAILED}
 
     def stale_state(self, key: dg.AssetKey, partition: str | None = None) -> StaleState:
         return _STALE_STATE[self._resolver.get_status(key, partition)]

@@ -6,6 +6,7 @@ the tests then edit it in order, each checking what the instance recorded."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -142,6 +143,29 @@ def test_materialize_runs_one_partition_of_what_is_named(project) -> None:
     assert refused.returncode == 1
     assert refused.stderr.startswith("assetbook: error: no asset named featurez; the project "
                                      "has: raw_applications, ")
+
+
+@pytest.mark.slow
+def test_a_day_whose_last_run_failed_runs_again(project) -> None:
+    """A day read before whose next run failed (its file unreadable meanwhile) is neither
+    missing nor stale to Dagster, yet shown failed: the next `run` runs it again."""
+    root, _ = project
+    landed = StateFolder.for_project(root).landing("raw_applications") / f"{DAYS[0]}.parquet"
+    good = landed.read_bytes()
+    landed.write_bytes(b"PAR1 not a parquet file")
+    broken = assetbook(root, "materialize", "raw_applications", "--partition", DAYS[0])
+    assert broken.returncode != 0 and "cannot read landed file" in broken.stderr
+    landed.write_bytes(good)
+    before = materializations(root)
+    again = assetbook(root, "run", "--days", str(len(DAYS)), "--no-serve")
+    assert again.returncode == 0, again.stdout + again.stderr
+    ran = materializations(root) - before
+    assert {(name, DAYS[0]) for name in DATA} <= set(ran), ran
+    # the other days' data stays (a drift report reads the days before its own)
+    assert not {key for key in ran if key[0] in (*DATA, "features") and key[1] in DAYS[1:]}, ran
+    status = json.loads(assetbook(root, "status", "--json").stdout)
+    assert [a["partitions"]["failed"] for a in status["assets"] if a["partitions"]] == [
+        [] for a in status["assets"] if a["partitions"]]
 
 
 def test_materialize_before_any_data_names_what_is_missing(project_dir: Path) -> None:
