@@ -14,6 +14,18 @@ from assetbook.serving.tasks import TASKS
 DESCRIPTION = ("`assetbook`: start a project, run the pipeline or one asset, open a notebook on "
                "real data, start the UI, land simulated days, serve and roll back, and say "
                "where it all stands.")
+VERBOSE = ("show the output of Dagster, Ray, MLflow, kernels and servers (by default it goes "
+           "to a log file under .assetbook/logs)")
+
+
+def _command(commands: argparse._SubParsersAction, name: str, help: str
+             ) -> argparse.ArgumentParser:
+    """A command whose --help starts with what it does, and which takes -v after its name
+    too (`assetbook run -v` was refused as an unknown argument)."""
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help=VERBOSE)
+    return commands.add_parser(name, help=help, description=help, parents=[verbose])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,26 +36,24 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a profile of the project's profiles.yaml: where artifacts, the "
                              "Dagster instance, MLflow and Ray live (default: $ASSETBOOK_PROFILE, "
                              "else 'embedded', all in .assetbook/)")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="show the output of Dagster, Ray, MLflow, kernels and servers "
-                             "(by default it goes to a log file under .assetbook/logs)")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                      help="what to do (each has --help)")
-    init = commands.add_parser("init", help="create a new project folder that runs end to end")
+    init = _command(commands, "init", help="create a new project folder that runs end to end")
     init.add_argument("path", type=Path, help="the new folder (absent or empty)")
     init.add_argument("--data", type=Path, help="a folder of your daily files, <day>.csv or "
                       "<day>.parquet; without it: the loans example")
     init.add_argument("--target", help="with --data: the column to predict")
     init.add_argument("--task", choices=TASKS, help="with --data: what the target is "
                       "(default: inferred from its values)")
-    run = commands.add_parser("run", help="land the default data if needed and materialize "
+    run = _command(commands, "run", help="land the default data if needed and materialize "
                                           "what Dagster reports missing or stale")
     run.add_argument("--days", type=int, default=7, help="days of data to have landed "
                      "(simulated days are added up to this many; default: 7)")
     run.add_argument("--rows", type=int, help="rows per simulated day (default: the spec's)")
     run.add_argument("--no-serve", dest="serve", action="store_false",
                      help="stop at the champion: no bento, no served model")
-    materialize = commands.add_parser("materialize", help="materialize the named assets "
+    materialize = _command(commands, "materialize", help="materialize the named assets "
                                       "now, stale or not")
     materialize.add_argument("assets", nargs="+", metavar="ASSET", help="asset names")
     which = materialize.add_mutually_exclusive_group()
@@ -54,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                              help="the last partition of a range (default: the last)")
     materialize.add_argument("--downstream", action="store_true",
                              help="also everything below the named assets")
-    ci = commands.add_parser("ci", help="judge this branch: checks and the stale part of the "
+    ci = _command(commands, "ci", help="judge this branch: checks and the stale part of the "
                                         "graph on a sample; a report; exit 1 if refused")
     ci.add_argument("--base", help="git ref whose champion is the yardstick, e.g. origin/main")
     ci.add_argument("--report", type=Path, default=Path("report.md"),
@@ -64,18 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
                          f"(default: {SAMPLE_DAYS})")
     ci.add_argument("--rows", type=int, default=SAMPLE_ROWS,
                     help=f"rows per simulated day of the sample (default: {SAMPLE_ROWS})")
-    sim = commands.add_parser("simulate", help="land N more simulated days")
+    sim = _command(commands, "simulate", help="land N more simulated days")
     sim.add_argument("--days", type=int, default=1, help="how many days (default: 1)")
     sim.add_argument("--source", help="landing source asset (default: the only one)")
     _notebook(commands)
-    promotion = commands.add_parser("promote", help="serve in a later deployment (production) "
+    promotion = _command(commands, "promote", help="serve in a later deployment (production) "
                                                     "what the one before it serves (staging)")
     promotion.add_argument("--to", required=True, metavar="DEPLOYMENT",
                            help="the `deploy` asset to promote to, e.g. production")
     promotion.add_argument("--by", metavar="NAME", default=getpass.getuser(),
                            help="who approves, recorded with the deployment (default: you, "
                                 f"{getpass.getuser()})")
-    rollback_command = commands.add_parser(
+    rollback_command = _command(commands, 
         "rollback", help="serve the previous version again in one deployment; the first "
         "deployment's rollback moves the MLflow alias `champion` back")
     rollback_command.add_argument("--env", metavar="DEPLOYMENT",
@@ -83,13 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     rollback_command.add_argument("--by", metavar="NAME", default=getpass.getuser(),
                                   help="who rolls back, recorded with the deployment "
                                        f"(default: you, {getpass.getuser()})")
-    commands.add_parser("serve", help="start the recorded deployments again")
-    commands.add_parser("stop", help="stop the served models (nginx and bento servers)")
-    dev = commands.add_parser("dev", help="start the Dagster UI and daemon on this project")
+    _command(commands, "serve", help="start the recorded deployments again")
+    _command(commands, "stop", help="stop the served models (nginx and bento servers)")
+    dev = _command(commands, "dev", help="start the Dagster UI and daemon on this project")
     dev.add_argument("--port", type=int, default=3000, help="UI port (default: 3000)")
     dev.add_argument("--host", default="127.0.0.1",
                      help="address to listen on (default: 127.0.0.1, this machine only)")
-    status = commands.add_parser("status", help="per asset: last materialization, stale or "
+    status = _command(commands, "status", help="per asset: last materialization, stale or "
                                                 "fresh, freshness; the champion; what serves")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _versions(commands)
@@ -99,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _notebook(commands: argparse._SubParsersAction) -> None:
     """The `notebook` command and its flags."""
-    parser = commands.add_parser(
+    parser = _command(commands, 
         "notebook", help="open an asset's notebook in Jupyter (127.0.0.1) on real data: a "
         "partition's upstream files, its config, and an output in a scratch folder")
     parser.add_argument("asset", metavar="ASSET", help="a notebook or evaluate asset, e.g. "
@@ -120,7 +130,7 @@ def _notebook(commands: argparse._SubParsersAction) -> None:
 
 
 def _versions(commands: argparse._SubParsersAction) -> None:
-    lineage = commands.add_parser("lineage", help="what a model version was made of: the "
+    lineage = _command(commands, "lineage", help="what a model version was made of: the "
                                   "content version of every partition it read, its commit "
                                   "and code versions")
     lineage.add_argument("version", metavar="MODEL_VERSION",
@@ -128,14 +138,14 @@ def _versions(commands: argparse._SubParsersAction) -> None:
     lineage.add_argument("--model", help="the registered model (default: the project's only "
                          "one)")
     lineage.add_argument("--json", action="store_true", help="print the manifest as JSON")
-    history = commands.add_parser("history", help="every model version: held-out metrics, "
+    history = _command(commands, "history", help="every model version: held-out metrics, "
                                   "data window, gate decision and commit; and a plot")
     history.add_argument("--model", help="the registered model (default: the project's only "
                          "one)")
     history.add_argument("--plot", type=Path, help="where to draw the metrics across versions "
                          "(default: .assetbook/history.png)")
     history.add_argument("--json", action="store_true", help="print the rows as JSON")
-    gc = commands.add_parser("gc", help="remove kept data versions that no registered model "
+    gc = _command(commands, "gc", help="remove kept data versions that no registered model "
                              "read and that are not among each partition's newest")
     gc.add_argument("--keep", type=int, default=DEFAULT_KEEP, help="newest versions kept per "
                     f"partition (default: {DEFAULT_KEEP}; the latest is always kept)")
@@ -143,7 +153,7 @@ def _versions(commands: argparse._SubParsersAction) -> None:
 
 
 def _reproduce(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("reproduce", help="rebuild a past model version from its "
+    parser = _command(commands, "reproduce", help="rebuild a past model version from its "
                                  "commit and the data versions it read; exit 1 if it differs")
     parser.add_argument("version", metavar="MODEL_VERSION",
                         help="a version of the registered model, or an alias (champion)")
