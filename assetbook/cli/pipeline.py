@@ -156,11 +156,21 @@ def execute(session: Session, plan: Plan, progress: RunProgress | None = None
         failed.update(_run_days(session, step, progress))
     ran = [key for step in plan.days for key in step.keys]
     if ran and all(key in failed for key in ran):
-        raise AssetbookError("no new day could be processed:\n" + "\n".join(
-            f"{key}: {message}" for key, message in failed.items()))
+        raise AssetbookError("no day could be processed:\n" + by_reason(failed))
     if plan.models is not None:
         materialize_assets(session, list(plan.models.assets), {}, progress=progress)
     return failed
+
+
+def by_reason(failed: dict[str, str]) -> str:
+    """The failed days under each reason, said once: a bad spec fails every day the same way
+    (each day's copy of it made a screen of one message)."""
+    days: dict[str, list[str]] = {}
+    for key, message in failed.items():
+        days.setdefault(message, []).append(key)
+    return "\n".join(f"{', '.join(keys)}: {message}" if len(keys) <= 3 else
+                     f"{len(keys)} days, {keys[0]} .. {keys[-1]}: {message}"
+                     for message, keys in days.items())
 
 
 def materialize_assets(session: Session, selection: list[str], tags: dict[str, str],
