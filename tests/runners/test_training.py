@@ -129,7 +129,9 @@ def test_errors_cross_the_process_boundary(tmp_path: Path) -> None:
         (pd.DataFrame({"x": [], "label": []}), "the training window has no rows"),
         (pd.DataFrame({"x": [1.0, None], "label": [0, 1]}), "NaNs in x"),
         (pd.DataFrame({"x": [1.0, 2.0], "label": [0, 0]}), r"single class \(label = 0\)"),
-        (pd.DataFrame({"x": [1.0, 2.0]}), "target column 'label' is missing"),
+        (pd.DataFrame({"x": [1.0, 2.0]}), "target column 'label' is missing; columns: x"),
+        (pd.DataFrame({"x": [1.0, 2.0], "labels": [0, 1]}),
+         r"target column 'label' is missing \(did you mean 'labels'\? the spec's `target:`\)"),
     ],
 )
 def test_bad_training_windows(frame: pd.DataFrame, message: str) -> None:

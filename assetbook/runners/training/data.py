@@ -7,6 +7,7 @@ held-out data.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,8 +51,10 @@ def prepare(frame: pd.DataFrame, target: str, validation_fraction: float, seed: 
     if frame.empty:
         raise TrainingDataError("the training window has no rows")
     if target not in frame.columns:
-        raise TrainingDataError(f"target column '{target}' is missing; columns: "
-                                f"{', '.join(frame.columns)}")
+        close = difflib.get_close_matches(target, [str(c) for c in frame.columns], n=1)
+        hint = f" (did you mean '{close[0]}'? the spec's `target:`)" if close else ""
+        raise TrainingDataError(f"target column '{target}' is missing{hint}; columns: "
+                                f"{', '.join(map(str, frame.columns))}")
     features = [c for c in frame.columns
                 if c != target and pd.api.types.is_numeric_dtype(frame[c])]
     nan_columns = [c for c in [*features, target] if frame[c].isna().any()]
