@@ -11,7 +11,7 @@ from assetbook.atomic import StorePath
 from assetbook.errors import SourceError
 from assetbook.resources.store import is_local
 
-DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits (`\d` takes any script's)
 DELIMITER = ","
 OTHER_DELIMITERS = (";", "\t", "|")
 

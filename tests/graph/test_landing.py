@@ -65,7 +65,8 @@ def test_files_in_flight_and_names_that_are_not_days_are_ignored(
     folder.mkdir(parents=True)
     (folder / ".2024-01-01.abc.tmp.parquet").write_bytes(b"half")
     (folder / "notes.txt").write_text("not data")
-    for name in ("-rf.csv", "notes.csv", "2024-02-30.csv", "2024-1-5.csv"):  # not days
+    for name in ("-rf.csv", "notes.csv", "2024-02-30.csv", "2024-1-5.csv",  # not days
+                 "\uff12\uff10\uff12\uff14-01-05.csv"):  # nor in other digits
         (folder / name).write_text("a\n1\n")
     assert evaluate(build_defs(project_dir), instance, None).run_requests == []
 
