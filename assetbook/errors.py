@@ -1,6 +1,17 @@
-"""The one root exception, so callers can catch everything Assetbook raises on purpose."""
+"""The one root exception, so callers can catch everything Assetbook raises on purpose; and
+the text of the errors Assetbook passes on."""
 
 from __future__ import annotations
+
+import re
+
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def plain_text(text: str) -> str:
+    """A message without the colour codes a kernel's or Ray's traceback holds for a terminal
+    (in a log or an error message they are noise)."""
+    return _TERMINAL_CODES.sub("", text)
 
 
 class AssetbookError(Exception):

@@ -47,14 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--task", choices=TASKS, help="with --data: what the target is "
                       "(default: inferred from its values)")
     run = _command(commands, "run", help="land the default data if needed and materialize "
-                                          "what Dagster reports missing or stale")
+                                         "what Dagster reports missing or stale")
     run.add_argument("--days", type=int, default=7, help="days of data to have landed "
                      "(simulated days are added up to this many; default: 7)")
     run.add_argument("--rows", type=int, help="rows per simulated day (default: the spec's)")
     run.add_argument("--no-serve", dest="serve", action="store_false",
                      help="stop at the champion: no bento, no served model")
     materialize = _command(commands, "materialize", help="materialize the named assets "
-                                      "now, stale or not")
+                                                         "now, stale or not")
     materialize.add_argument("assets", nargs="+", metavar="ASSET", help="asset names")
     which = materialize.add_mutually_exclusive_group()
     which.add_argument("--partition", metavar="KEY", help="one partition (default: all)")
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     materialize.add_argument("--downstream", action="store_true",
                              help="also everything below the named assets")
     ci = _command(commands, "ci", help="judge this branch: checks and the stale part of the "
-                                        "graph on a sample; a report; exit 1 if refused")
+                                       "graph on a sample; a report; exit 1 if refused")
     ci.add_argument("--base", help="git ref whose champion is the yardstick, e.g. origin/main")
     ci.add_argument("--report", type=Path, default=Path("report.md"),
                     help="where to write the Markdown report (default: report.md)")
@@ -79,15 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--source", help="landing source asset (default: the only one)")
     _notebook(commands)
     promotion = _command(commands, "promote", help="serve in a later deployment (production) "
-                                                    "what the one before it serves (staging)")
+                                                   "what the one before it serves (staging)")
     promotion.add_argument("--to", required=True, metavar="DEPLOYMENT",
                            help="the `deploy` asset to promote to, e.g. production")
     promotion.add_argument("--by", metavar="NAME", default=getpass.getuser(),
                            help="who approves, recorded with the deployment (default: you, "
                                 f"{getpass.getuser()})")
-    rollback_command = _command(commands, 
-        "rollback", help="serve the previous version again in one deployment; the first "
-        "deployment's rollback moves the MLflow alias `champion` back")
+    rollback_command = _command(
+        commands, "rollback", help="serve the previous version again in one deployment; the "
+        "first deployment's rollback moves the MLflow alias `champion` back")
     rollback_command.add_argument("--env", metavar="DEPLOYMENT",
                                   help="the `deploy` asset to roll back (default: the first)")
     rollback_command.add_argument("--by", metavar="NAME", default=getpass.getuser(),
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1",
                      help="address to listen on (default: 127.0.0.1, this machine only)")
     status = _command(commands, "status", help="per asset: last materialization, stale or "
-                                                "fresh, freshness; the champion; what serves")
+                                               "fresh, freshness; the champion; what serves")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _versions(commands)
     _reproduce(commands)
@@ -109,9 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _notebook(commands: argparse._SubParsersAction) -> None:
     """The `notebook` command and its flags."""
-    parser = _command(commands, 
-        "notebook", help="open an asset's notebook in Jupyter (127.0.0.1) on real data: a "
-        "partition's upstream files, its config, and an output in a scratch folder")
+    parser = _command(
+        commands, "notebook", help="open an asset's notebook in Jupyter (127.0.0.1) on real "
+        "data: a partition's upstream files, its config, and an output in a scratch folder")
     parser.add_argument("asset", metavar="ASSET", help="a notebook or evaluate asset, e.g. "
                         "features (of a notebook with several outputs: any output, or the "
                         "notebook's own name)")
@@ -131,22 +131,23 @@ def _notebook(commands: argparse._SubParsersAction) -> None:
 
 def _versions(commands: argparse._SubParsersAction) -> None:
     lineage = _command(commands, "lineage", help="what a model version was made of: the "
-                                  "content version of every partition it read, its commit "
-                                  "and code versions")
+                                                 "content version of every partition it read, "
+                                                 "its commit and code versions")
     lineage.add_argument("version", metavar="MODEL_VERSION",
                          help="a version of the registered model, or an alias (champion)")
     lineage.add_argument("--model", help="the registered model (default: the project's only "
                          "one)")
     lineage.add_argument("--json", action="store_true", help="print the manifest as JSON")
     history = _command(commands, "history", help="every model version: held-out metrics, "
-                                  "data window, gate decision and commit; and a plot")
+                                                 "data window, gate decision and commit; and a "
+                                                 "plot")
     history.add_argument("--model", help="the registered model (default: the project's only "
                          "one)")
     history.add_argument("--plot", type=Path, help="where to draw the metrics across versions "
                          "(default: .assetbook/history.png)")
     history.add_argument("--json", action="store_true", help="print the rows as JSON")
     gc = _command(commands, "gc", help="remove kept data versions that no registered model "
-                             "read and that are not among each partition's newest")
+                                       "read and that are not among each partition's newest")
     gc.add_argument("--keep", type=int, default=DEFAULT_KEEP, help="newest versions kept per "
                     f"partition (default: {DEFAULT_KEEP}; the latest is always kept)")
     gc.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
@@ -154,7 +155,8 @@ def _versions(commands: argparse._SubParsersAction) -> None:
 
 def _reproduce(commands: argparse._SubParsersAction) -> None:
     parser = _command(commands, "reproduce", help="rebuild a past model version from its "
-                                 "commit and the data versions it read; exit 1 if it differs")
+                                                  "commit and the data versions it read; exit 1 "
+                                                  "if it differs")
     parser.add_argument("version", metavar="MODEL_VERSION",
                         help="a version of the registered model, or an alias (champion)")
     parser.add_argument("--model", help="the registered model (default: the project's only "

@@ -65,11 +65,9 @@ def run_pipeline(session: Session, days: int, rows: int | None = None, serve: bo
     """With a simulator, land days up to `days`; then materialize what Dagster reports missing
     or stale over the landed days, and everything below it. Without `serve`, the package and
     deploy assets are left out (a CI sample is judged, not served)."""
-    keys = _land(session, days, rows)
+    keys, strays = _land(session, days, rows)
     plan = plan_stale(session, keys, lambda name: not _promoted(session, name) and (
         serve or _kind(session, name) not in SERVING_KINDS))
-    declared, folder = session.landing_source()
-    strays = tuple(str(path) for path in not_days(folder, landing_spec(declared).formats))
     return PipelineRun(keys, plan, execute(session, plan, progress), not_days=strays)
 
 
@@ -218,8 +216,9 @@ def _reason(error: Any) -> str:  # Dagster's SerializableErrorInfo, not exported
     return error.message.strip()
 
 
-def _land(session: Session, days: int, rows: int | None) -> list[str]:
-    """Simulated days up to `days` if the source has a simulator; the landed keys."""
+def _land(session: Session, days: int, rows: int | None) -> tuple[list[str], tuple[str, ...]]:
+    """Simulated days up to `days` if the source has a simulator; the landed keys, and the
+    files of the landing folder that are no day."""
     declared, folder = session.landing_source()
     landing = landing_spec(declared)
     have = len(landed_files(folder, landing.formats))
@@ -229,7 +228,7 @@ def _land(session: Session, days: int, rows: int | None) -> list[str]:
     if not keys:
         raise AssetbookError(f"no data: drop daily files named <day>.csv or <day>.parquet "
                              f"into {folder}")
-    return keys
+    return keys, tuple(str(path) for path in not_days(folder, landing.formats))
 
 
 def _run_days(session: Session, step: Step, progress: RunProgress | None) -> dict[str, str]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assetbook.atomic import StorePath, atomic_path
-from assetbook.errors import NotebookError, StepTimeoutError
+from assetbook.errors import NotebookError, StepTimeoutError, plain_text
 from assetbook.runners.kernels import DEFAULT_KERNEL, KERNELS
 from assetbook.runners.notebook_source import as_ipynb
 
@@ -32,7 +31,6 @@ if TYPE_CHECKING:  # imported where a notebook runs: loading the definitions doe
     from nbconvert import HTMLExporter
     from nbformat import NotebookNode
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 EXPORTER_WAIT_S = 60  # for the exporter made ahead; a few seconds on a loaded machine
 
 
@@ -175,7 +173,7 @@ def _render_html(executed: Path, html: Path) -> None:
 
 
 def _failure_message(exc: Any, notebook: Path, executed: StorePath, what: str) -> str:
-    trace = _ANSI.sub("", "\n".join(exc.traceback or []))
+    trace = plain_text("\n".join(exc.traceback or []))
     return (
         f"{what}: notebook {notebook.name} failed in cell {exc.exec_count} "
         f"with {exc.ename}: {exc.evalue}\n"

@@ -15,7 +15,6 @@ processes at once as it can run, and it does not prestart workers Tune's trials 
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -23,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from assetbook.errors import AssetbookError, StepTimeoutError
+from assetbook.errors import AssetbookError, StepTimeoutError, plain_text
 from assetbook.runners.model_signature import init_parameters
 from assetbook.runners.training.data import Dataset
 from assetbook.runners.training.fit import TrainingJob, fit, job_module, load_dataset
@@ -319,8 +318,8 @@ def search(job: TuneJob, report: Report | None = None) -> TuneResult:
                 f"Tune stopped its trials ({len(results)} of {spec.num_samples} had started, "
                 f"{epochs} epochs in all)"))
         cluster = ray.get_runtime_context().gcs_address
-        errors = [_trial_error(r.error) for r in results if r.error]
-        if len(errors) == len(results):
+        errors = [_trial_error(r.error) if r.error else None for r in results]
+        if errors and all(errors):
             raise AssetbookError(f"every trial failed; first error: {errors[0]}")
         best = results.get_best_result(spec.metric, spec.mode)
         trials = [
@@ -328,18 +327,15 @@ def search(job: TuneJob, report: Report | None = None) -> TuneResult:
              spec.metric: r.metrics.get(spec.metric),
              "epochs": r.metrics.get("training_iteration", 0),
              "stopped_early": r.metrics.get("training_iteration", 0) < max_epochs,
-             "error": _trial_error(r.error) if r.error else None}
-            for r in results
+             "error": error}
+            for r, error in zip(results, errors, strict=True)
         ]
     return TuneResult(dict(best.config), float(best.metrics[spec.metric]), trials, cluster)
-
-
-_COLOURS = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _trial_error(error: BaseException) -> str:
     """A trial's error as a user reads it: Ray wraps the cause in its own traceback, coloured
     for a terminal; the cause comes first, then the traceback, without the colour codes."""
-    text = _COLOURS.sub("", str(error)).strip()
+    text = plain_text(str(error)).strip()
     cause = text.splitlines()[-1] if text else type(error).__name__
     return cause if cause == text else f"{cause}\n{text}"

@@ -7,18 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from assetbook.runners.serving.deployment import Deployer, DeploymentError, Probe, free_port
-from tests.serving.echo import BROKEN
+from assetbook.runners.serving.deployment import DeploymentError
+from tests.serving.echo import BROKEN, SERVICE, echo_deployer
 
 
 def test_a_failed_known_request_names_its_cause_from_the_servers_log(tmp_path: Path) -> None:
-    folder = tmp_path / "deployment"
-    folder.mkdir()
-    (folder / "echo.py").write_text(BROKEN)
-    deployer = Deployer(folder, free_port(), tmp_path / "bentoml", Probe("/answer", {}))
+    deployer = echo_deployer(tmp_path, BROKEN)
     try:
         with pytest.raises(DeploymentError) as refused:
-            deployer.deploy("echo:Echo", "2")
+            deployer.deploy(SERVICE, "2")
     finally:
         deployer.stop_all()
     assert "failed the known request /answer: HTTP 500" in str(refused.value)

@@ -14,9 +14,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from assetbook.runners.serving.deployment import Deployer, Endpoint, Probe, alive, free_port
+from assetbook.runners.serving.deployment import Deployer, Endpoint, alive, free_port
 from tests.processes import Identity, identities, processes, still_running, tree
-from tests.serving.echo import ECHO
+from tests.serving.echo import SERVICE, echo_deployer
 
 # A server that ignores SIGTERM, with a worker in a session of its own that ignores it too.
 _DEAF = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
@@ -36,7 +36,7 @@ def test_a_server_and_a_worker_deaf_to_sigterm_in_another_session_are_both_stopp
         worker = int(server.stdout.readline())  # type: ignore[union-attr]
         try:
             deployer = _recorded(tmp_path, Endpoint("svc:1", "1", port, server.pid,
-                                                    datetime.now(UTC).isoformat()), Probe("/", {}))
+                                                    datetime.now(UTC).isoformat()))
             deployer.stop_all()
             assert not alive(server.pid), "the server outlived stop_all"
             assert not alive(worker), "its worker, in another session, outlived stop_all"
@@ -46,18 +46,14 @@ def test_a_server_and_a_worker_deaf_to_sigterm_in_another_session_are_both_stopp
                 subprocess.run(["kill", "-9", str(pid)], capture_output=True, check=False)
 
 
-
-
 def test_a_deploy_over_a_dead_server_whose_pid_is_reused_leaves_that_process_alone(
         tmp_path: Path) -> None:
     with subprocess.Popen(["sleep", "600"], start_new_session=True) as stranger:
         try:
             deployer = _recorded(tmp_path, Endpoint("svc:1", "1", free_port(), stranger.pid,
-                                                    datetime.now(UTC).isoformat()),
-                                 Probe("/answer", {}))
-            (tmp_path / "deployment" / "echo.py").write_text(ECHO)  # the servers' folder
+                                                    datetime.now(UTC).isoformat()))
             try:
-                new = deployer.deploy("echo:Echo", "2")
+                new = deployer.deploy(SERVICE, "2")
                 assert deployer.active() == new
             finally:
                 deployer.stop_all()
@@ -70,14 +66,10 @@ def test_the_workers_of_a_server_killed_outright_are_stopped_after_it(tmp_path: 
     """BentoML's workers outlive their server's SIGKILL (the OOM killer's, say) and serve on, in
     sessions of their own: the next deploy stops those of the server it replaces, and
     `stop_all` those of the last one."""
-    folder = tmp_path / "deployment"
-    folder.mkdir()
-    (folder / "echo.py").write_text(ECHO)
-    deployer = Deployer(folder, free_port(), tmp_path / "bentoml", Probe("/answer", {}),
-                        stop_timeout_s=5.0)
+    deployer = echo_deployer(tmp_path, stop_timeout_s=5.0)
     try:
-        first = _killed_outright(deployer.deploy("echo:Echo", "2"))
-        deployer.deploy("echo:Echo", "2")
+        first = _killed_outright(deployer.deploy(SERVICE, "2"))
+        deployer.deploy(SERVICE, "2")
         assert not still_running(first), "a dead server's workers outlived the next deploy"
         last = _killed_outright(deployer.active())  # type: ignore[arg-type]
         deployer.stop_all()
@@ -94,10 +86,9 @@ def _killed_outright(server: Endpoint) -> set[Identity]:
     return workers
 
 
-def _recorded(tmp_path: Path, endpoint: Endpoint, probe: Probe) -> Deployer:
+def _recorded(tmp_path: Path, endpoint: Endpoint) -> Deployer:
     """A deployer whose state says `endpoint` serves, as a deploy leaves it."""
-    folder = tmp_path / "deployment"
-    folder.mkdir()
-    (folder / "deployment.json").write_text(json.dumps(
+    deployer = echo_deployer(tmp_path, stop_timeout_s=1.0)
+    (deployer.folder / "deployment.json").write_text(json.dumps(
         {"active": asdict(endpoint), "history": [asdict(endpoint)]}))
-    return Deployer(folder, free_port(), tmp_path / "bentoml", probe, stop_timeout_s=1.0)
+    return deployer
