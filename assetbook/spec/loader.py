@@ -217,6 +217,10 @@ def _spec_error(where: str, raw: dict[str, Any], exc: ValidationError) -> SpecEr
             message += f" Allowed: {', '.join(allowed)}."
     elif error["type"] == "missing":
         message = "required field is missing"
+    elif error["type"] == "union_tag_invalid":
+        tag_field, message = _unknown_tag(**error["ctx"])
+        if isinstance(node, dict) and tag_field in node:  # `kind: notbook`, not a shorthand
+            field = ".".join(filter(None, [field, tag_field]))
     elif error["type"].startswith("union_tag"):
         message = error["msg"]
     else:
@@ -225,6 +229,16 @@ def _spec_error(where: str, raw: dict[str, Any], exc: ValidationError) -> SpecEr
 
 
 _TAGS = ("kind", "type", "mapping")
+
+
+def _unknown_tag(discriminator: str, tag: str, expected_tags: str) -> tuple[str, str]:
+    """The field and the message for pydantic's "Input tag 'notbook' found using 'kind' does
+    not match any of the expected tags: ...", said as other unknown names are: closest first."""
+    name = discriminator.strip("'")
+    allowed = [t.strip().strip("'") for t in expected_tags.split(",")]
+    hint = difflib.get_close_matches(tag, allowed, n=1)
+    return name, (f"unknown {name} '{tag}'" + (f"; did you mean '{hint[0]}'?" if hint else ".")
+                  + f" Allowed: {', '.join(allowed)}.")
 
 
 def _allowed_fields(parent: dict[str, Any], unknown: str) -> list[str]:

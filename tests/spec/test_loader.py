@@ -124,7 +124,8 @@ ERRORS = {
     kind: notebook
     notebook: notebooks/features.ipynb
     inputs: {raw: latest}
-""", ["asset 'summary', field 'inputs.raw'", "'same', 'window', 'all'"]),
+""", ["asset 'summary', field 'inputs.raw': unknown mapping 'latest'. Allowed: same, "
+          "window, all."]),
     "wrong type": ("""
   feats:
     kind: notebook
@@ -135,7 +136,8 @@ ERRORS = {
     "unknown kind": ("""
   feats:
     kind: notbook
-""", ["asset 'feats'", "'source', 'validate', 'notebook', 'drift', 'train', 'tune'"]),
+""", ["asset 'feats', field 'kind': unknown kind 'notbook'; did you mean 'notebook'? "
+          "Allowed: source, validate, notebook, drift, train, tune"]),
     "unknown partitions": ("""
   feats:
     kind: notebook
