@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -56,4 +56,5 @@ def command_output(logs: Path | None, command: str) -> Iterator[Output]:
         for fd in saved:
             os.close(fd)
         for stream in terminal:
-            stream.close()
+            with suppress(BrokenPipeError):  # `assetbook run | head`: the reader has gone
+                stream.close()
