@@ -8,7 +8,7 @@ import argparse
 import getpass
 from pathlib import Path
 
-from assetbook.defaults import DEFAULT_KEEP, SAMPLE_DAYS, SAMPLE_ROWS
+from assetbook.defaults import DEFAULT_KEEP, SAMPLE_DAYS, SAMPLE_ROWS, SIMULATED_DAYS
 from assetbook.serving.tasks import TASKS
 
 DESCRIPTION = ("`assetbook`: start a project, run the pipeline or one asset, open a notebook on "
@@ -48,9 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "(default: inferred from its values)")
     run = _command(commands, "run", help="land the default data if needed and materialize "
                                          "what Dagster reports missing or stale")
-    run.add_argument("--days", type=int, default=7, help="days of data to have landed "
-                     "(simulated days are added up to this many; default: 7)")
-    run.add_argument("--rows", type=int, help="rows per simulated day (default: the spec's)")
+    run.add_argument("--days", type=int, help="with a simulator: days of data to have landed "
+                     f"(simulated days are added up to this many; default: {SIMULATED_DAYS})")
+    run.add_argument("--rows", type=int, help="with a simulator: rows per simulated day "
+                     "(default: the spec's)")
     run.add_argument("--no-serve", dest="serve", action="store_false",
                      help="stop at the champion: no bento, no served model")
     materialize = _command(commands, "materialize", help="materialize the named assets "

@@ -20,6 +20,7 @@ from assetbook.cli.plan import AssetGraph, Plan, Step, selection_plan, stale_pla
 from assetbook.cli.progress import RunProgress
 from assetbook.cli.session import Session, landing_spec
 from assetbook.data.landing import landed_files, not_days
+from assetbook.defaults import SIMULATED_DAYS
 from assetbook.errors import AssetbookError
 from assetbook.graph.internals import RANGE_END_TAG, RANGE_START_TAG, GraphState
 from assetbook.graph.landed import corrected_days
@@ -43,6 +44,7 @@ class PipelineRun:
     failed: dict[str, str]  # day -> why it failed (its checks, or the unreadable file)
     landed: bool = True  # the landing source's days; False: an asset's own (served days)
     not_days: tuple[str, ...] = ()  # files in the landing folder whose name is not a day
+    ignored: str | None = None  # the simulator's options given to a source without one
 
     @property
     def computed(self) -> list[str]:
@@ -60,15 +62,17 @@ def simulate(session: Session, days: int, source: str | None = None,
                                       days)]
 
 
-def run_pipeline(session: Session, days: int, rows: int | None = None, serve: bool = True,
-                 progress: RunProgress | None = None) -> PipelineRun:
-    """With a simulator, land days up to `days`; then materialize what Dagster reports missing
-    or stale over the landed days, and everything below it. Without `serve`, the package and
-    deploy assets are left out (a CI sample is judged, not served)."""
-    keys, strays = _land(session, days, rows)
+def run_pipeline(session: Session, days: int | None = None, rows: int | None = None,
+                 serve: bool = True, progress: RunProgress | None = None) -> PipelineRun:
+    """With a simulator, land days up to `days` (default: SIMULATED_DAYS) of `rows` rows; then
+    materialize what Dagster reports missing or stale over the landed days, and everything
+    below it. Without `serve`, the package and deploy assets are left out (a CI sample is
+    judged, not served)."""
+    keys, strays, ignored = _land(session, days, rows)
     plan = plan_stale(session, keys, lambda name: not _promoted(session, name) and (
         serve or _kind(session, name) not in SERVING_KINDS))
-    return PipelineRun(keys, plan, execute(session, plan, progress), not_days=strays)
+    return PipelineRun(keys, plan, execute(session, plan, progress), not_days=strays,
+                       ignored=ignored)
 
 
 def plan_stale(session: Session, keys: Sequence[str], allowed: Callable[[str], bool]) -> Plan:
@@ -216,19 +220,24 @@ def _reason(error: Any) -> str:  # Dagster's SerializableErrorInfo, not exported
     return error.message.strip()
 
 
-def _land(session: Session, days: int, rows: int | None) -> tuple[list[str], tuple[str, ...]]:
-    """Simulated days up to `days` if the source has a simulator; the landed keys, and the
-    files of the landing folder that are no day."""
+def _land(session: Session, days: int | None, rows: int | None
+          ) -> tuple[list[str], tuple[str, ...], str | None]:
+    """Simulated days up to `days` if the source has a simulator; the landed keys, the files
+    of the landing folder that are no day, and the simulator's options given in vain."""
     declared, folder = session.landing_source()
     landing = landing_spec(declared)
     have = len(landed_files(folder, landing.formats))
-    if landing.simulator is not None and have < days:
-        simulate(session, days - have, declared.name, rows)
+    if landing.simulator is not None and have < (days or SIMULATED_DAYS):
+        simulate(session, (days or SIMULATED_DAYS) - have, declared.name, rows)
     keys = known_keys(session)
     if not keys:
         raise AssetbookError(f"no data: drop daily files named <day>.csv or <day>.parquet "
                              f"into {folder}")
-    return keys, tuple(str(path) for path in not_days(folder, landing.formats))
+    given = [flag for flag, value in (("--days", days), ("--rows", rows)) if value is not None]
+    ignored = (f"{' and '.join(given)} ignored: they size simulated days, and "
+               f"{declared.name} has no simulator; its days are the files in {folder}"
+               if given and landing.simulator is None else None)
+    return keys, tuple(str(path) for path in not_days(folder, landing.formats)), ignored
 
 
 def _run_days(session: Session, step: Step, progress: RunProgress | None) -> dict[str, str]:

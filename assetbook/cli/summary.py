@@ -23,6 +23,8 @@ def print_summary(console: Console, outcome: PipelineRun, state: StateFolder,
     how = "landed" if outcome.landed else "known"
     if days:  # none: a selection of unpartitioned assets, on a project with no data yet
         say(f"\n{len(days)} day(s) {how}: {days[0]} .. {days[-1]}", markup=False)
+    if outcome.ignored:
+        say(outcome.ignored, markup=False)
     for path in outcome.not_days:
         say(f"not read: {path} (a day's file is named after it: 2024-01-03.csv)",
             markup=False)

@@ -347,3 +347,18 @@ def test_a_second_run_skips_what_is_done_and_a_new_day_computes_only_that_day(
     with dg.DagsterInstance.from_config(str(project.root / ".assetbook" / "dagster")) as instance:
         assert instance.get_materialized_partitions(dg.AssetKey("features")) == {
             "2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"}
+
+
+@pytest.mark.slow
+def test_the_simulators_options_are_said_to_be_ignored_where_the_days_are_files(
+    wheel_env: WheelEnv, projects: dict[str, Project]
+) -> None:
+    project = projects["binary"]
+    assert project.run is not None and project.run.returncode == 0, project.run
+    again = assetbook(wheel_env, project, "run", "--days", "3", "--rows", "10", "--no-serve")
+    assert again.returncode == 0, again.stdout + again.stderr
+    folder = project.root.parent / "exports" / "binary"
+    assert (f"--days and --rows ignored: they size simulated days, and raw_data has no "
+            f"simulator; its days are the files in {folder}") in again.stdout, again.stdout
+    assert f"{DAYS} day(s) landed" in again.stdout
+    assert "everything was already materialized" in again.stdout
