@@ -22,8 +22,9 @@ from assetbook.kinds.promote.asset import append_decision
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.store import read_frame
 from assetbook.resources.tracking import CHAMPION, MlflowTracking
-from assetbook.runners.serving.deployment import Deployer, Endpoint, alive
+from assetbook.runners.serving.deployment import Deployer, Endpoint
 from assetbook.runners.serving.environments import deployer, deployment_named, deployments, fed_by
+from assetbook.runners.serving.processes import alive
 from assetbook.spec.loader import DeclaredAsset
 
 

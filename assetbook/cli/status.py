@@ -19,8 +19,8 @@ from assetbook.graph.context import BuildContext
 from assetbook.graph.internals import Freshness, GraphState, StaleState
 from assetbook.graph.training import registered_name
 from assetbook.resources.tracking import CHAMPION, MlflowTracking
-from assetbook.runners.serving.deployment import alive
 from assetbook.runners.serving.environments import deployer, deployments, fed_by
+from assetbook.runners.serving.processes import alive
 
 
 @dataclass(frozen=True)

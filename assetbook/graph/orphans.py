@@ -40,7 +40,7 @@ from assetbook.graph.internals import (
     report_worker_died,
 )
 from assetbook.graph.landing_chain import LANDING_RUN_TAG
-from assetbook.runners.serving.deployment import alive
+from assetbook.runners.serving.processes import alive
 
 PID_TAG = "assetbook/pid"
 RELAUNCH_OF_TAG = "assetbook/relaunch_of"

@@ -30,8 +30,8 @@ from assetbook.kinds.deploy import DeployAssetSpec
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.state import StateFolder, safe_part
 from assetbook.runners.notebook import NotebookRunner
-from assetbook.runners.serving.deployment import _nginx_config
 from assetbook.runners.serving.environments import deployer
+from assetbook.runners.serving.nginx import nginx_config
 from assetbook.serving.model_file import ModelFile
 from assetbook.spec.loader import ProjectSpec
 from tests.conftest import REPO, build_defs, failure_messages, materialize
@@ -55,7 +55,7 @@ def test_the_front_is_configured_for_the_loopback_only(
     deploy = next(d.name for d in spec.assets.values() if isinstance(d.spec, DeployAssetSpec))
     target = deployer(state, spec, deploy)
     assert target.url == f"http://{LOOPBACK}:{target.front_port}"
-    config = _nginx_config(tmp_path, target.front_port, 41000)
+    config = nginx_config(tmp_path, target.front_port, 41000)
     assert re.findall(r"listen\s+([^;]+);", config) == [f"{LOOPBACK}:{target.front_port}"]
     assert re.findall(r"server\s+([\d.]+):\d+", config) == [LOOPBACK]
 

@@ -14,7 +14,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from assetbook.runners.serving.deployment import Deployer, Endpoint, alive, free_port
+from assetbook.runners.serving.deployment import Deployer, Endpoint, free_port
+from assetbook.runners.serving.processes import alive
 from tests.processes import Identity, identities, processes, still_running, tree
 from tests.serving.echo import SERVICE, echo_deployer
 

@@ -23,25 +23,30 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import httpx
 
 from assetbook.atomic import atomic_path
 from assetbook.errors import AssetbookError
+from assetbook.runners.serving.nginx import nginx_binary, nginx_config
+from assetbook.runners.serving.processes import (
+    Identity,
+    alive,
+    bentoml_homes,
+    children,
+    descendants,
+    exited,
+    left,
+)
 from assetbook.serving.recording import MONITORING_ENV
 
 MONITORING_FOLDER = "monitoring"  # BentoML's monitoring log: the recorded predictions
 DRAIN_TIMEOUT_S = 60.0  # nginx's proxy_read_timeout: no request to the old upstream outlives it
-# nginx keeps idle connections to the server for the next request. Whichever end closes an
-# idle one, it must be nginx: a request nginx sent on a connection the server was closing got
-# a 502 (uvicorn, under BentoML, closes them after 5 s; seen in CI exactly 5 s after a request).
-FRONT_IDLE_S = 30  # nginx's upstream keepalive_timeout
-SERVER_IDLE_S = 75  # the server's keep-alive, longer
+SERVER_IDLE_S = 75  # the server's keep-alive, longer than nginx's (FRONT_IDLE_S)
 
 
 @functools.cache
@@ -53,7 +58,7 @@ def _loopback() -> httpx.Client:
 
 
 class DeploymentError(AssetbookError):
-    """A new bento failed its checks (the old one keeps serving) or nginx is missing."""
+    """A new bento failed its checks (the old one keeps serving), or its port is taken."""
 
 
 @dataclass(frozen=True)
@@ -93,25 +98,6 @@ def _bindable(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def alive(pid: int) -> bool:
-    """Whether the process runs: a zombie, which only waits for its parent to reap it, does
-    not (`kill(pid, 0)` cannot tell them apart)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by another user
-        pass
-    return not _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    """Whether the process has exited and waits to be reaped (/proc tells; without it, as on
-    macOS, it counts as running)."""
-    fields = _stat_fields(Path(f"/proc/{pid}/stat"))
-    return fields is not None and fields[0] == "Z"
 
 
 class Deployer:
@@ -174,7 +160,7 @@ class Deployer:
     def deploy(self, bento: str, model_version: str, approved_by: str | None = None
                ) -> Endpoint:
         """Start `bento` beside the current server, check it, switch nginx, stop the old."""
-        nginx = _nginx()
+        nginx = nginx_binary()
         self.recover()
         if not self._nginx_running() and not _bindable(self.front_port):
             raise DeploymentError(
@@ -239,7 +225,7 @@ class Deployer:
     def _bento_processes(self) -> dict[int, set[int]]:
         """The live processes of each server this folder started, by the server's port."""
         by_port: dict[int, set[int]] = {}
-        for pid, home in _bentoml_homes():
+        for pid, home in bentoml_homes():
             if home.parent == self.folder / "homes" and home.name.isdigit():
                 by_port.setdefault(int(home.name), set()).add(pid)
         return by_port
@@ -275,7 +261,7 @@ class Deployer:
                     self._retire([new])
                 self._update(pending=None)
                 if active and self._nginx_running():
-                    self._route(_nginx(), active.port)
+                    self._route(nginx_binary(), active.port)
         active = self.active()
         if active:
             self._retire([former for former in self.history() if former.port != active.port])
@@ -316,7 +302,7 @@ class Deployer:
         (prefix / "logs").mkdir(parents=True, exist_ok=True)
         config = prefix / "nginx.conf"
         with atomic_path(config) as tmp:
-            tmp.write_text(_nginx_config(prefix, self.front_port, upstream_port))
+            tmp.write_text(nginx_config(prefix, self.front_port, upstream_port))
         base = [nginx, "-p", str(prefix), "-c", str(config)]
         result = subprocess.run(base + (["-s", "reload"] if self._nginx_running() else []),
                                 capture_output=True, text=True, check=False)
@@ -326,7 +312,7 @@ class Deployer:
 
     def _nginx_workers(self) -> set[int]:
         pid_file = self.nginx_prefix / "nginx.pid"
-        return _children(int(pid_file.read_text().strip() or 0)) if pid_file.exists() else set()
+        return children(int(pid_file.read_text().strip() or 0)) if pid_file.exists() else set()
 
     def _drained(self, workers: set[int]) -> None:
         """Wait until nginx's workers from before the reload have finished their in-flight
@@ -368,15 +354,15 @@ class Deployer:
         their own (circus calls `setsid`), so the group's SIGTERM reaches the server alone,
         which then stops them; what is left after the wait (a server too slow under load,
         orphaned workers) is killed, and waited for."""
-        under = _descendants(pid)
+        under = descendants(pid)
         try:
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
             return
         if self._gone(pid, under, self.stop_timeout_s):
             return
-        under |= _descendants(pid)  # workers started meanwhile
-        for member in _left(pid, under):  # the server too, as its group's leader
+        under |= descendants(pid)  # workers started meanwhile
+        for member in left(pid, under):  # the server too, as its group's leader
             with contextlib.suppress(ProcessLookupError):  # it may exit just before the kill
                 os.kill(member, signal.SIGKILL)
         self._gone(pid, under, timeout_s=5.0)
@@ -395,15 +381,15 @@ class Deployer:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
         for pid in orphans:
-            if not _exited(pid, self.stop_timeout_s):
+            if not exited(pid, self.stop_timeout_s):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
 
-    def _gone(self, pid: int, under: set[_Identity], timeout_s: float) -> bool:
+    def _gone(self, pid: int, under: set[Identity], timeout_s: float) -> bool:
         """Whether the server, its group and the processes that were under it all exit
         within the time."""
         deadline = time.monotonic() + timeout_s
-        while self._running(pid) or _left(pid, under):
+        while self._running(pid) or left(pid, under):
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.2)
@@ -415,134 +401,15 @@ class Deployer:
         pid_file = self.nginx_prefix / "nginx.pid"
         if pid_file.exists():
             nginx_pid = int(pid_file.read_text().strip() or 0)
-            subprocess.run([_nginx(), "-p", str(self.nginx_prefix), "-c",
+            subprocess.run([nginx_binary(), "-p", str(self.nginx_prefix), "-c",
                             str(self.nginx_prefix / "nginx.conf"), "-s", "quit"],
                            capture_output=True, check=False)
-            if nginx_pid and not _exited(nginx_pid, 15):
+            if nginx_pid and not exited(nginx_pid, 15):
                 os.kill(nginx_pid, signal.SIGTERM)  # fast shutdown: drops what is left
-                _exited(nginx_pid, 5)
+                exited(nginx_pid, 5)
         pending = self._read().get("pending")
         started = [*self.history(), *([Endpoint(**pending["endpoint"])] if pending else [])]
         self._retire(started)
         self._update(active=None, pending=None)
 
 
-_Identity = tuple[int, int]
-"""(pid, start time): one process for good, where a pid alone may be reused."""
-
-
-class _Process(NamedTuple):
-    pid: int
-    parent: int
-    group: int
-    started: int  # clock ticks after boot
-
-    @property
-    def identity(self) -> _Identity:
-        return self.pid, self.started
-
-
-def _live_processes() -> Iterator[_Process]:
-    """Every live process (zombies, which only wait to be reaped, left out)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        fields = _stat_fields(stat)
-        if fields is not None and fields[0] != "Z":
-            yield _Process(int(stat.parent.name), int(fields[1]), int(fields[2]),
-                           int(fields[19]))
-
-
-def _stat_fields(stat: Path) -> list[str] | None:
-    """The fields of a `/proc/<pid>/stat` after the command's name, its state first; None once
-    the process is gone."""
-    try:
-        return stat.read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _children(parent: int) -> set[int]:
-    return {process.pid for process in _live_processes() if process.parent == parent}
-
-
-def _descendants(root: int) -> set[_Identity]:
-    """The live processes under a process, at any depth."""
-    live = list(_live_processes())
-    pids: set[int] = {root}
-    while grown := {process.pid for process in live if process.parent in pids} - pids:
-        pids |= grown
-    return {process.identity for process in live if process.pid in pids - {root}}
-
-
-def _left(pgid: int, under: set[_Identity]) -> set[int]:
-    """The live processes of the group, and those of `under` still alive."""
-    return {process.pid for process in _live_processes()
-            if process.group == pgid or process.identity in under}
-
-
-def _bentoml_homes() -> Iterator[tuple[int, Path]]:
-    """Each live process that has a BentoML home in its environment, and that home."""
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            variables = environ.read_bytes().split(b"\0")
-        except OSError:  # gone, or not ours to read
-            continue
-        for variable in variables:
-            if variable.startswith(b"BENTOML_HOME="):
-                yield int(environ.parent.name), Path(os.fsdecode(variable[13:]))
-
-
-def _exited(pid: int, timeout_s: float) -> bool:
-    """Whether a process that is not our child (nginx's daemon) exits within the time."""
-    deadline = time.monotonic() + timeout_s
-    while alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
-def _nginx() -> str:
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(nginx).exists():
-        raise DeploymentError("nginx is not installed: `apt-get install nginx-light` "
-                              "(the Makefile's install step does it when run as root)")
-    return nginx
-
-
-def _nginx_config(prefix: Path, front_port: int, upstream_port: int) -> str:
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    return f"""{user}worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/logs/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  client_max_body_size 1m;
-  client_body_buffer_size 1m;
-  client_body_temp_path {prefix}/client_body;
-  proxy_temp_path {prefix}/proxy;
-  fastcgi_temp_path {prefix}/fastcgi;
-  uwsgi_temp_path {prefix}/uwsgi;
-  scgi_temp_path {prefix}/scgi;
-  upstream bento {{
-    server 127.0.0.1:{upstream_port};
-    keepalive 16;
-    keepalive_timeout {FRONT_IDLE_S}s;
-  }}
-  server {{
-    listen 127.0.0.1:{front_port};
-    error_page 413 @too_large;
-    location @too_large {{
-      default_type application/json;
-      return 413 '{{"error": "request body larger than 1 MiB"}}';
-    }}
-    location / {{
-      proxy_pass http://bento;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_read_timeout 60s;
-      add_header X-Upstream $upstream_addr always;
-    }}
-  }}
-}}
-"""
