@@ -1,9 +1,11 @@
-"""JSON bodies only: a bad request is always a 4xx with its reason; and each refused request
-is recorded, for the live error rate."""
+"""JSON bodies only: a bad request is always a 4xx with its reason, said for a person; and each
+refused request is recorded, for the live error rate."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from typing import Any
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -56,3 +58,69 @@ class RecordRefusals:
                                    self.version())
 
         await self.app(scope, receive, watched)
+
+
+class PlainRefusals:
+    """BentoML refuses a body that fails validation with pydantic's errors as they are: "3
+    validation error for request", each with a link to pydantic's pages. The 400 is said for a
+    person here (`plain_refusal`); its `detail` keeps each error's type, place and message."""
+
+    def __init__(self, app: ASGIApp, wrappers: dict[str, str]) -> None:
+        self.app, self.wrappers = app, wrappers  # endpoint -> the body's one field
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") not in self.wrappers:
+            await self.app(scope, receive, send)
+            return
+        wrapper = self.wrappers[scope["path"]]
+        start: Message | None = None
+        body = bytearray()
+
+        async def rewritten(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start" and message["status"] == 400:
+                start = message  # held until the body is whole
+            elif start is None or message["type"] != "http.response.body":
+                await send(message)
+            else:
+                body.extend(message.get("body", b""))
+                if not message.get("more_body"):
+                    content = _plain_json(bytes(body), wrapper)
+                    headers = [(k, v) for k, v in start.get("headers", ())
+                               if k.lower() != b"content-length"]
+                    await send({**start, "headers": [
+                        *headers, (b"content-length", str(len(content)).encode())]})
+                    await send({"type": "http.response.body", "body": content})
+
+        await self.app(scope, receive, rewritten)
+
+
+SHOWN_PROBLEMS = 5
+
+
+def plain_refusal(body: dict[str, Any], wrapper: str) -> dict[str, Any]:
+    """BentoML's validation refusal as a person reads it: "2 problems with the request:
+    application.age: Field required; ...", and for a row sent without its wrapper field, how
+    to send it. Any other body is returned as it is."""
+    detail = body.get("detail")
+    if not isinstance(detail, list) or not all(isinstance(e, dict) for e in detail):
+        return body
+    problems = [{k: v for k, v in error.items() if k != "url"} for error in detail]
+    said = [f"{'.'.join(map(str, p.get('loc') or ())) or 'the body'}: {p.get('msg', '')}"
+            for p in problems]
+    if len(said) > SHOWN_PROBLEMS:
+        said = [*said[:SHOWN_PROBLEMS], f"and {len(said) - SHOWN_PROBLEMS} more (in detail)"]
+    error = f"{len(problems)} problem(s) with the request: {'; '.join(said)}"
+    unwrapped = any(p.get("type") == "missing" and p.get("loc") == [wrapper] for p in problems)
+    if unwrapped and any(p.get("type") == "extra_forbidden" for p in problems):
+        error += f'. Send the fields inside "{wrapper}": {{"{wrapper}": {{...}}}}'
+    return {**body, "error": error, "detail": problems}
+
+
+def _plain_json(content: bytes, wrapper: str) -> bytes:
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return content
+    return json.dumps(plain_refusal(body, wrapper)).encode() if isinstance(body, dict) \
+        else content

@@ -29,7 +29,7 @@ from pydantic import BaseModel
 
 from assetbook.serving.answers import answer_model, answers
 from assetbook.serving.config import MODEL_CONFIG, MODEL_FILE, ServiceConfig, ServiceSettings
-from assetbook.serving.middleware import JsonBodies, RecordRefusals
+from assetbook.serving.middleware import JsonBodies, PlainRefusals, RecordRefusals
 from assetbook.serving.model_file import ModelFile, Predictor
 from assetbook.serving.recording import record_rows, sampled
 from assetbook.serving.references import import_object
@@ -111,9 +111,12 @@ def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]
             (rows,) = body.values()
             return await self._answer(rows)
 
-    # added first, outermost: it also sees the refusals of JsonBodies
+    # added first, outermost: it also sees the refusals of JsonBodies, and records them as
+    # PlainRefusals (innermost, nearest BentoML's validation) says them
     Api.add_asgi_middleware(RecordRefusals, endpoints=("/predict", "/predict_batch"),
                             rate=settings.log_predictions,
                             version=lambda: served.get("version", config.model))
     Api.add_asgi_middleware(JsonBodies)
+    Api.add_asgi_middleware(PlainRefusals, wrappers={"/predict": settings.record,
+                                                     "/predict_batch": settings.batch})
     return Api, Model

@@ -316,6 +316,7 @@ BAD_REQUESTS = [
     ("/predict", {"application": {**GOOD, "salary": -1.0}}, "salary"),
     ("/predict", {"application": {**GOOD, "extra": 1}}, "extra"),
     ("/predict", {}, "application"),
+    ("/predict", GOOD, "Send the fields inside"),  # the row without its wrapper field
     ("/predict_batch", {"applications": []}, "at least 1"),
     ("/predict_batch", {"applications": [GOOD] * 1001}, "at most 1000"),
     ("/predict_batch", {"applications": [GOOD, {**GOOD, "car": 0}]}, "car"),

@@ -1,0 +1,69 @@
+"""A refused request is said for a person: each problem as `field: message`, and the fix for a
+row sent without its wrapper field; the body's `detail` keeps each error's type and place."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from assetbook.serving.middleware import PlainRefusals, plain_refusal
+
+URL = "https://errors.pydantic.dev/2.14/v/"
+# What BentoML answered a row sent without its wrapper field (seen on a served bento)
+UNWRAPPED = {"error": "3 validation error for request", "detail": [
+    {"type": "missing", "loc": ["row"], "msg": "Field required", "url": URL + "missing"},
+    {"type": "extra_forbidden", "loc": ["mean_radius"], "msg": "Extra inputs are not permitted",
+     "url": URL + "extra_forbidden"},
+    {"type": "extra_forbidden", "loc": ["mean_texture"],
+     "msg": "Extra inputs are not permitted", "url": URL + "extra_forbidden"}]}
+
+
+def test_each_problem_is_said_by_its_field_and_an_unwrapped_row_is_told_how_to_send() -> None:
+    said = plain_refusal(UNWRAPPED, "row")
+    assert said["error"] == (
+        "3 problem(s) with the request: row: Field required; mean_radius: Extra inputs are not "
+        'permitted; mean_texture: Extra inputs are not permitted. Send the fields inside "row": '
+        '{"row": {...}}')
+    assert said["detail"] == [{k: v for k, v in e.items() if k != "url"}
+                              for e in UNWRAPPED["detail"]]
+
+
+def test_many_problems_are_cut_short_and_other_bodies_stay_as_they_are() -> None:
+    many = {"error": "30 validation error for request", "detail": [
+        {"type": "missing", "loc": ["row", f"x{i}"], "msg": "Field required"} for i in range(30)]}
+    said = plain_refusal(many, "row")["error"]
+    assert said.startswith("30 problem(s) with the request: row.x0: Field required; ")
+    assert said.endswith("row.x4: Field required; and 25 more (in detail)")
+    assert "Send the fields" not in said  # the wrapper is there; its fields are missing
+    assert plain_refusal({"error": "request body larger than 1 MiB"}, "row") == {
+        "error": "request body larger than 1 MiB"}
+
+
+async def refuse(request: Request) -> JSONResponse:
+    if request.query_params.get("ok"):
+        return JSONResponse({"label": 1})
+    return JSONResponse(UNWRAPPED, status_code=400)
+
+
+@pytest.mark.anyio
+async def test_the_middleware_rewrites_the_400s_of_its_endpoints_alone() -> None:
+    app = Starlette(routes=[Route(path, refuse, methods=["POST"])
+                            for path in ("/predict", "/other")])
+    app.add_middleware(PlainRefusals, wrappers={"/predict": "row"})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://api") as client:
+        refused = await client.post("/predict", json={})
+        assert refused.status_code == 400
+        assert refused.json() == plain_refusal(UNWRAPPED, "row")
+        assert int(refused.headers["content-length"]) == len(refused.content)
+        assert (await client.post("/predict?ok=1", json={})).json() == {"label": 1}
+        assert (await client.post("/other", json={})).json() == UNWRAPPED
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
