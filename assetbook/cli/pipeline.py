@@ -227,8 +227,9 @@ def _land(session: Session, days: int | None, rows: int | None
     declared, folder = session.landing_source()
     landing = landing_spec(declared)
     have = len(landed_files(folder, landing.formats))
-    if landing.simulator is not None and have < (days or SIMULATED_DAYS):
-        simulate(session, (days or SIMULATED_DAYS) - have, declared.name, rows)
+    wanted = SIMULATED_DAYS if days is None else days
+    if landing.simulator is not None and have < wanted:
+        simulate(session, wanted - have, declared.name, rows)
     keys = known_keys(session)
     if not keys:
         raise AssetbookError(f"no data: drop daily files named <day>.csv or <day>.parquet "
