@@ -40,7 +40,7 @@ from assetbook.runners.serving.processes import (
     children,
     descendants,
     exited,
-    left,
+    left_running,
 )
 from assetbook.serving.recording import MONITORING_ENV
 
@@ -362,7 +362,7 @@ class Deployer:
         if self._gone(pid, under, self.stop_timeout_s):
             return
         under |= descendants(pid)  # workers started meanwhile
-        for member in left(pid, under):  # the server too, as its group's leader
+        for member in left_running(pid, under):  # the server too, as its group's leader
             with contextlib.suppress(ProcessLookupError):  # it may exit just before the kill
                 os.kill(member, signal.SIGKILL)
         self._gone(pid, under, timeout_s=5.0)
@@ -389,7 +389,7 @@ class Deployer:
         """Whether the server, its group and the processes that were under it all exit
         within the time."""
         deadline = time.monotonic() + timeout_s
-        while self._running(pid) or left(pid, under):
+        while self._running(pid) or left_running(pid, under):
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.2)

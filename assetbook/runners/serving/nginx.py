@@ -17,11 +17,12 @@ FRONT_IDLE_S = 30  # nginx's upstream keepalive_timeout
 class NginxMissing(AssetbookError):
     """No nginx to put in front of the servers."""
 
+
 def nginx_binary() -> str:
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         raise NginxMissing("nginx is not installed: `apt-get install nginx-light` "
-                              "(the Makefile's install step does it when run as root)")
+                           "(the Makefile's install step does it when run as root)")
     return nginx
 
 

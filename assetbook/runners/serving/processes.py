@@ -55,7 +55,7 @@ def live_processes() -> Iterator[Process]:
         fields = _stat_fields(stat)
         if fields is not None and fields[0] != "Z":
             yield Process(int(stat.parent.name), int(fields[1]), int(fields[2]),
-                           int(fields[19]))
+                          int(fields[19]))
 
 
 def _stat_fields(stat: Path) -> list[str] | None:
@@ -80,7 +80,7 @@ def descendants(root: int) -> set[Identity]:
     return {process.identity for process in live if process.pid in pids - {root}}
 
 
-def left(pgid: int, under: set[Identity]) -> set[int]:
+def left_running(pgid: int, under: set[Identity]) -> set[int]:
     """The live processes of the group, and those of `under` still alive."""
     return {process.pid for process in live_processes()
             if process.group == pgid or process.identity in under}
