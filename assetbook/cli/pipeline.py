@@ -235,9 +235,9 @@ def _land(session: Session, days: int | None, rows: int | None
         raise AssetbookError(f"no data: drop daily files named <day>.csv or <day>.parquet "
                              f"into {folder}")
     given = [flag for flag, value in (("--days", days), ("--rows", rows)) if value is not None]
-    ignored = (f"{' and '.join(given)} ignored: they size simulated days, and "
-               f"{declared.name} has no simulator; its days are the files in {folder}"
-               if given and landing.simulator is None else None)
+    ignored = (f"{' and '.join(given)} ignored: {'they size' if len(given) > 1 else 'it sizes'} "
+               f"simulated days, and {declared.name} has no simulator; its days are the files "
+               f"in {folder}" if given and landing.simulator is None else None)
     return keys, tuple(str(path) for path in not_days(folder, landing.formats)), ignored
 
 
