@@ -99,11 +99,11 @@ SHOWN_PROBLEMS = 5
 
 
 def plain_refusal(body: dict[str, Any], wrapper: str) -> dict[str, Any]:
-    """BentoML's validation refusal as a person reads it: "2 problems with the request:
+    """BentoML's validation refusal as a person reads it: "2 problem(s) with the request:
     application.age: Field required; ...", and for a row sent without its wrapper field, how
     to send it. Any other body is returned as it is."""
     detail = body.get("detail")
-    if not isinstance(detail, list) or not all(isinstance(e, dict) for e in detail):
+    if not (isinstance(detail, list) and detail and all(isinstance(e, dict) for e in detail)):
         return body
     problems = [{k: v for k, v in error.items() if k != "url"} for error in detail]
     said = [f"{'.'.join(map(str, p.get('loc') or ())) or 'the body'}: {p.get('msg', '')}"

@@ -39,8 +39,9 @@ def test_many_problems_are_cut_short_and_other_bodies_stay_as_they_are() -> None
     assert said.startswith("30 problem(s) with the request: row.x0: Field required; ")
     assert said.endswith("row.x4: Field required; and 25 more (in detail)")
     assert "Send the fields" not in said  # the wrapper is there; its fields are missing
-    assert plain_refusal({"error": "request body larger than 1 MiB"}, "row") == {
-        "error": "request body larger than 1 MiB"}
+    for other in ({"error": "request body larger than 1 MiB"}, {"error": "bad", "detail": []},
+                  {"error": "bad", "detail": "not a list"}):
+        assert plain_refusal(other, "row") == other
 
 
 async def refuse(request: Request) -> JSONResponse:
