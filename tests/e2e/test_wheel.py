@@ -196,6 +196,13 @@ def projects(wheel_env: WheelEnv, tmp_path_factory: pytest.TempPathFactory, shar
                             if p.root.is_dir()}, parent / "stop-logs", 4)
 
 
+def first_run_done(projects: dict[str, Project], name: str) -> Project:
+    """The project, once its first run has succeeded (a later test builds on it)."""
+    project = projects[name]
+    assert project.run is not None and project.run.returncode == 0, project.run
+    return project
+
+
 def served_answer(run: subprocess.CompletedProcess) -> dict:
     """The answer `assetbook run` ends with: `-> {json}` on its last line."""
     last = run.stdout.rstrip().splitlines()[-1]
@@ -290,8 +297,7 @@ def test_the_loans_example_from_the_wheel_ends_with_a_served_answer(
 
 @pytest.mark.slow
 def test_status_after_the_first_run(wheel_env: WheelEnv, projects: dict[str, Project]) -> None:
-    project = projects["loans"]
-    assert project.run is not None and project.run.returncode == 0, project.run
+    project = first_run_done(projects, "loans")
     table = assetbook(wheel_env, project, "status")
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
@@ -327,8 +333,7 @@ def test_a_second_run_skips_what_is_done_and_a_new_day_computes_only_that_day(
     wheel_env: WheelEnv, projects: dict[str, Project]
 ) -> None:
     """After the status test: it adds a day to the loans project."""
-    project = projects["loans"]
-    assert project.run is not None and project.run.returncode == 0, project.run
+    project = first_run_done(projects, "loans")
     again = assetbook(wheel_env, project, "run", "--days", "3")
     assert "everything was already materialized" in again.stdout
 
@@ -353,8 +358,7 @@ def test_a_second_run_skips_what_is_done_and_a_new_day_computes_only_that_day(
 def test_the_simulators_options_are_said_to_be_ignored_where_the_days_are_files(
     wheel_env: WheelEnv, projects: dict[str, Project]
 ) -> None:
-    project = projects["binary"]
-    assert project.run is not None and project.run.returncode == 0, project.run
+    project = first_run_done(projects, "binary")
     again = assetbook(wheel_env, project, "run", "--days", "3", "--rows", "10", "--no-serve")
     assert again.returncode == 0, again.stdout + again.stderr
     folder = project.root.parent / "exports" / "binary"
