@@ -17,6 +17,7 @@ from assetbook.graph.automation import build_automation_condition, build_freshne
 from assetbook.graph.code_version import code_version
 from assetbook.graph.landing_chain import landing_chain
 from assetbook.graph.partitions import build_partition_mapping, build_partitions_def, window_keys
+from assetbook.graph.references import reference_problems
 from assetbook.kinds import AssetSpec
 from assetbook.kinds.source import SourceAssetSpec
 from assetbook.resources.artifacts import ArtifactIOManager
@@ -98,15 +99,19 @@ class BuildContext:
     def code_version(self, declared: DeclaredAsset, notebook: Path | None,
                      modules: Iterable[str]) -> str:
         """From the spec's fields, the notebook's code cells, and the modules the builder, the
-        spec and its checks name."""
+        spec and its checks name; a name the spec imports from them must be there (see
+        graph/references.py)."""
         spec = declared.spec
         modules = [*modules, *spec.modules, *(c.schema_.split(":")[0] for c in spec.checks)]
+        file = str(declared.file.relative_to(self.project.root))
+        asset = declared.producer or declared.name
         try:
-            return code_version(spec.model_dump(mode="json", by_alias=True), notebook, modules)
+            version = code_version(spec.model_dump(mode="json", by_alias=True), notebook, modules)
         except ModuleSourceError as exc:
-            raise SpecError(str(declared.file.relative_to(self.project.root)),
-                            f"{exc}; check the module paths it names",
-                            asset=declared.producer or declared.name) from exc
+            raise SpecError(file, f"{exc}; check the module paths it names", asset=asset) from exc
+        if problem := next(reference_problems(spec), None):
+            raise SpecError(file, problem[1], asset=asset, field=problem[0])
+        return version
 
     def ins(self, declared: DeclaredAsset) -> dict[str, dg.AssetIn]:
         """The inputs a step is handed, with Dagster's mapping of their partitions."""
