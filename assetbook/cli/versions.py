@@ -27,6 +27,7 @@ from assetbook.graph.retention import collect
 from assetbook.graph.training import registered_name
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.tracking import MlflowTracking
+from assetbook.runners.gate import HEADLINE
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,10 @@ def history(session: Session, model: str | None) -> list[HistoryRow]:
     registry, name = _registry(session, model)
     client = registry.client()
     decisions = _decisions(session.state.promotions, name)
+    # the registered model holds the aliases: a search's versions come back without theirs
+    aliases: dict[str, list[str]] = {}
+    for alias, version in client.get_registered_model(name).aliases.items():
+        aliases.setdefault(str(version), []).append(alias)
     rows = []
     for info in sorted(client.search_model_versions(f"name='{name}'"),
                        key=lambda v: int(v.version)):
@@ -96,21 +101,35 @@ def history(session: Session, model: str | None) -> list[HistoryRow]:
                      if k.startswith("heldout_")},
             gate=decisions.get(str(info.version), "not judged"),
             commit=(info.tags.get(COMMIT_TAG) or "unknown")[:12],
-            aliases=tuple(info.aliases)))
+            aliases=tuple(sorted(aliases.get(str(info.version), [])))))
     return rows
 
 
+def metric_names(rows: list[HistoryRow]) -> list[str]:
+    """The held-out metrics of the rows: a task's headline first, then the others; the
+    count of held-out rows, which is not a score, last."""
+    names = {k for row in rows for k in row.metrics}
+    first = [m for m in HEADLINE.values() if m in names]
+    return [*first, *sorted(names - {*first, "rows"}), *(["rows"] if "rows" in names else [])]
+
+
 def render_history(rows: list[HistoryRow]) -> str:
-    names = sorted({k for row in rows for k in row.metrics})
+    names = metric_names(rows)
     header = ["version", "created", "window", *names, "gate", "commit", "aliases"]
     table = [[f"v{r.version}", r.created, r.window,
-              *(f"{r.metrics[n]:.4f}" if n in r.metrics else "-" for n in names),
+              *(_metric(r.metrics, n) for n in names),
               r.gate, r.commit, ", ".join(r.aliases)] for r in rows]
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *table,
                                                                             strict=True)]
     return "\n".join("  ".join(str(cell).ljust(w) for cell, w in zip(line, widths,
                                                                        strict=True)).rstrip()
                      for line in [header, *table])
+
+
+def _metric(metrics: dict[str, float], name: str) -> str:
+    if name not in metrics:
+        return "-"
+    return f"{metrics[name]:.0f}" if name == "rows" else f"{metrics[name]:.4f}"
 
 
 def history_json(rows: list[HistoryRow]) -> str:
@@ -120,7 +139,7 @@ def history_json(rows: list[HistoryRow]) -> str:
 def plot_history(rows: list[HistoryRow], path: Path) -> Path:
     """Each held-out metric across versions; promoted versions drawn filled."""
     plt = pyplot()
-    names = sorted({k for row in rows for k in row.metrics})
+    names = [name for name in metric_names(rows) if name != "rows"]
     figure, axes = plt.subplots(len(names) or 1, 1, figsize=(7, 2.2 * max(len(names), 1)),
                                 squeeze=False)
     for axis, name in zip(axes[:, 0], names, strict=False):

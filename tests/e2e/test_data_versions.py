@@ -189,8 +189,11 @@ def test_history_shows_each_version_with_its_gate_and_commit(pumps: Pumps) -> No
     assert [(r["version"], r["gate"]) for r in rows] == [("1", "promoted"), ("2", "promoted")]
     assert all(0.0 <= r["metrics"]["roc_auc"] <= 1.0 for r in rows)
     assert all(r["window"] == f"{DAYS[0]}..{DAYS[3]}" for r in rows)
+    # the registry's aliases (a search of versions returns them empty)
+    assert [r["aliases"] for r in rows] == [["previous"], ["candidate", "champion"]]
     table = pumps.assetbook("history").stdout
-    assert table.splitlines()[0].split()[:3] == ["version", "created", "window"]
+    assert table.splitlines()[0].split()[:4] == ["version", "created", "window", "roc_auc"]
+    assert table.splitlines()[-1].endswith("candidate, champion")
     assert (pumps.root / ".assetbook" / "history.png").read_bytes()[:4] == b"\x89PNG"
 
 
