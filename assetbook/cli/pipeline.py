@@ -8,6 +8,7 @@ Both run in this process against the project's own Dagster instance, so every ru
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -204,9 +205,10 @@ def materialize_assets(session: Session, selection: list[str], tags: dict[str, s
         raise AssetbookError("the pipeline run withheld what failed its checks:\n"
                              + "\n".join(withheld))
     if not result.success:
-        failures = [_reason(e.step_failure_data.error) if e.step_failure_data and
-                    e.step_failure_data.error else e.message or "" for e in result.all_events
-                    if e.is_step_failure]
+        failures = [f"{e.step_key}: " + (_reason(e.step_failure_data.error)
+                                         if e.step_failure_data and e.step_failure_data.error
+                                         else e.message or "")
+                    for e in result.all_events if e.is_step_failure]
         checks = [f"check {c.asset_key.to_user_string()}/{c.check_name} failed: {c.description}"
                   for c in result.get_asset_check_evaluations() if not c.passed]
         raise AssetbookError("the pipeline run failed:\n" + "\n".join(failures + checks))
@@ -217,7 +219,10 @@ def _reason(error: Any) -> str:  # Dagster's SerializableErrorInfo, not exported
     op" or "... while loading input" around it."""
     while error.cause is not None and error.cls_name in _BOUNDARY_ERRORS:
         error = error.cause
-    return error.message.strip()
+    message = error.message.strip()
+    # Assetbook's own errors are written for people: said without their class's module path
+    own = re.match(rf"assetbook(\.\w+)*\.{re.escape(error.cls_name)}: ", message)
+    return message[own.end():] if own else message
 
 
 def _land(session: Session, days: int | None, rows: int | None
