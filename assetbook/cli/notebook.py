@@ -37,11 +37,13 @@ CONTENTS_MANAGER = "assetbook.runners.injection.InjectingContentsManager"
 
 def run_notebook_command(session: Session, args: argparse.Namespace) -> int:
     """Print the parameters, or become the Jupyter server (it runs until stopped)."""
+    # MLflow draws a progress bar on stderr for each artifact the evaluation's parameters read
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     declared, parameters = opened_parameters(session, args.asset, args.partition, args.last)
     if args.print_only:
         print(json.dumps(as_data(parameters), indent=2))
         return 0
-    _exec_jupyter(session, declared, parameters, args.port, args.browser)
+    _exec_jupyter(session, declared, parameters, args.port, args.browser, args.verbose)
     return 0  # not reached: exec replaces this process
 
 
@@ -117,9 +119,11 @@ def _chosen_keys(stored: StoredAssets, declared: DeclaredAsset, partition: str |
 
 
 def _exec_jupyter(session: Session, declared: DeclaredAsset, parameters: dict[str, Any],
-                  port: int, browser: bool) -> None:
+                  port: int, browser: bool, verbose: bool = False) -> None:
     """Replace this process by JupyterLab on the loopback, with the injecting contents
-    manager; its kernels start in the project root, as a pipeline run's do."""
+    manager; its kernels start in the project root, as a pipeline run's do. Its log says
+    only errors unless `verbose` (each request, each kernel, and that a notebook whose outputs
+    were not made here is "not trusted")."""
     scratch = session.state.scratch / safe_part(declared.name)
     parameters_file = scratch / "parameters.json"
     parameters_file.write_text(json.dumps(as_data(parameters), indent=2))
@@ -136,6 +140,8 @@ def _exec_jupyter(session: Session, declared: DeclaredAsset, parameters: dict[st
                f"--InjectingContentsManager.notebook={notebook}",
                f"--InjectingContentsManager.parameters_file={parameters_file}",
                *([] if browser else ["--no-browser"]),
+               *([] if verbose else ["--ServerApp.log_level=ERROR",
+                                     "--LabApp.log_level=ERROR"]),
                # Jupyter refuses root unless told; containers often run as root, and the
                # server listens on the loopback only, behind a token.
                *(["--allow-root"] if os.geteuid() == 0 else [])]

@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -101,6 +102,7 @@ class Jupyter:
     url: str
     token: str
     process: subprocess.Popen
+    log: Path  # what the command printed, and Jupyter's log after it
 
     def contents(self, path: str) -> httpx.Response:
         return httpx.get(f"{self.url}/api/contents/{path}", timeout=30,
@@ -132,7 +134,7 @@ def jupyter(materialized: Materialized, tmp_path_factory: pytest.TempPathFactory
         assert found, log.read_text()
         url, token = found.groups()
         wait_until_up(f"{url}/api/status?token={token}", process, log)
-        yield Jupyter(url, token, process)
+        yield Jupyter(url, token, process, log)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -147,6 +149,9 @@ def test_jupyter_listens_on_the_loopback_only_behind_a_token(jupyter: Jupyter) -
     assert jupyter.contents(NOTEBOOK).status_code == 200
     refused = httpx.get(f"{jupyter.url}/api/contents/{NOTEBOOK}", timeout=30)
     assert refused.status_code == 403
+    # Jupyter's own log says errors only (without -v): not each extension, request and kernel,
+    # nor that a notebook run elsewhere is "not trusted"
+    assert not re.findall(r"^\[[DIW] .*", jupyter.log.read_text(), re.M)
 
 
 def test_the_opened_notebook_runs_on_the_real_day_and_saves_clean(
