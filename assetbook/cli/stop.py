@@ -20,9 +20,16 @@ def stop_command(args: argparse.Namespace) -> int:
     root = args.project.resolve()
     try:
         make_importable(root)
-        stop_servers(load_project(root), StateFolder.for_project(root))
+        stopped = stop_servers(load_project(root), StateFolder.for_project(root))
     except AssetbookError as exc:
         print(f"assetbook: error: {exc}", file=sys.stderr)
         return 1
-    print("stopped")
+    said = [f"stopped {name}: {_what(*servers)}" for name, servers in stopped.items()
+            if any(servers)]
+    print("\n".join(said) or "nothing was running")
     return 0
+
+
+def _what(nginx: bool, bentos: int) -> str:
+    servers = [f"{bentos} bento server{'s' if bentos != 1 else ''}"] if bentos else []
+    return " and ".join([*servers, *(["nginx in front"] if nginx else [])])

@@ -27,7 +27,7 @@ def test_stop_answers_without_importing_dagster(tmp_path: Path) -> None:
     outcome, done = stop(copy_example(tmp_path / "proj"))
 
     assert outcome == {"code": 0, "dagster": False}, done.stderr
-    assert done.stdout.splitlines()[0] == "stopped"
+    assert done.stdout.splitlines()[0] == "nothing was running"
 
 
 def test_stop_on_a_broken_spec_names_it(tmp_path: Path) -> None:

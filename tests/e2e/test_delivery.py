@@ -499,7 +499,10 @@ def test_stop_leaves_nothing_and_serve_listens_on_the_loopback_only(project: Pro
     running = servers()
     assert running and ("127.0.0.1", project.port) in listening(running)
     known = identities(running)
-    assert project.assetbook("stop").returncode == 0
+    stopped = project.assetbook("stop")
+    assert stopped.returncode == 0
+    assert re.search(r"^stopped deployment: [1-9]\d* bento servers? and nginx in front$",
+                     stopped.stdout, re.M), stopped.stdout
     left = {pid: command_line(pid) for pid in tree(still_running(known), processes())}
     assert not left, f"servers outlived `assetbook stop`: {left}"
     with pytest.raises(httpx.ConnectError):

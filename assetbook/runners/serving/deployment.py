@@ -367,13 +367,14 @@ class Deployer:
                 os.kill(member, signal.SIGKILL)
         self._gone(pid, under, timeout_s=5.0)
 
-    def _retire(self, endpoints: list[Endpoint]) -> None:
+    def _retire(self, endpoints: list[Endpoint]) -> int:
         """Stop servers no longer wanted, and what they left: the workers of a server that
         died serve on, outside its group and no longer under it (BentoML starts them in
-        sessions of their own), known by the server's home in their environment."""
-        for endpoint in endpoints:
-            if self._serves(endpoint):
-                self._stop(endpoint.pid)
+        sessions of their own), known by the server's home in their environment. Returns
+        how many were serving."""
+        serving = [endpoint for endpoint in endpoints if self._serves(endpoint)]
+        for endpoint in serving:
+            self._stop(endpoint.pid)
         ports = {endpoint.port for endpoint in endpoints}
         orphans = {pid for port, pids in self._bento_processes().items() if port in ports
                    for pid in pids}
@@ -384,6 +385,7 @@ class Deployer:
             if not exited(pid, self.stop_timeout_s):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+        return len(serving)
 
     def _gone(self, pid: int, under: set[Identity], timeout_s: float) -> bool:
         """Whether the server, its group and the processes that were under it all exit
@@ -395,12 +397,14 @@ class Deployer:
             time.sleep(0.2)
         return True
 
-    def stop_all(self) -> None:
+    def stop_all(self) -> tuple[bool, int]:
         """Stop nginx and every bento server this folder started, a pending one included;
-        return once they are gone (nginx's `quit` only asks it to finish and exit)."""
+        return once they are gone (nginx's `quit` only asks it to finish and exit). Returns
+        whether nginx ran, and how many bento servers served."""
         pid_file = self.nginx_prefix / "nginx.pid"
+        nginx_pid = int(pid_file.read_text().strip() or 0) if pid_file.exists() else 0
+        nginx_ran = bool(nginx_pid) and alive(nginx_pid)
         if pid_file.exists():
-            nginx_pid = int(pid_file.read_text().strip() or 0)
             subprocess.run([nginx_binary(), "-p", str(self.nginx_prefix), "-c",
                             str(self.nginx_prefix / "nginx.conf"), "-s", "quit"],
                            capture_output=True, check=False)
@@ -409,7 +413,8 @@ class Deployer:
                 exited(nginx_pid, 5)
         pending = self._read().get("pending")
         started = [*self.history(), *([Endpoint(**pending["endpoint"])] if pending else [])]
-        self._retire(started)
+        served = self._retire(started)
         self._update(active=None, pending=None)
+        return nginx_ran, served
 
 

@@ -72,7 +72,8 @@ def deployer(state: StateFolder, project: ProjectSpec, name: str) -> Deployer:
                     Probe(spec.probe.path, spec.probe.body))
 
 
-def stop_servers(project: ProjectSpec, state: StateFolder) -> None:
-    """Stop every deployment's servers (and nginx in front of them)."""
-    for declared in deployments(project):
-        deployer(state, project, declared.name).stop_all()
+def stop_servers(project: ProjectSpec, state: StateFolder) -> dict[str, tuple[bool, int]]:
+    """Stop every deployment's servers (and nginx in front of them); by deployment, whether
+    nginx ran and how many bento servers served."""
+    return {declared.name: deployer(state, project, declared.name).stop_all()
+            for declared in deployments(project)}
