@@ -30,6 +30,7 @@ from assetbook.cli.status import project_status, render, to_json
 from assetbook.cli.summary import print_summary
 from assetbook.errors import AssetbookError
 from assetbook.scaffold import scaffold_example, scaffold_tabular
+from assetbook.spec.loader import load_project
 
 QUIET_COMMANDS = ("run", "materialize", "ci", "simulate", "status", "promote", "rollback",
                   "serve", "lineage", "history", "gc", "reproduce")
@@ -154,8 +155,18 @@ def _init(path: Path, data: Path | None, target: str | None, task: str | None) -
     print(f"created {root} (a git repository, first commit on main):")
     for file in created:
         print(f"  {file.relative_to(root)}")
+    if data is not None:
+        print(f"\n{_trained(root, task)}")
     print(f"\nnext: cd {shlex.quote(str(path))} && assetbook run")
     return 0
+
+
+def _trained(root: Path, task: str | None) -> str:
+    """What the new project's model predicts, and whether its task was inferred."""
+    (model,) = [d.spec for d in load_project(root).assets.values() if d.spec.kind == "train"]
+    how = ("as --task said" if task else "inferred from its values; `init --task` chooses "
+           "another")
+    return f"it trains a {model.task} model of '{model.target}' ({how})"
 
 
 def _ci(session: Session, base: str | None, report: Path, sample: Sample,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,8 +67,10 @@ def _check_columns(files: dict[str, Path], days: dict[str, pd.DataFrame], target
                 f"{sorted(set(columns) - set(frame.columns))}, extra "
                 f"{sorted(set(frame.columns) - set(columns))}; every day needs the same columns")
     if target not in columns:
-        raise AssetbookError(f"--target '{target}' is not a column of the data; columns: "
-                             f"{', '.join(map(str, columns))}")
+        hint = difflib.get_close_matches(target, list(map(str, columns)), n=1)
+        raise AssetbookError(f"--target '{target}' is not a column of the data"
+                             + (f"; did you mean '{hint[0]}'?" if hint else ".")
+                             + f" Columns: {', '.join(map(str, columns))}")
     empty = {key: int(frame[target].isna().sum()) for key, frame in days.items()
              if frame[target].isna().any()}
     if empty:

@@ -24,6 +24,9 @@ from assetbook.serving.target import Task
 
 MAX_WINDOW = 14  # training days, like the loans example
 RECORD = "row"  # the body field of one request: `service: {record: row}` in the template
+# the evaluation notebook's one option, which only a binary task has
+BINARY_EVALUATION = ("    config: {threshold: 0.5}   # predicted positive from this probability "
+                     "on\n")
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,8 @@ def spec_text(root: Path, days: DataFolder, task: Task, schema: str,
         title=root.name, target=json.dumps(days.target), schema=schema, window=window,
         held_out=HELD_OUT, batch_size=batch_size(len(target) / len(days.days) * window),
         gate_metric=bar.metric, gate_minimum=bar.minimum, gate_why=bar.why,
-        margin=margin(task, target), probe=json.dumps({RECORD: days.example_row()}))
+        margin=margin(task, target), probe=json.dumps({RECORD: days.example_row()}),
+        evaluation_config=BINARY_EVALUATION if task == "binary" else "")
 
 
 def pipeline_name(root: Path) -> str:

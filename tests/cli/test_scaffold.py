@@ -211,8 +211,8 @@ def test_an_unknown_target_lists_the_columns(tmp_path: Path) -> None:
     data = write_days(tmp_path / "exports")
     with pytest.raises(AssetbookError) as error:
         scaffold_tabular(tmp_path / "shop", data, "churn")
-    assert str(error.value) == ("--target 'churn' is not a column of the data; columns: visits, "
-                                "spend, region, member, churned")
+    assert str(error.value) == ("--target 'churn' is not a column of the data; did you mean "
+                                "'churned'? Columns: visits, spend, region, member, churned")
     assert not (tmp_path / "shop").exists()
 
 
@@ -244,6 +244,23 @@ def test_init_arguments_that_go_together(capsys: pytest.CaptureFixture[str],
     assert main(["init", str(tmp_path / "a"), "--data", str(tmp_path)]) == 1
     assert "--data needs --target, the column to predict" in capsys.readouterr().err
     assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize(("target", "task", "said"), [
+    ("churned", None, "it trains a binary model of 'churned' (inferred from its values; "
+                      "`init --task` chooses another)"),
+    ("visits", "regression", "it trains a regression model of 'visits' (as --task said)"),
+])
+def test_init_says_what_the_model_predicts(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                           target: str, task: str | None, said: str) -> None:
+    data = write_days(tmp_path / "exports")
+    assert main(["init", str(tmp_path / "shop"), "--data", str(data), "--target", target,
+                 *(["--task", task] if task else [])]) == 0
+    assert f"\n{said}\n" in capsys.readouterr().out
+    evaluation = yaml.safe_load((tmp_path / "shop" / "assets" / "shop.yaml").read_text())[
+        "assets"]["evaluation_report"]
+    # the threshold is a binary task's option only
+    assert evaluation.get("config") == ({"threshold": 0.5} if target == "churned" else None)
 
 
 # --- inference --------------------------------------------------------------------------------

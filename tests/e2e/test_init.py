@@ -34,8 +34,8 @@ def test_init_on_data_without_the_target_column_names_the_columns(tmp_path: Path
                                                             index=False)
     result = assetbook(tmp_path, "init", "new", "--data", "data", "--target", "label")
     assert result.returncode == 1
-    assert result.stderr == ("assetbook: error: --target 'label' is not a column of the data; "
-                             "columns: x, y\n")
+    assert result.stderr == ("assetbook: error: --target 'label' is not a column of the data. "
+                             "Columns: x, y\n")
     assert not (tmp_path / "new").exists()
 
 
