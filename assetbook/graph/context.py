@@ -4,7 +4,7 @@ the parts of `@asset` that come from any spec (inputs, code version, automation,
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,9 @@ PER_PARTITION = dg.BackfillPolicy.multi_run(1)  # one bad day must not fail its 
 class BuildContext:
     project: ProjectSpec
     state: StateFolder
+    # every asset's, as the definitions are built: a run's own graph has none for an asset it
+    # only reads, and leaves out those further up
+    code_versions: dict[str, str] = field(default_factory=dict, compare=False)
 
     @cached_property
     def partitions_defs(self) -> dict[str, dg.PartitionsDefinition]:
@@ -141,6 +144,7 @@ class BuildContext:
         """What `@dg.asset` and `dg.AssetSpec` take alike."""
         spec = declared.spec
         partitions_def = self.partitions_def(declared.name)
+        self.code_versions[declared.name] = version
         return {
             "description": spec.description,
             "group_name": spec.group or declared.pipeline,

@@ -51,16 +51,12 @@ def git_state(root: Path) -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status)}
 
 
-def code_versions(context: dg.AssetExecutionContext) -> dict[str, str]:
-    """The code version of every asset of the project as this run sees it."""
-    return {node.key.to_user_string(): node.code_version or ""
-            for node in context.job_def.asset_layer.asset_graph.asset_nodes}
-
-
 def training_manifest(context: dg.AssetExecutionContext, root: Path, asset: str,
-                      data: Mapping[str, Mapping[str, str]], **details: Any) -> dict[str, Any]:
-    """What a model is made of, in one JSON-able dict."""
+                      data: Mapping[str, Mapping[str, str]], code_versions: Mapping[str, str],
+                      **details: Any) -> dict[str, Any]:
+    """What a model is made of, in one JSON-able dict: `code_versions` are every asset's of
+    the project, by name."""
     return {"asset": asset, "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "dagster_run_id": context.run.run_id, **git_state(root),
-            "code_versions": code_versions(context), "data": data,
+            "code_versions": dict(sorted(code_versions.items())), "data": data,
             "data_version": data_version(data), **details}

@@ -22,6 +22,7 @@ import yaml
 from sklearn import datasets
 
 from assetbook.resources.versions import VERSIONS_FOLDER, content_version
+from assetbook.spec.loader import load_project
 from tests.conftest import BIN
 
 DAYS = [f"2024-05-0{day}" for day in range(1, 7)]
@@ -167,6 +168,9 @@ def test_the_first_models_lineage_names_the_bytes_it_read_before_the_correction(
         assert found["commit"] == subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=pumps.root, capture_output=True,
             text=True).stdout.strip()
+        # every asset of the project, those the training's run only read or never saw too
+        assert sorted(found["code_versions"]) == sorted(load_project(pumps.root).assets)
+        assert all(found["code_versions"].values()), found["code_versions"]
     old = {r["partition"]: r["version"] for r in first["reads"]}
     new = {r["partition"]: r["version"] for r in second["reads"]}
     assert {day for day in DAYS[:4] if old[day] != new[day]} == {CORRECTED}

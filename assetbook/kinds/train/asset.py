@@ -55,7 +55,7 @@ def build_train_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDe
         read = read_versions({data_input: data, **{name: inputs[name].values()
                                                    for name in tuned}})
         manifest = training_manifest(context, ctx.project.root, declared.name, read,
-                                     hyperparameters=hyperparameters,
+                                     ctx.code_versions, hyperparameters=hyperparameters,
                                      trainer=spec.trainer.model_dump())
         lineage = {DATA_VERSION_TAG: manifest["data_version"],
                    COMMIT_TAG: manifest["commit"] or "unknown"}
