@@ -65,8 +65,10 @@ class PlainRefusals:
     validation error for request", each with a link to pydantic's pages. The 400 is said for a
     person here (`plain_refusal`); its `detail` keeps each error's type, place and message."""
 
-    def __init__(self, app: ASGIApp, wrappers: dict[str, str]) -> None:
+    def __init__(self, app: ASGIApp, wrappers: dict[str, str],
+                 answered: tuple[str, ...] = ()) -> None:
         self.app, self.wrappers = app, wrappers  # endpoint -> the body's one field
+        self.answered = answered  # fields the model answers (the target): not sent
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") not in self.wrappers:
@@ -85,7 +87,7 @@ class PlainRefusals:
             else:
                 body.extend(message.get("body", b""))
                 if not message.get("more_body"):
-                    content = _plain_json(bytes(body), wrapper)
+                    content = _plain_json(bytes(body), wrapper, self.answered)
                     headers = [(k, v) for k, v in start.get("headers", ())
                                if k.lower() != b"content-length"]
                     await send({**start, "headers": [
@@ -98,15 +100,19 @@ class PlainRefusals:
 SHOWN_PROBLEMS = 5
 
 
-def plain_refusal(body: dict[str, Any], wrapper: str) -> dict[str, Any]:
+def plain_refusal(body: dict[str, Any], wrapper: str,
+                  answered: tuple[str, ...] = ()) -> dict[str, Any]:
     """BentoML's validation refusal as a person reads it: "2 problem(s) with the request:
     application.age: Field required; ...", and for a row sent without its wrapper field, how
-    to send it. Any other body is returned as it is."""
+    to send it; a field the model answers (`answered`: the target), sent, is said to be one.
+    Any other body is returned as it is."""
     detail = body.get("detail")
     if not (isinstance(detail, list) and detail and all(isinstance(e, dict) for e in detail)):
         return body
     problems = [{k: v for k, v in error.items() if k != "url"} for error in detail]
     said = [f"{'.'.join(map(str, p.get('loc') or ())) or 'the body'}: {p.get('msg', '')}"
+            + (" (the model's answer: leave it out)" if p.get("type") == "extra_forbidden"
+               and (p.get("loc") or [None])[-1] in answered else "")
             for p in problems]
     if len(said) > SHOWN_PROBLEMS:
         said = [*said[:SHOWN_PROBLEMS], f"and {len(said) - SHOWN_PROBLEMS} more (in detail)"]
@@ -117,10 +123,10 @@ def plain_refusal(body: dict[str, Any], wrapper: str) -> dict[str, Any]:
     return {**body, "error": error, "detail": problems}
 
 
-def _plain_json(content: bytes, wrapper: str) -> bytes:
+def _plain_json(content: bytes, wrapper: str, answered: tuple[str, ...]) -> bytes:
     try:
         body = json.loads(content)
     except ValueError:
         return content
-    return json.dumps(plain_refusal(body, wrapper)).encode() if isinstance(body, dict) \
-        else content
+    return json.dumps(plain_refusal(body, wrapper, answered)).encode() \
+        if isinstance(body, dict) else content

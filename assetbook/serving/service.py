@@ -118,5 +118,6 @@ def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]
                             version=lambda: served.get("version", config.model))
     Api.add_asgi_middleware(JsonBodies)
     Api.add_asgi_middleware(PlainRefusals, wrappers={"/predict": settings.record,
-                                                     "/predict_batch": settings.batch})
+                                                     "/predict_batch": settings.batch},
+                            answered=settings.exclude)
     return Api, Model

@@ -317,6 +317,7 @@ BAD_REQUESTS = [
     ("/predict", {"application": {**GOOD, "extra": 1}}, "extra"),
     ("/predict", {}, "application"),
     ("/predict", GOOD, "Send the fields inside"),  # the row without its wrapper field
+    ("/predict", {"application": {**GOOD, "label": 1}}, "the model's answer"),  # the target
     ("/predict_batch", {"applications": []}, "at least 1"),
     ("/predict_batch", {"applications": [GOOD] * 1001}, "at most 1000"),
     ("/predict_batch", {"applications": [GOOD, {**GOOD, "car": 0}]}, "car"),

@@ -32,6 +32,16 @@ def test_each_problem_is_said_by_its_field_and_an_unwrapped_row_is_told_how_to_s
                               for e in UNWRAPPED["detail"]]
 
 
+def test_the_target_sent_in_a_row_is_said_to_be_the_models_answer() -> None:
+    sent = {"error": "1 validation error for request", "detail": [
+        {"type": "extra_forbidden", "loc": ["rows", 1, "progression"],
+         "msg": "Extra inputs are not permitted", "url": URL + "extra_forbidden"}]}
+    assert plain_refusal(sent, "rows", ("progression",))["error"] == (
+        "1 problem(s) with the request: rows.1.progression: Extra inputs are not permitted "
+        "(the model's answer: leave it out)")
+    assert "answer" not in plain_refusal(sent, "rows", ("age",))["error"]
+
+
 def test_many_problems_are_cut_short_and_other_bodies_stay_as_they_are() -> None:
     many = {"error": "30 validation error for request", "detail": [
         {"type": "missing", "loc": ["row", f"x{i}"], "msg": "Field required"} for i in range(30)]}
