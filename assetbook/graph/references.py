@@ -19,6 +19,8 @@ from assetbook.spec.models import OBJECT_REF
 from assetbook.spec.module_source import missing_name
 
 REFERENCE_FIELDS = ("model", "schema", "generator", "transform")  # `module:Name` values
+# the user's own values, handed to their code as they are: nothing in them is a field
+FREE_FORM = ("config", "options", "hyperparameters", "probe", "space")
 SUPPLIED = frozenset({"n_features", "n_outputs", "task"})  # given by Assetbook, not the spec
 
 
@@ -54,5 +56,5 @@ def _references(fields: Any, path: str = "") -> Iterator[tuple[str, str]]:
         field = f"{path}.{key}" if path else str(key)
         if key in REFERENCE_FIELDS and isinstance(value, str) and re.match(OBJECT_REF, value):
             yield field, value
-        else:
+        elif key not in FREE_FORM:
             yield from _references(value, field)

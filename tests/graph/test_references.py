@@ -42,6 +42,15 @@ def test_a_mistyped_name_fails_the_load_with_its_field(project_dir: Path, good: 
         build_defs(project_dir)
 
 
+def test_a_users_own_values_are_not_read_as_references(project_dir: Path) -> None:
+    spec = project_dir / "assets" / "loans.yaml"
+    assert "    config:\n      log_money: true\n" in spec.read_text()
+    spec.write_text(spec.read_text().replace(
+        "    config:\n      log_money: true\n",
+        "    config:\n      log_money: true\n      transform: project.features:Nothing\n"))
+    build_defs(project_dir)  # the notebook's config is data for the user's code, not a field
+
+
 def test_the_example_loads_and_a_model_whose_init_is_open_is_left_to_its_step(
         project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     build_defs(project_dir)  # every name the example's specs import is there
