@@ -22,7 +22,8 @@ def print_summary(console: Console, outcome: PipelineRun, state: StateFolder,
     days = outcome.days
     how = "landed" if outcome.landed else "known"
     if days:  # none: a selection of unpartitioned assets, on a project with no data yet
-        say(f"\n{len(days)} day(s) {how}: {days[0]} .. {days[-1]}", markup=False)
+        apart = "" if outcome.plan.empty else "\n"  # from the steps' lines above
+        say(f"{apart}{len(days)} day(s) {how}: {days[0]} .. {days[-1]}", markup=False)
     if outcome.ignored:
         say(outcome.ignored, markup=False)
     for path in outcome.not_days:

@@ -116,6 +116,7 @@ def test_editing_only_outputs_runs_nothing_and_files_not_named_by_a_day_are_not_
         shutil.copy(landing / f"{DAYS[0]}.parquet", stray)
     output, ran = run_after_edit(root, code=False)
     assert "everything was already materialized" in output
+    assert not output.startswith("\n")  # no step's line to stand apart from
     assert not ran
     for stray in strays:
         assert f"not read: {stray} (a day's file is named after it: 2024-01-03.csv)" in output
