@@ -14,6 +14,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil
+
 from assetbook.runners.serving.deployment import Deployer, Endpoint, free_port
 from assetbook.runners.serving.processes import alive
 from tests.processes import Identity, identities, processes, still_running, tree
@@ -38,7 +40,7 @@ def test_a_server_and_a_worker_deaf_to_sigterm_in_another_session_are_both_stopp
         try:
             deployer = _recorded(tmp_path, Endpoint("svc:1", "1", port, server.pid,
                                                     datetime.now(UTC).isoformat()))
-            deployer.stop_all()
+            assert deployer.stop_all() == (False, 1)  # no nginx ran; one server served
             assert not alive(server.pid), "the server outlived stop_all"
             assert not alive(worker), "its worker, in another session, outlived stop_all"
             assert deployer.active() is None
@@ -56,6 +58,9 @@ def test_a_deploy_over_a_dead_server_whose_pid_is_reused_leaves_that_process_alo
             try:
                 new = deployer.deploy(SERVICE, "2")
                 assert deployer.active() == new
+                # serving since the switch, not since its process started (seconds earlier)
+                assert datetime.fromisoformat(new.started).timestamp() >= (
+                    psutil.Process(new.pid).create_time() + 1)
             finally:
                 deployer.stop_all()
             assert stranger.poll() is None, "the deploy killed a process it never started"

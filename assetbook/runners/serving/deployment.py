@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,7 @@ class Endpoint:
     model_version: str
     port: int
     pid: int
-    started: str
+    started: str  # when nginx switched to it (until then: when its process started)
     approved_by: str | None = None  # who or what promoted it here, in a later environment
 
     @property
@@ -178,6 +178,7 @@ class Deployer:
         old = self.active()
         draining = self._nginx_workers()
         self._route(nginx, new.port)
+        new = replace(new, started=_now())  # serving since: what status and the rule count
         self._commit(new)
         if old and old.port != new.port:  # a dead server's port may be the new one's
             if self._serves(old):
@@ -199,8 +200,7 @@ class Deployer:
                 cwd=self.folder,
             )
         self._started[process.pid] = process
-        return Endpoint(bento, model_version, port, process.pid,
-                        datetime.now(UTC).isoformat(timespec="seconds"), approved_by)
+        return Endpoint(bento, model_version, port, process.pid, _now(), approved_by)
 
     def _server_home(self, port: int) -> Path:
         """A BentoML home of the server's own, linking the shared store (bentos, models).
@@ -418,3 +418,5 @@ class Deployer:
         return nginx_ran, served
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
