@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 
-from assetbook.spec.module_source import ModuleSourceError, module_source
+from assetbook.spec.module_source import ModuleSourceError, module_source, parsed
 
 
 def init_parameters(reference: str) -> frozenset[str] | None:
@@ -18,7 +18,7 @@ def init_parameters(reference: str) -> frozenset[str] | None:
     own that takes no `**kwargs`. None otherwise: the caller imports the class instead."""
     module_name, _, name = reference.partition(":")
     try:
-        tree = ast.parse(module_source(module_name))
+        tree = parsed(module_source(module_name))
     except (ModuleSourceError, ImportError, ValueError, OSError, SyntaxError):
         return None
     classes = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == name]

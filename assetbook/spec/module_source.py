@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -24,13 +25,20 @@ def module_source(module: str) -> str:
     return Path(spec.origin).read_text(encoding="utf-8")
 
 
+@functools.lru_cache(maxsize=64)
+def parsed(source: str) -> ast.Module:
+    """A module's syntax tree, parsed once per source text (every asset naming the module
+    reads it as the definitions are built); not to be changed by its readers."""
+    return ast.parse(source)
+
+
 def missing_name(reference: str) -> str | None:
     """Why `module:Name` names nothing, as its module's source says it without importing the
     module: "module 'm' has no 'Nmae'; did you mean 'Name'?". None where the source binds the
     name, or cannot tell (no Python source, a star import, a module-level `__getattr__`)."""
     module, _, name = reference.partition(":")
     try:
-        names = _top_level_names(ast.parse(module_source(module)).body)
+        names = _top_level_names(parsed(module_source(module)).body)
     except (ModuleSourceError, ImportError, SyntaxError, ValueError, OSError):
         return None
     if names is None or name in names:
