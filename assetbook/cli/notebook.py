@@ -15,7 +15,11 @@ import argparse
 import json
 import os
 import secrets
+import signal
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -33,18 +37,18 @@ from assetbook.spec.loader import DeclaredAsset
 
 NOTEBOOK_KINDS = ("notebook", "evaluate")
 CONTENTS_MANAGER = "assetbook.runners.injection.InjectingContentsManager"
+START_TIMEOUT_S = 120.0  # a busy machine's JupyterLab takes seconds to import and listen
 
 
 def run_notebook_command(session: Session, args: argparse.Namespace) -> int:
-    """Print the parameters, or become the Jupyter server (it runs until stopped)."""
+    """Print the parameters, or run the Jupyter server until it stops."""
     # MLflow draws a progress bar on stderr for each artifact the evaluation's parameters read
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     declared, parameters = opened_parameters(session, args.asset, args.partition, args.last)
     if args.print_only:
         print(json.dumps(as_data(parameters), indent=2))
         return 0
-    _exec_jupyter(session, declared, parameters, args.port, args.browser, args.verbose)
-    return 0  # not reached: exec replaces this process
+    return _run_jupyter(session, declared, parameters, args.port, args.browser, args.verbose)
 
 
 def opened_parameters(session: Session, asset: str, partition: str | None,
@@ -118,21 +122,21 @@ def _chosen_keys(stored: StoredAssets, declared: DeclaredAsset, partition: str |
     return common[-(last or 1):]
 
 
-def _exec_jupyter(session: Session, declared: DeclaredAsset, parameters: dict[str, Any],
-                  port: int, browser: bool, verbose: bool = False) -> None:
-    """Replace this process by JupyterLab on the loopback, with the injecting contents
-    manager; its kernels start in the project root, as a pipeline run's do. Its log says
-    only errors unless `verbose` (each request, each kernel, and that a notebook whose outputs
-    were not made here is "not trusted")."""
+def _run_jupyter(session: Session, declared: DeclaredAsset, parameters: dict[str, Any],
+                 port: int, browser: bool, verbose: bool = False) -> int:
+    """JupyterLab on the loopback, with the injecting contents manager, until it stops; its
+    kernels start in the project root, as a pipeline run's do. Its URL is printed once it
+    listens, so the link answers when it is followed. Its log says only errors unless
+    `verbose` (each request, each kernel, and that a notebook whose outputs were not made
+    here is "not trusted")."""
+    _check_free(port)
     scratch = session.state.scratch / safe_part(declared.name)
     parameters_file = scratch / "parameters.json"
     parameters_file.write_text(json.dumps(as_data(parameters), indent=2))
     notebook = Path(declared.spec.notebook).as_posix()
     token = secrets.token_hex(24)
     print(f"{declared.name}: {notebook} with the parameters of {_what(parameters)} injected "
-          f"(never saved); outputs go to {scratch}\n"
-          f"Jupyter: http://127.0.0.1:{port}/lab/tree/{quote(notebook)}?token={token}",
-          flush=True)
+          f"(never saved); outputs go to {scratch}\nstarting Jupyter ...", flush=True)
     command = [sys.executable, "-m", "jupyterlab", str(session.root / notebook),
                "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
                "--ServerApp.port_retries=0", f"--ServerApp.root_dir={session.root}",
@@ -145,9 +149,43 @@ def _exec_jupyter(session: Session, declared: DeclaredAsset, parameters: dict[st
                # Jupyter refuses root unless told; containers often run as root, and the
                # server listens on the loopback only, behind a token.
                *(["--allow-root"] if os.geteuid() == 0 else [])]
-    os.chdir(session.root)
     # The token travels in the environment: a command line is visible to every local user.
-    os.execve(command[0], command, {**os.environ, "JUPYTER_TOKEN": token})
+    jupyter = subprocess.Popen(command, cwd=session.root,
+                               env={**os.environ, "JUPYTER_TOKEN": token})
+    # Ctrl-C reaches Jupyter too, which asks before it stops; a SIGTERM or a closed terminal
+    # is passed on. Either way this command ends when Jupyter does.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, lambda number, _frame: jupyter.send_signal(number))
+    if _listens(port, jupyter):
+        print(f"Jupyter: http://127.0.0.1:{port}/lab/tree/{quote(notebook)}?token={token}",
+              flush=True)
+    return jupyter.wait()
+
+
+def _check_free(port: int) -> None:
+    """A clear error where `port` is taken (often by another Jupyter on 8888), before it is
+    waited on: an answer there would not be ours."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Jupyter binds it
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise AssetbookError(f"port {port} on 127.0.0.1 is in use ({exc.strerror}): "
+                                 "choose another with --port") from exc
+
+
+def _listens(port: int, process: subprocess.Popen, timeout_s: float = START_TIMEOUT_S) -> bool:
+    """Whether `process` accepts connections on `port` within `timeout_s` (False once it
+    exits: its own error is on stderr)."""
+    deadline = time.monotonic() + timeout_s
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return process.poll() is None
 
 
 def _what(parameters: dict[str, Any]) -> str:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -33,7 +35,6 @@ from assetbook.graph.code_version import notebook_code
 from assetbook.graph.internals import CODE_VERSION_TAG
 from assetbook.runners.injection import INJECTED_TAG, PARAMETERS_TAG
 from tests.conftest import BIN, build_defs
-from tests.e2e.servers import wait_until_up
 from tests.notebook_loop.conftest import DAYS, Materialized
 from tests.ports import free_port
 from tests.processes import listening
@@ -97,6 +98,16 @@ def test_a_wrong_request_is_refused(materialized: Materialized, args: tuple[str,
     assert message in str(raised.value)
 
 
+def test_a_port_in_use_is_refused_before_jupyter_starts(materialized: Materialized) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:  # another server, e.g. a Jupyter
+        port = taken.getsockname()[1]
+        with pytest.raises(AssetbookError) as raised:
+            run_notebook_command(Session(materialized.root),
+                                 parse("features", "--port", str(port), "--no-browser"))
+    assert f"port {port} on 127.0.0.1 is in use" in str(raised.value)
+    assert "--port" in str(raised.value)
+
+
 @dataclass(frozen=True)
 class Jupyter:
     url: str
@@ -117,7 +128,8 @@ class Jupyter:
 @pytest.fixture(scope="module")
 def jupyter(materialized: Materialized, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[Jupyter]:
-    """`assetbook notebook features --partition DAY`, stopped (SIGTERM) at the end."""
+    """`assetbook notebook features --partition DAY`, stopped at the end by a SIGTERM to the
+    command alone, which passes it on to Jupyter."""
     port, log = free_port(), tmp_path_factory.mktemp("jupyter") / "jupyter.log"
     env = {**os.environ, "ASSETBOOK_STATE": str(materialized.state.root)}
     with log.open("w") as output:
@@ -133,12 +145,14 @@ def jupyter(materialized: Materialized, tmp_path_factory: pytest.TempPathFactory
                               log.read_text())
         assert found, log.read_text()
         url, token = found.groups()
-        wait_until_up(f"{url}/api/status?token={token}", process, log)
+        # the URL is printed once Jupyter listens: following it at once gets an answer
+        assert httpx.get(f"{url}/api/status?token={token}", timeout=30).status_code == 200
         yield Jupyter(url, token, process, log)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
+        process.terminate()
+        assert process.wait(timeout=30) == 0, log.read_text()[-3000:]
+    finally:  # whatever of its session is left (none, unless a step above failed)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
     with pytest.raises(httpx.ConnectError):  # stopped: nothing answers on the port any more
         httpx.get(f"{url}/api", timeout=5)
 
