@@ -87,15 +87,18 @@ def test_past_its_timeout_the_run_is_stopped(cluster: str, tmp_path: Path) -> No
     data = tmp_path / "days.parquet"
     frame(400).to_parquet(data)
     names = ("_Run", "TrainController", "RayTrainWorker")  # ours, Ray Train's
+    temporary = tmp_path / "tmp"  # the ranks' temporary folder
+    temporary.mkdir()
     with connected(cluster):
         before = set(actors(*names))
         started = time.monotonic()
         with pytest.raises(StepTimeoutError, match=r"^asset 'model': timed out after 25 s .* "
                            "the Ray Train workers are stopped; "):
             train_on_ray(job(str(data), tmp_path / "model.pt", max_epochs=100_000), cluster,
-                         timeout_s=25, what="asset 'model'")
+                         timeout_s=25, what="asset 'model'", env={"TMPDIR": str(temporary)})
         assert time.monotonic() - started < 40
         assert not (tmp_path / "model.pt").exists()
+        assert not list(temporary.iterdir())  # a killed rank's scratch is in Ray's run folder
         run = {k: a for k, a in actors(*names).items() if k not in before}
         alive = until(lambda: [a["ActorClassName"] for k, a in actors(*names).items()
                                if k in run and a["State"] != "DEAD"], [])

@@ -160,7 +160,9 @@ def _train_loop(config: dict[str, Any]) -> dict[str, Any] | None:
     import ray.train
 
     job: TrainingJob = config["job"]
-    with tempfile.TemporaryDirectory(prefix="assetbook-rank-") as scratch:
+    # In the run's working directory, which Ray Train makes on each node in Ray's session
+    # folder: a rank killed on a timeout leaves its scratch there, with the run's own files.
+    with tempfile.TemporaryDirectory(prefix="assetbook-rank-", dir=os.getcwd()) as scratch:
         rank_job = replace(job, output=str(Path(scratch, "model.pt")) if job.output else None,
                            progress=str(Path(scratch, "progress")))
         lines = ProgressFile(Path(scratch, "progress"),
