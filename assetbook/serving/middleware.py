@@ -63,7 +63,8 @@ class RecordRefusals:
 class PlainRefusals:
     """BentoML refuses a body that fails validation with pydantic's errors as they are: "3
     validation error for request", each with a link to pydantic's pages. The 400 is said for a
-    person here (`plain_refusal`); its `detail` keeps each error's type, place and message."""
+    person here (`plain_refusal`); its `detail` keeps each error's type, place and message. A
+    422 (rows that cannot be scored) comes as a list of one error body: it is unwrapped."""
 
     def __init__(self, app: ASGIApp, wrappers: dict[str, str],
                  answered: tuple[str, ...] = ()) -> None:
@@ -80,7 +81,7 @@ class PlainRefusals:
 
         async def rewritten(message: Message) -> None:
             nonlocal start
-            if message["type"] == "http.response.start" and message["status"] == 400:
+            if message["type"] == "http.response.start" and message["status"] in (400, 422):
                 start = message  # held until the body is whole
             elif start is None or message["type"] != "http.response.body":
                 await send(message)
@@ -128,5 +129,7 @@ def _plain_json(content: bytes, wrapper: str, answered: tuple[str, ...]) -> byte
         body = json.loads(content)
     except ValueError:
         return content
+    if isinstance(body, list) and len(body) == 1:  # BentoML's 4xx of a raised error
+        body = body[0]
     return json.dumps(plain_refusal(body, wrapper, answered)).encode() \
         if isinstance(body, dict) else content

@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import json
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     import torch
 
 FORMAT = "assetbook-model/2"
+SHOWN = 5  # unscorable features named in a refusal; the rest are counted
 CONFIG_RECORD = "assetbook-config.json"
 
 
@@ -80,6 +82,19 @@ class Preprocessing:
         values = frame[list(self.features)].to_numpy(dtype=np.float32)
         return ((values - np.asarray(self.mean, np.float32))
                 / np.asarray(self.scale, np.float32)).astype(np.float32)
+
+    def unscorable(self, features: np.ndarray, row: Callable[[int], str]) -> str | None:
+        """Why rows of `transform`'s output cannot be scored, or None: a feature that is not a
+        finite number (a transform's division by a column the schema lets be 0, a value past
+        float32's range) would give a made-up answer. `row(i)` names the i-th row."""
+        rows, columns = np.nonzero(~np.isfinite(features))
+        said = [f"{row(int(r))}: feature {self.features[c]} is {features[r, c]}"
+                for r, c in zip(rows[:SHOWN], columns[:SHOWN], strict=True)]
+        if not said:
+            return None
+        more = f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
+        return (f"cannot be scored: {'; '.join(said)}{more} (the model takes finite numbers "
+                "only)")
 
     def to_dict(self) -> dict[str, Any]:
         return {"features": list(self.features), "mean": list(self.mean),

@@ -25,6 +25,7 @@ from typing import Any
 import bentoml
 import numpy as np
 import pandas as pd
+from bentoml.exceptions import UnprocessableEntity
 from pydantic import BaseModel
 
 from assetbook.serving.answers import answer_model, answers
@@ -90,10 +91,13 @@ def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]
             self.version = self.model_ref.info.labels.get("model_version", str(self.model_ref.tag))
             served["version"] = self.version  # for the refusals, recorded outside the API
 
-        async def _answer(self, rows: list[BaseModel]) -> list[BaseModel]:
+        async def _answer(self, rows: list[BaseModel], named: Callable[[int], str]
+                          ) -> list[BaseModel]:
             started = time.perf_counter()
             fields = [row.model_dump() for row in rows]
             features = self.info.preprocessing.transform(transform(pd.DataFrame(fields)))
+            if problem := self.info.preprocessing.unscorable(features, named):
+                raise UnprocessableEntity(problem)  # valid fields, but no answer to give
             outputs = await call_with_retry(lambda: self.scorer.to_async.score(features))
             given = answers(answer_type, self.info.target, outputs, self.version)
             if sampled(settings.log_predictions):
@@ -104,12 +108,12 @@ def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]
         @bentoml.api(input_spec=single)
         async def predict(self, **body: Any) -> answer_type:
             (row,) = body.values()
-            return (await self._answer([row]))[0]
+            return (await self._answer([row], lambda _: settings.record))[0]
 
         @bentoml.api(input_spec=batch)
         async def predict_batch(self, **body: Any) -> list[answer_type]:
             (rows,) = body.values()
-            return await self._answer(rows)
+            return await self._answer(rows, lambda i: f"{settings.batch}[{i}]")
 
     # added first, outermost: it also sees the refusals of JsonBodies, and records them as
     # PlainRefusals (innermost, nearest BentoML's validation) says them

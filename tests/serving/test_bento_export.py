@@ -32,7 +32,8 @@ from tests.serving.wine import wine_frame, write_project
 pytestmark = pytest.mark.slow
 
 SETTINGS = ServiceSettings(schema="project.schemas:WineSamples", exclude=("target",),
-                           transform=None, options={}, record="row", batch="rows")
+                           transform="project.features:hue_kept", options={}, record="row",
+                           batch="rows")
 READY_S = 180
 
 
@@ -186,6 +187,18 @@ def test_a_bad_row_gets_a_400_naming_the_field(url: str) -> None:
     form = httpx.post(f"{url}/predict", content=b"row=1", timeout=30,
                       headers={"content-type": "application/x-www-form-urlencoded"})
     assert form.status_code == 415, form.text
+
+
+def test_a_row_whose_transform_gives_no_number_gets_a_422_naming_it(url: str) -> None:
+    """A hue of 0 is valid (the schema's ge=0), but the transform makes it NaN: no made-up
+    answer, alone or in a batch, but a 422 naming the row and the feature."""
+    good, zero = rows().iloc[0].to_dict(), {**rows().iloc[1].to_dict(), "hue": 0.0}
+    for endpoint, body, where in (("predict", {"row": zero}, "row"),
+                                  ("predict_batch", {"rows": [good, zero]}, "rows[1]")):
+        response = httpx.post(f"{url}/{endpoint}", json=body, timeout=30)
+        assert response.status_code == 422, response.text
+        assert response.json() == {"error": f"cannot be scored: {where}: feature hue is nan "
+                                            "(the model takes finite numbers only)"}
 
 
 def test_a_bento_built_before_its_model_config_existed_still_serves(exported: Exported) -> None:

@@ -23,6 +23,18 @@ class WineSamples(pa.DataFrameModel):
     target: Series[int] = pa.Field(isin=[0, 1, 2])
 '''
 
+# A transform that divides by a field the schema lets be 0, as users' transforms do: a row's
+# hue is kept as it is, but a hue of 0 becomes NaN (0 / 0).
+FEATURES = '''\
+"""The served transform."""
+
+import pandas as pd
+
+
+def hue_kept(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(hue=frame["hue"] / frame["hue"] * frame["hue"])
+'''
+
 
 def wine_frame() -> pd.DataFrame:
     frame = load_wine(as_frame=True).frame
@@ -30,7 +42,8 @@ def wine_frame() -> pd.DataFrame:
 
 
 def write_project(root: Path) -> Path:
-    """`root/project/` with the schema; returns the model file trained on the data."""
+    """`root/project/` with the schema and a transform; returns the model file trained on
+    the data."""
     frame = wine_frame()
     fields = "\n".join(f"    {name}: Series[float] = pa.Field(ge=0, le={frame[name].max() * 2})"
                        for name in frame.columns if name != "target")
@@ -38,6 +51,7 @@ def write_project(root: Path) -> Path:
     package.mkdir(parents=True)
     (package / "__init__.py").write_text('"""The wine project\'s Python."""\n')
     (package / "schemas.py").write_text(SCHEMA.format(fields=fields))
+    (package / "features.py").write_text(FEATURES)
     data = root / "wine.parquet"
     frame.to_parquet(data)
     model_file = root / "model.pt"
