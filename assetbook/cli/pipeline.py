@@ -208,10 +208,16 @@ def materialize_assets(session: Session, selection: list[str], tags: dict[str, s
         failures = [f"{e.step_key}: " + (_reason(e.step_failure_data.error)
                                          if e.step_failure_data and e.step_failure_data.error
                                          else e.message or "")
-                    for e in result.all_events if e.is_step_failure]
+                    for e in result.all_events if e.is_step_failure and not _by_check(e)]
         checks = [f"check {c.asset_key.to_user_string()}/{c.check_name} failed: {c.description}"
                   for c in result.get_asset_check_evaluations() if not c.passed]
         raise AssetbookError("the pipeline run failed:\n" + "\n".join(failures + checks))
+
+
+def _by_check(event: dg.DagsterEvent) -> bool:
+    """A step failed by its own blocking check, which the check's line below says."""
+    error = event.step_failure_data.error if event.step_failure_data else None
+    return error is not None and error.cls_name == "DagsterAssetCheckFailedError"
 
 
 def _reason(error: Any) -> str:  # Dagster's SerializableErrorInfo, not exported

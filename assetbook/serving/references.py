@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from assetbook.errors import AssetbookError
@@ -22,3 +24,11 @@ def import_object(reference: str, what: str = "",
         return getattr(module, name)
     except AttributeError as exc:
         raise error(f"{label}: module '{module_name}' has no '{name}'") from exc
+
+
+def bound_transform(reference: str | None, options: Mapping[str, Any]
+                    ) -> Callable[[Any], Any]:
+    """A spec's transform with its options bound; rows pass unchanged without one."""
+    if reference is None:
+        return lambda frame: frame
+    return functools.partial(import_object(reference, "transform"), **options)

@@ -16,7 +16,6 @@ reason.
 # No `from __future__ import annotations`: BentoML reads the API methods' annotations, which
 # name classes made in `build_services`, as objects.
 
-import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,22 +28,15 @@ from bentoml.exceptions import UnprocessableEntity
 from pydantic import BaseModel
 
 from assetbook.serving.answers import answer_model, answers
-from assetbook.serving.config import MODEL_CONFIG, MODEL_FILE, ServiceConfig, ServiceSettings
+from assetbook.serving.config import MODEL_CONFIG, MODEL_FILE, ServiceConfig
 from assetbook.serving.middleware import JsonBodies, PlainRefusals, RecordRefusals
 from assetbook.serving.model_file import ModelFile, Predictor
 from assetbook.serving.recording import record_rows, sampled
-from assetbook.serving.references import import_object
+from assetbook.serving.references import bound_transform
 from assetbook.serving.request import body_models, load_schema, request_model
 from assetbook.serving.retry import TIMEOUT_S, call_with_retry
 
 MAX_BATCH = 1000
-
-
-def load_transform(settings: ServiceSettings) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    """The spec's transform with its options bound; rows pass unchanged without one."""
-    if settings.transform is None:
-        return lambda frame: frame
-    return functools.partial(import_object(settings.transform), **settings.options)
 
 
 def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]:
@@ -55,7 +47,7 @@ def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]
                            set(settings.exclude))
     single, batch = body_models(record, settings.record, settings.batch, MAX_BATCH)
     answer_type = answer_model(config.task, config.classes)
-    transform = load_transform(settings)
+    transform = bound_transform(settings.transform, settings.options)
     pinned = bentoml.models.BentoModel(config.model)
     served: dict[str, str] = {}  # the worker's model version, once its API is up
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import nbformat
 import pytest
+from mlflow import MlflowClient
 
 from assetbook.resources.state import STATE_ENV, StateFolder
 from tests.conftest import BIN, copy_example
@@ -167,6 +168,56 @@ def test_a_day_whose_last_run_failed_runs_again(project) -> None:
     status = json.loads(assetbook(root, "status", "--json").stdout)
     assert [a["partitions"]["failed"] for a in status["assets"] if a["partitions"]] == [
         [] for a in status["assets"] if a["partitions"]]
+
+
+def test_a_feature_the_served_transform_lacks_keeps_the_champion(project) -> None:
+    """The features notebook makes a column that the bento's transform does not: the model
+    learns from it, passes the thresholds, and could not be served. The gate refuses it, so
+    the champion alias stays on a model the deployment can serve."""
+    root, _ = project
+    path = root / "notebooks" / "features.ipynb"
+    kept = path.read_bytes()
+    notebook = nbformat.read(path, as_version=4)
+    cell = next(c for c in notebook.cells if "make_features(" in c.source)
+    cell.source = cell.source.replace(
+        'make_features(applications, config["log_money"])',
+        'make_features(applications, config["log_money"]).assign(\n'
+        '        loan_ratio=lambda f: f["loan"] / f["salary"])')
+    nbformat.write(notebook, path)
+    champion = MlflowClient(f"sqlite:///{root / '.assetbook' / 'mlflow.db'}"
+                            ).get_model_version_by_alias("loans_classifier", "champion").version
+    try:
+        refused = assetbook(root, "run", "--days", str(len(DAYS)), "--no-serve")
+    finally:
+        path.write_bytes(kept)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert ("refused: not servable: project.features:make_features does not make loan_ratio, "
+            "which the model learned from") in refused.stderr
+    assert "Dagster" not in refused.stderr, refused.stderr  # said as the gate's reason alone
+    assert MlflowClient(f"sqlite:///{root / '.assetbook' / 'mlflow.db'}"
+                        ).get_model_version_by_alias("loans_classifier", "champion"
+                                                     ).version == champion
+
+
+def test_a_transform_that_lacks_a_feature_builds_no_bento(project) -> None:
+    """The bento's transform changed, the champion not: packaging refuses the bento."""
+    root, _ = project
+    (root / "project" / "served.py").write_text(
+        "from project.features import make_features\n\n\n"
+        "def without_age(frame, log_money):\n"
+        "    return make_features(frame, log_money).drop(columns='age')\n")
+    spec = root / "assets" / "loans.yaml"
+    kept = spec.read_text()
+    spec.write_text(kept.replace("transform: project.features:make_features",
+                                 "transform: project.served:without_age"))
+    try:
+        built = assetbook(root, "materialize", "bento")
+    finally:
+        spec.write_text(kept)
+    assert built.returncode == 1, built.stdout + built.stderr
+    assert ("bento: loans_classifier v1 is not servable: project.served:without_age does not "
+            "make age, which the model learned from") in built.stderr, built.stderr
+    assert ("bento", None) not in materializations(root)
 
 
 def test_materialize_before_any_data_names_what_is_missing(project_dir: Path) -> None:

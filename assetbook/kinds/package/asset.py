@@ -12,10 +12,11 @@ from assetbook.graph.context import BuildContext
 from assetbook.graph.lineage import DATA_VERSION_TAG
 from assetbook.graph.outputs import versioned_output
 from assetbook.kinds.package import PackageAssetSpec
+from assetbook.kinds.package.servable import served_request
 from assetbook.resources.state import UNPARTITIONED
 from assetbook.resources.tracking import MlflowTracking
 from assetbook.runners.serving.environments import bentoml_home
-from assetbook.runners.serving.packaging import BentoSource, package
+from assetbook.runners.serving.packaging import BentoSource, PackagingError, package
 from assetbook.spec.loader import DeclaredAsset
 
 
@@ -30,6 +31,7 @@ def build_package_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Assets
     assert isinstance(spec, PackageAssetSpec)
     (champion_input,) = spec.inputs
     source = BentoSource.of(ctx.project, declared.name)
+    served = served_request(ctx.project, champion_input)
 
     @dg.asset(**ctx.asset_kwargs(declared, None, []), kinds={"bentoml"})
     def compute(context: AssetExecutionContext, mlflow: MlflowTracking,
@@ -48,6 +50,9 @@ def build_package_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Assets
                   "data_version": info.tags.get(DATA_VERSION_TAG, "unknown"), **code_versions}
         with tempfile.TemporaryDirectory() as scratch:
             model_file = mlflow.download(name, version, Path(scratch))
+            if served is not None and (problem := served.problem(model_file)):
+                # the transform changed since the gate checked it: the served bento stays
+                raise PackagingError(f"{name} v{version} is {problem}")
             packaged = package(model_file, source, name, labels, bentoml_home(ctx.state))
         record = {"bento": packaged.bento, "model": packaged.model, "model_version": version,
                   "labels": labels}

@@ -1,12 +1,14 @@
 """Builder of `promote` assets: the champion, behind the promotion gate.
 
 The evaluation (`assetbook/kinds/evaluate`) scored the candidate and the current champion (by
-MLflow alias) on the same held-out days; this asset applies the gate. A candidate that fails
+MLflow alias) on the same held-out days; this asset applies the gate, and refuses a candidate
+the served API could not answer with (`assetbook/kinds/package/servable.py`). A candidate that fails
 yields only a failed blocking check, so nothing is stored, nothing below runs, and the alias
 stays put. Every decision, passed or not, is appended to `<state>/promotions.jsonl`.
 """
 
 import json
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,11 @@ from assetbook.atomic import atomic_path
 from assetbook.graph.context import BuildContext, input_of_kind
 from assetbook.graph.outputs import versioned_output
 from assetbook.graph.training import registered_name
+from assetbook.kinds.package.servable import served_request
 from assetbook.kinds.promote import PromoteAssetSpec
 from assetbook.resources.state import UNPARTITIONED
 from assetbook.resources.tracking import MlflowTracking
-from assetbook.runners.gate import decide
+from assetbook.runners.gate import Decision, Rule, decide
 from assetbook.spec.loader import DeclaredAsset
 
 GATE_CHECK = "gate"
@@ -34,6 +37,7 @@ def build_promote_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Assets
     report_input = input_of_kind(ctx, declared, "evaluate")
     name = registered_name(ctx, model_input)
     history = ctx.state.promotions
+    served = served_request(ctx.project, declared.name)
     kwargs = ctx.asset_kwargs(declared, None, [])
     kwargs["check_specs"] = [*kwargs["check_specs"], dg.AssetCheckSpec(
         GATE_CHECK, asset=declared.name, blocking=True,
@@ -47,6 +51,11 @@ def build_promote_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Assets
         candidate_version = report["candidate_version"]
         decision = decide(report["candidate"], report["champion"], spec.gate,
                           report["task"])
+        if decision.passed and served is not None:
+            with tempfile.TemporaryDirectory() as scratch:
+                problem = served.problem(mlflow.download(name, candidate_version, Path(scratch)))
+            if problem:
+                decision = Decision((*decision.rules, Rule(problem, passed=False)))
         record = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "model": name,
                   "candidate": candidate_version, "champion": report["champion_version"],
                   "passed": decision.passed, "rules": [r.text for r in decision.rules],
