@@ -50,7 +50,8 @@ class ServedRequest:
 
 def served_request(project: ProjectSpec, champion: str) -> ServedRequest | None:
     """The probe of a deployment of a bento of `champion`, with Assetbook's service; None
-    where there is none, or the bento's own service.py may transform as it likes."""
+    where there is none, its body holds no record, or the bento's own service.py may
+    transform as it likes."""
     for package, declared in project.assets.items():
         if declared.spec.kind != "package" or tuple(declared.spec.inputs) != (champion,):
             continue
@@ -59,7 +60,8 @@ def served_request(project: ProjectSpec, champion: str) -> ServedRequest | None:
             return None
         for deploy in project.assets.values():
             if deploy.spec.kind == "deploy" and package in deploy.spec.inputs:
-                return ServedRequest(source.settings, _rows(deploy.spec.probe, source.settings))
+                rows = _rows(deploy.spec.probe, source.settings)
+                return ServedRequest(source.settings, rows) if rows else None
     return None
 
 
