@@ -86,12 +86,14 @@ def spec_text(root: Path, days: DataFolder, task: Task, schema: str,
     window = min(MAX_WINDOW, len(days.days) - HELD_OUT)
     target = days.frame[days.target]
     bar = gate_bar(task, target)
+    rows_a_day = len(target) / len(days.days)
     return render(
         "tabular/pipeline.yaml.tmpl", **{**values, "folder": json.dumps(values["folder"])},
         title=root.name, target=json.dumps(days.target), schema=schema, window=window,
-        held_out=HELD_OUT, batch_size=batch_size(len(target) / len(days.days) * window),
+        held_out=HELD_OUT, batch_size=batch_size(rows_a_day * window),
         gate_metric=bar.metric, gate_minimum=bar.minimum, gate_why=bar.why,
-        margin=margin(task, target), probe=json.dumps({RECORD: days.example_row()}),
+        margin=margin(task, target, rows_a_day * HELD_OUT),
+        probe=json.dumps({RECORD: days.example_row()}),
         evaluation_config=BINARY_EVALUATION if task == "binary" else "")
 
 
@@ -111,10 +113,12 @@ def gate_bar(task: Task, target: pd.Series) -> Bar:
     return Bar("r2", 0.1, "0 is no better than answering the mean")
 
 
-def margin(task: Task, target: pd.Series) -> float:
-    """0.01 of a score; for regression, compared on rmse, 2% of the target's spread."""
+def margin(task: Task, target: pd.Series, held_out_rows: float) -> float:
+    """0.01 of a score, or more where fewer than 100 rows are held out: one row's worth, as one
+    row answered otherwise moves accuracy by 1/rows (with 40 rows, a candidate one row worse
+    would be refused); for regression, compared on rmse, 2% of the target's spread."""
     if task != "regression":
-        return 0.01
+        return max(0.01, math.ceil(100 / max(held_out_rows, 1)) / 100)
     spread = float(target.std()) * 0.02 or 0.01
     return float(f"{spread:.2g}")
 
