@@ -60,6 +60,11 @@ def edit_features_notebook(root: Path, code: bool) -> None:
     nbformat.write(notebook, path)
 
 
+def champion_version(root: Path) -> str:
+    registry = MlflowClient(f"sqlite:///{root / '.assetbook' / 'mlflow.db'}")
+    return registry.get_model_version_by_alias("loans_classifier", "champion").version
+
+
 LIBRARY_WARNING = "a library the project imports warns of something"
 
 
@@ -184,8 +189,7 @@ def test_a_feature_the_served_transform_lacks_keeps_the_champion(project) -> Non
         'make_features(applications, config["log_money"]).assign(\n'
         '        loan_ratio=lambda f: f["loan"] / f["salary"])')
     nbformat.write(notebook, path)
-    champion = MlflowClient(f"sqlite:///{root / '.assetbook' / 'mlflow.db'}"
-                            ).get_model_version_by_alias("loans_classifier", "champion").version
+    champion = champion_version(root)
     try:
         refused = assetbook(root, "run", "--days", str(len(DAYS)), "--no-serve")
     finally:
@@ -194,9 +198,7 @@ def test_a_feature_the_served_transform_lacks_keeps_the_champion(project) -> Non
     assert ("refused: not servable: project.features:make_features does not make loan_ratio, "
             "which the model learned from") in refused.stderr
     assert "Dagster" not in refused.stderr, refused.stderr  # said as the gate's reason alone
-    assert MlflowClient(f"sqlite:///{root / '.assetbook' / 'mlflow.db'}"
-                        ).get_model_version_by_alias("loans_classifier", "champion"
-                                                     ).version == champion
+    assert champion_version(root) == champion
 
 
 def test_a_transform_that_lacks_a_feature_builds_no_bento(project) -> None:
@@ -214,9 +216,10 @@ def test_a_transform_that_lacks_a_feature_builds_no_bento(project) -> None:
         built = assetbook(root, "materialize", "bento")
     finally:
         spec.write_text(kept)
+    champion = champion_version(root)
     assert built.returncode == 1, built.stdout + built.stderr
-    assert ("bento: loans_classifier v1 is not servable: project.served:without_age does not "
-            "make age, which the model learned from") in built.stderr, built.stderr
+    assert (f"bento: loans_classifier v{champion} is not servable: project.served:without_age "
+            "does not make age, which the model learned from") in built.stderr, built.stderr
     assert ("bento", None) not in materializations(root)
 
 
