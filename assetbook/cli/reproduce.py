@@ -95,7 +95,8 @@ def render(result: Reproduction) -> str:
              f"  data: {'the recorded versions' if result.same_data else 'DIFFERENT versions'}"]
     for name in sorted(set(result.recorded) | set(result.rebuilt)):
         before, after = result.recorded.get(name), result.rebuilt.get(name)
-        lines.append(f"  {name:<18} recorded {_number(before)}  rebuilt {_number(after)}")
+        lines.append(f"  {name:<18} recorded {_number(before, name)}  rebuilt "
+                     f"{_number(after, name)}")
     verdict = ("identical" if result.matches and result.difference == 0 else
                f"within tolerance {result.tolerance:g} (largest difference "
                f"{result.difference:.3g})" if result.matches else
@@ -104,8 +105,11 @@ def render(result: Reproduction) -> str:
     return "\n".join([*lines, f"result: {verdict}"])
 
 
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.6f}"
+def _number(value: float | None, name: str) -> str:
+    """A metric to six places; the held-out row count as a count."""
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if name == "rows" else f"{value:.6f}"
 
 
 def _checkout(root: Path, commit: str, folder: Path) -> None:

@@ -93,6 +93,9 @@ def rollback(session: Session, environment: str | None = None, by: str = "") -> 
     target = _deployer(session, name)
     registry = MlflowTracking.local(session.state.root, session.state.profile.mlflow)
     previous = registry.alias_version(model, "previous")
+    if previous is None:
+        raise AssetbookError(f"{model} has no previous champion to roll back to: only one "
+                             "version was ever promoted")
     served = [e for e in target.history() if e.model_version == previous]
     if not served:
         raise AssetbookError(f"no bento of {model} v{previous} was ever deployed here")

@@ -212,6 +212,8 @@ def test_reproduce_rebuilds_the_first_champion_from_the_bytes_it_read(pumps: Pum
     recorded = pumps.lineage("1")["held_out_metrics"]
     (roc_auc,) = [line.split() for line in lines if line.split()[0] == "roc_auc"]
     assert float(roc_auc[4]) == pytest.approx(recorded["roc_auc"], abs=1e-6)
+    (rows,) = [line.split() for line in lines if line.split()[0] == "rows"]
+    assert rows[2] == f"{recorded['rows']:.0f}"  # a count, not a metric's six places
     assert [r["version"] for r in json.loads(pumps.assetbook("history", "--json").stdout)] == [
         "1", "2"]  # the rebuild registered nothing in the project's registry
 

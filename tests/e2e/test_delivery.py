@@ -188,6 +188,9 @@ def test_first_run_serves_the_champion(project: Project) -> None:
     (decision,) = project.decisions()
     assert decision["passed"] and decision["champion"] is None
     assert decision["days"] == ["2024-01-04", "2024-01-05"]  # held out by `lag: 2`
+    alone = project.assetbook("rollback")  # one champion ever: nothing to go back to
+    assert alone.returncode == 1 and "loans_classifier has no previous champion to roll back " \
+                                     "to: only one version was ever promoted" in alone.stderr
 
     batch = httpx.post(f"{project.url}/predict_batch", json={"applications": [GOOD] * 5})
     assert batch.status_code == 200 and len(batch.json()) == 5
