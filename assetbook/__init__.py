@@ -1,8 +1,8 @@
 """Assetbook: notebooks and YAML specs as a Dagster asset graph.
 
-`from assetbook import load` reads an asset's stored value in a notebook or a REPL. It is
-imported on first use, so `import assetbook` stays cheap for the CLI, the serving runtime and
-the code location.
+`from assetbook import load` reads an asset's stored value in a notebook or a REPL, and
+`load_model("champion")` the model version an alias names. Each is imported on first use,
+so `import assetbook` stays cheap for the CLI, the serving runtime and the code location.
 """
 
 import sys
@@ -14,7 +14,7 @@ from typing import Any
 # jsonschema leaves that one format unchecked.
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
-__all__ = ["load"]
+__all__ = ["load", "load_model"]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,4 +22,8 @@ def __getattr__(name: str) -> Any:
         from assetbook.values import load
 
         return load
+    if name == "load_model":
+        from assetbook.registered import load_model
+
+        return load_model
     raise AttributeError(f"module 'assetbook' has no attribute '{name}'")

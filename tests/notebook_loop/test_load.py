@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics
 
-from assetbook import load
+from assetbook import load, load_model
 from assetbook.errors import AssetbookError
 from assetbook.serving.model_file import Predictor
 from tests.notebook_loop.conftest import DAYS, Materialized
@@ -42,6 +42,24 @@ def test_a_range_and_the_last_n_partitions_in_key_order(materialized: Materializ
                                   stored_frames(materialized, DAYS[2:]))
     pd.testing.assert_frame_equal(load("features", last=3, project=root),
                                   stored_frames(materialized, DAYS[1:]))
+
+
+def test_load_model_reads_a_registered_version_by_alias_or_number(
+        materialized: Materialized) -> None:
+    """The registry's version, as the bento is built from it: here the one fit, v1, which
+    `candidate` names and no `champion` yet (the gate has not run)."""
+    root = materialized.root
+    held_out = load("features", last=2, project=root)
+    stored = load("candidate_model", project=root).predict(held_out)
+    for model in (load_model("candidate", project=root), load_model(version=1, project=root)):
+        assert isinstance(model, Predictor)
+        np.testing.assert_array_equal(model.predict(held_out), stored)
+    with pytest.raises(AssetbookError, match="no version of loans_classifier has the alias "
+                                             "'champion' \\(yet\\)"):
+        load_model(project=root)
+    with pytest.raises(AssetbookError, match="registers no model 'houses'; it registers "
+                                             "loans_classifier"):
+        load_model(model="houses", project=root)
 
 
 def test_the_model_predicts_what_the_pipeline_scored(materialized: Materialized) -> None:
