@@ -42,8 +42,6 @@ START_TIMEOUT_S = 120.0  # a busy machine's JupyterLab takes seconds to import a
 
 def run_notebook_command(session: Session, args: argparse.Namespace) -> int:
     """Print the parameters, or run the Jupyter server until it stops."""
-    # MLflow draws a progress bar on stderr for each artifact the evaluation's parameters read
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     declared, parameters = opened_parameters(session, args.asset, args.partition, args.last)
     if args.print_only:
         print(json.dumps(as_data(parameters), indent=2))

@@ -25,6 +25,7 @@ import dagster as dg
 from assetbook.errors import AssetbookError
 
 CANDIDATE, CHAMPION, PREVIOUS = "candidate", "champion", "previous"
+PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 class MlflowTracking(dg.ConfigurableResource):
@@ -97,14 +98,12 @@ class MlflowTracking(dg.ConfigurableResource):
 
     def read_json(self, run_id: str, artifact: str) -> dict[str, Any] | None:
         """A JSON document logged to the run (`folder/name`), or None if it has none."""
-        import mlflow.artifacts
         from mlflow.exceptions import MlflowException
 
         with tempfile.TemporaryDirectory() as scratch:
             try:
-                path = mlflow.artifacts.download_artifacts(
-                    run_id=run_id, artifact_path=artifact, dst_path=scratch,
-                    tracking_uri=self.tracking_uri)
+                path = _download(run_id=run_id, artifact_path=artifact, dst_path=scratch,
+                                 tracking_uri=self.tracking_uri)
             except (MlflowException, OSError):
                 return None
             return json.loads(Path(path).read_text())
@@ -138,11 +137,9 @@ class MlflowTracking(dg.ConfigurableResource):
 
     def download(self, name: str, version: str, destination: Path) -> Path:
         """The version's model.pt, copied out of the artifact store."""
-        import mlflow.artifacts
-
         source = self.version_info(name, version).source
-        folder = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(
-            destination), tracking_uri=self.tracking_uri)
+        folder = _download(artifact_uri=source, dst_path=str(destination),
+                           tracking_uri=self.tracking_uri)
         return Path(folder) / "model.pt"
 
     def promote(self, name: str, version: str) -> str | None:
@@ -167,3 +164,19 @@ class MlflowTracking(dg.ConfigurableResource):
         client.set_registered_model_alias(name, CHAMPION, previous)
         client.set_registered_model_alias(name, PREVIOUS, current)
         return current, previous
+
+
+def _download(**where: Any) -> str:
+    """`mlflow.artifacts.download_artifacts` without its progress bar, which it draws on
+    stderr for every file, in a step's log, a command's output or a user's notebook."""
+    import mlflow.artifacts
+
+    before = os.environ.get(PROGRESS_BAR)
+    os.environ[PROGRESS_BAR] = "false"
+    try:
+        return mlflow.artifacts.download_artifacts(**where)
+    finally:
+        if before is None:
+            del os.environ[PROGRESS_BAR]
+        else:
+            os.environ[PROGRESS_BAR] = before

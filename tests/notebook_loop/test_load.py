@@ -45,7 +45,7 @@ def test_a_range_and_the_last_n_partitions_in_key_order(materialized: Materializ
 
 
 def test_load_model_reads_a_registered_version_by_alias_or_number(
-        materialized: Materialized) -> None:
+        materialized: Materialized, capsys: pytest.CaptureFixture[str]) -> None:
     """The registry's version, as the bento is built from it: here the one fit, v1, which
     `candidate` names and no `champion` yet (the gate has not run)."""
     root = materialized.root
@@ -54,6 +54,7 @@ def test_load_model_reads_a_registered_version_by_alias_or_number(
     for model in (load_model("candidate", project=root), load_model(version=1, project=root)):
         assert isinstance(model, Predictor)
         np.testing.assert_array_equal(model.predict(held_out), stored)
+    assert "Downloading artifacts" not in capsys.readouterr().err  # MLflow's bar, in a notebook
     with pytest.raises(AssetbookError, match="no version of loans_classifier has the alias "
                                              "'champion' \\(yet\\)"):
         load_model(project=root)
