@@ -8,7 +8,6 @@ stays put. Every decision, passed or not, is appended to `<state>/promotions.jso
 """
 
 import json
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,11 +50,9 @@ def build_promote_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Assets
         candidate_version = report["candidate_version"]
         decision = decide(report["candidate"], report["champion"], spec.gate,
                           report["task"])
-        if decision.passed and served is not None:
-            with tempfile.TemporaryDirectory() as scratch:
-                problem = served.problem(mlflow.download(name, candidate_version, Path(scratch)))
-            if problem:
-                decision = Decision((*decision.rules, Rule(problem, passed=False)))
+        if decision.passed and served is not None and (
+                problem := served.problem(inputs[model_input][UNPARTITIONED])):
+            decision = Decision((*decision.rules, Rule(problem, passed=False)))
         record = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "model": name,
                   "candidate": candidate_version, "champion": report["champion_version"],
                   "passed": decision.passed, "rules": [r.text for r in decision.rules],
