@@ -12,7 +12,7 @@ from pathlib import Path
 
 from assetbook.errors import AssetbookError
 from assetbook.graph.context import BuildContext
-from assetbook.graph.training import registered_name
+from assetbook.graph.training import chosen_model
 from assetbook.resources.importable import make_importable
 from assetbook.resources.state import StateFolder
 from assetbook.resources.tracking import MlflowTracking
@@ -30,16 +30,7 @@ def load_model(alias: str = "champion", *, version: str | int | None = None,
     root = find_project(Path(project) if project is not None else Path.cwd())
     make_importable(root)  # the model file names its class in the project's package
     state = StateFolder.for_project(root)
-    ctx = BuildContext(load_project(root), state)
-    names = sorted({registered_name(ctx, d.name) for d in ctx.project.assets.values()
-                    if d.spec.kind == "train"})
-    if model is None and len(names) != 1:
-        raise AssetbookError(f"the project registers {', '.join(names) or 'no model'}: name "
-                             "one with model='...'")
-    name = model or names[0]
-    if name not in names:
-        raise AssetbookError(f"the project registers no model '{name}'; it registers "
-                             f"{', '.join(names)}")
+    name = chosen_model(BuildContext(load_project(root), state), model, "model='...'")
     registry = MlflowTracking.local(state.root, state.profile.mlflow)
     number = str(version) if version is not None else registry.alias_version(name, alias)
     if number is None:

@@ -23,7 +23,7 @@ from typing import Any
 import dagster as dg
 
 from assetbook.cli.session import Session
-from assetbook.cli.versions import lineage
+from assetbook.cli.versions import lineage, metric_text
 from assetbook.errors import AssetbookError
 from assetbook.graph.lineage import EVALUATION, LINEAGE_FOLDER, MANIFEST
 from assetbook.resources.artifacts import ArtifactIOManager
@@ -95,21 +95,14 @@ def render(result: Reproduction) -> str:
              f"  data: {'the recorded versions' if result.same_data else 'DIFFERENT versions'}"]
     for name in sorted(set(result.recorded) | set(result.rebuilt)):
         before, after = result.recorded.get(name), result.rebuilt.get(name)
-        lines.append(f"  {name:<18} recorded {_number(before, name)}  rebuilt "
-                     f"{_number(after, name)}")
+        lines.append(f"  {name:<18} recorded {metric_text(before, name, 6)}  rebuilt "
+                     f"{metric_text(after, name, 6)}")
     verdict = ("identical" if result.matches and result.difference == 0 else
                f"within tolerance {result.tolerance:g} (largest difference "
                f"{result.difference:.3g})" if result.matches else
                f"NOT reproduced (largest difference {result.difference:.3g}, tolerance "
                f"{result.tolerance:g})")
     return "\n".join([*lines, f"result: {verdict}"])
-
-
-def _number(value: float | None, name: str) -> str:
-    """A metric to six places; the held-out row count as a count."""
-    if value is None:
-        return "-"
-    return f"{value:.0f}" if name == "rows" else f"{value:.6f}"
 
 
 def _checkout(root: Path, commit: str, folder: Path) -> None:

@@ -17,7 +17,7 @@ import dagster as dg
 from assetbook.cli.session import Session
 from assetbook.graph.context import BuildContext
 from assetbook.graph.internals import Freshness, GraphState, StaleState
-from assetbook.graph.training import registered_name
+from assetbook.graph.training import registered_names
 from assetbook.resources.tracking import CHAMPION, MlflowTracking
 from assetbook.runners.serving.environments import deployer, deployments, fed_by
 from assetbook.runners.serving.processes import alive
@@ -107,8 +107,7 @@ def model_statuses(session: Session) -> tuple[ModelStatus, ...]:
     """The champion of each model a `train` asset registers."""
     ctx = BuildContext(session.project, session.state)
     registry = MlflowTracking.local(session.state.root, session.state.profile.mlflow)
-    names = dict.fromkeys(registered_name(ctx, d.name) for d in session.project.assets.values()
-                          if d.spec.kind == "train")
+    names = registered_names(ctx)
     return tuple(ModelStatus(name, registry.alias_version(name, CHAMPION)) for name in names)
 
 

@@ -24,7 +24,7 @@ from assetbook.errors import AssetbookError
 from assetbook.graph.context import BuildContext
 from assetbook.graph.lineage import COMMIT_TAG, EVALUATION, LINEAGE_FOLDER, MANIFEST
 from assetbook.graph.retention import collect
-from assetbook.graph.training import registered_name
+from assetbook.graph.training import chosen_model
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.tracking import MlflowTracking
 from assetbook.runners.gate import HEADLINE
@@ -127,9 +127,14 @@ def render_history(rows: list[HistoryRow]) -> str:
 
 
 def _metric(metrics: dict[str, float], name: str) -> str:
-    if name not in metrics:
+    return metric_text(metrics.get(name), name, 4)
+
+
+def metric_text(value: float | None, name: str, places: int) -> str:
+    """A held-out metric to `places` decimals; the held-out row count as a count."""
+    if value is None:
         return "-"
-    return f"{metrics[name]:.0f}" if name == "rows" else f"{metrics[name]:.4f}"
+    return f"{value:.0f}" if name == "rows" else f"{value:.{places}f}"
 
 
 def history_json(rows: list[HistoryRow]) -> str:
@@ -159,16 +164,8 @@ def plot_history(rows: list[HistoryRow], path: Path) -> Path:
 
 
 def _registry(session: Session, model: str | None) -> tuple[MlflowTracking, str]:
-    ctx = BuildContext(session.project, session.state)
-    names = sorted({registered_name(ctx, d.name) for d in session.project.assets.values()
-                    if d.spec.kind == "train"})
-    if model is None and len(names) != 1:
-        raise AssetbookError(f"name a model with --model: {', '.join(names) or 'none'}")
-    if model is not None and model not in names:
-        raise AssetbookError(f"no registered model '{model}'; the project's: "
-                             f"{', '.join(names) or 'none'}")
-    return MlflowTracking.local(session.state.root, session.state.profile.mlflow), (
-        model or names[0])
+    name = chosen_model(BuildContext(session.project, session.state), model, "--model")
+    return MlflowTracking.local(session.state.root, session.state.profile.mlflow), name
 
 
 def _version(registry: MlflowTracking, name: str, version: str) -> Any:

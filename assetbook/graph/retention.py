@@ -16,7 +16,7 @@ from assetbook.atomic import StorePath
 from assetbook.defaults import DEFAULT_KEEP
 from assetbook.graph.context import BuildContext
 from assetbook.graph.lineage import EVALUATION, LINEAGE_FOLDER, MANIFEST
-from assetbook.graph.training import registered_name
+from assetbook.graph.training import registered_names
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.state import StateFolder
 from assetbook.resources.store import store_path
@@ -37,10 +37,8 @@ class Reclaimed:
 def referenced_versions(ctx: BuildContext, registry: MlflowTracking
                         ) -> set[tuple[str, str, str]]:
     """(asset, partition, version) of everything any registered model version read."""
-    project = ctx.project
     client = registry.client()
-    names = {registered_name(ctx, d.name) for d in project.assets.values()
-             if d.spec.kind == "train"}
+    names = registered_names(ctx)
     found: set[tuple[str, str, str]] = set()
     for name in names:
         for info in client.search_model_versions(f"name='{name}'"):

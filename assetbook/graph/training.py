@@ -11,6 +11,7 @@ from typing import Any
 
 from dagster import AssetExecutionContext
 
+from assetbook.errors import AssetbookError
 from assetbook.graph.context import BuildContext
 from assetbook.kinds.train import TrainAssetSpec
 from assetbook.resources.state import UNPARTITIONED
@@ -68,3 +69,21 @@ def registered_name(ctx: BuildContext, train_asset: str) -> str:
     declared = ctx.project.assets[train_asset]
     assert isinstance(declared.spec, TrainAssetSpec)
     return declared.spec.register_as or declared.pipeline
+
+
+def registered_names(ctx: BuildContext) -> list[str]:
+    """Every registered model the project's train assets version, sorted."""
+    return sorted({registered_name(ctx, d.name) for d in ctx.project.assets.values()
+                   if d.spec.kind == "train"})
+
+
+def chosen_model(ctx: BuildContext, model: str | None, how: str) -> str:
+    """`model`, or the project's one registered model; `how` says how a caller names one
+    (`--model`, `model='...'`)."""
+    names = registered_names(ctx)
+    if model is None and len(names) != 1:
+        raise AssetbookError(f"name a model with {how}: {', '.join(names) or 'none'}")
+    if model is not None and model not in names:
+        raise AssetbookError(f"no registered model '{model}'; the project's: "
+                             f"{', '.join(names) or 'none'}")
+    return model or names[0]

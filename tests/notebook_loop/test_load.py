@@ -58,7 +58,7 @@ def test_load_model_reads_a_registered_version_by_alias_or_number(
     with pytest.raises(AssetbookError, match="no version of loans_classifier has the alias "
                                              "'champion' \\(yet\\)"):
         load_model(project=root)
-    with pytest.raises(AssetbookError, match="registers no model 'houses'; it registers "
+    with pytest.raises(AssetbookError, match="no registered model 'houses'; the project's: "
                                              "loans_classifier"):
         load_model(model="houses", project=root)
 
