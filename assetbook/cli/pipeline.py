@@ -12,7 +12,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
@@ -26,6 +26,7 @@ from assetbook.errors import AssetbookError
 from assetbook.graph.internals import RANGE_END_TAG, RANGE_START_TAG, GraphState
 from assetbook.graph.landed import corrected_days
 from assetbook.graph.orphans import PID_TAG, fail_orphaned_runs
+from assetbook.kinds.promote.refusal import standing_refusal
 from assetbook.runners.kernels import DEFAULT_KERNEL, step_imports
 from assetbook.runners.notebook import prepare_notebooks
 from assetbook.runners.serving.environments import fed_by
@@ -46,6 +47,7 @@ class PipelineRun:
     landed: bool = True  # the landing source's days; False: an asset's own (served days)
     not_days: tuple[str, ...] = ()  # files in the landing folder whose name is not a day
     ignored: str | None = None  # the simulator's options given to a source without one
+    standing: dict[str, str] = field(default_factory=dict)  # gate -> an earlier run's refusal
 
     @property
     def computed(self) -> list[str]:
@@ -68,12 +70,15 @@ def run_pipeline(session: Session, days: int | None = None, rows: int | None = N
     """With a simulator, land days up to `days` (default: SIMULATED_DAYS) of `rows` rows; then
     materialize what Dagster reports missing or stale over the landed days, and everything
     below it. Without `serve`, the package and deploy assets are left out (a CI sample is
-    judged, not served)."""
+    judged, not served). A gate whose refusal still stands (nothing it judged has changed) is
+    left out too: it would refuse the same candidate again."""
     keys, strays, ignored = _land(session, days, rows)
-    plan = plan_stale(session, keys, lambda name: not _promoted(session, name) and (
-        serve or _kind(session, name) not in SERVING_KINDS))
+    standing = {name: why for name in session.project.assets if _kind(session, name) == "promote"
+                and (why := standing_refusal(session.instance, session.defs, name))}
+    plan = plan_stale(session, keys, lambda name: name not in standing and not _promoted(
+        session, name) and (serve or _kind(session, name) not in SERVING_KINDS))
     return PipelineRun(keys, plan, execute(session, plan, progress), not_days=strays,
-                       ignored=ignored)
+                       ignored=ignored, standing=standing)
 
 
 def plan_stale(session: Session, keys: Sequence[str], allowed: Callable[[str], bool]) -> Plan:

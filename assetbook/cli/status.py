@@ -18,6 +18,7 @@ from assetbook.cli.session import Session
 from assetbook.graph.context import BuildContext
 from assetbook.graph.internals import Freshness, GraphState, StaleState
 from assetbook.graph.training import registered_names
+from assetbook.kinds.promote.refusal import standing_refusal
 from assetbook.resources.tracking import CHAMPION, MlflowTracking
 from assetbook.runners.serving.environments import deployer, deployments, fed_by
 from assetbook.runners.serving.processes import alive
@@ -39,6 +40,7 @@ class AssetStatus:
     data: StaleState  # Dagster's stale status; a partitioned asset is stale if a partition is
     causes: tuple[str, ...]  # why it is stale, in Dagster's words
     freshness: Freshness | None  # None: no freshness policy
+    refused: str | None = None  # a gate's refusal that stands until new data or code
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,10 @@ def _asset_status(session: Session, graph: GraphState, key: dg.AssetKey,
     last = datetime.fromtimestamp(latest.timestamp, UTC) if latest else None
     partitions_def = session.defs.resolve_asset_graph().get(key).partitions_def
     if partitions_def is None:
+        refused = (standing_refusal(instance, session.defs, name)
+                   if session.project.assets[name].spec.kind == "promote" else None)
         return AssetStatus(name, last, None, graph.stale_state(key),
-                           _distinct(graph.stale_causes(key)), freshness)
+                           _distinct(graph.stale_causes(key)), freshness, refused)
     keys = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
     by_key = instance.get_status_by_partition(key, keys, partitions_def) or {}
     done = [k for k in keys if by_key.get(k) == dg.AssetPartitionStatus.MATERIALIZED]
@@ -134,7 +138,7 @@ def render(status: ProjectStatus) -> str:
     """An aligned table of the assets, then one line per model and per deployment."""
     rows = [("asset", "last materialized", "partitions", "freshness", "data")]
     rows += [(a.name, _when(a.last_materialized), _partitions(a.partitions), a.freshness or "-",
-              a.data + (f": {'; '.join(a.causes)}" if a.causes else "")) for a in status.assets]
+              a.data + _why(a)) for a in status.assets]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)),
                         row[-1]]).rstrip() for row in rows]
@@ -143,6 +147,13 @@ def render(status: ProjectStatus) -> str:
               for m in status.models]
     lines += [_served_line(s) for s in status.served]
     return "\n".join(lines)
+
+
+def _why(asset: AssetStatus) -> str:
+    """Stale because its gate refused the new candidate, or in Dagster's words."""
+    if asset.refused:
+        return f": {asset.refused}"
+    return f": {'; '.join(asset.causes)}" if asset.causes else ""
 
 
 def _served_line(served: ServedStatus) -> str:

@@ -36,7 +36,10 @@ def print_summary(console: Console, outcome: PipelineRun, state: StateFolder,
     if outcome.plan.models is not None:
         say(f"materialized {', '.join(outcome.plan.models.assets)}", markup=False)
     if outcome.plan.empty:
-        say("everything was already materialized")
+        say("nothing new to run" if outcome.standing else "everything was already materialized")
+    for gate, why in outcome.standing.items():
+        say(f"gate: {gate}: {why} (an earlier run's verdict: the gate judges again when new "
+            "data or code arrives)", markup=False)
     for line in gate_lines(state.promotions, since):
         say(line, markup=False)
     for report in new_reports(state.reports, since):

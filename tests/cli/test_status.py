@@ -40,6 +40,8 @@ def test_render_aligns_the_assets_and_names_failures_causes_and_the_served_model
                         ("has a new code version", "has a new dependency data version "
                          "(features)"), None),
             AssetStatus("champion", None, None, "missing", (), "UNKNOWN"),
+            AssetStatus("staged", AT, None, "stale", ("has a new dependency data version "
+                        "(candidate_model)",), None, "candidate v2 refused: roc_auc 0.7 < 0.8"),
         ),
         models=(ModelStatus("loans_classifier", None),),
         served=(ServedStatus("staging", None, "http://127.0.0.1:3030", "2", "loans:abc",
@@ -49,14 +51,16 @@ def test_render_aligns_the_assets_and_names_failures_causes_and_the_served_model
     )
     lines = render(status).splitlines()
     when = AT.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    assert lines[:4] == [
+    assert lines[:5] == [
         "asset            last materialized    partitions                 freshness  data",
         f"features         {when}  2/3, 1 failed: 2024-01-02  WARN       fresh",
         f"candidate_model  {when}  -                          -          stale: has a new "
         "code version; has a new dependency data version (features)",
         "champion         never                -                          UNKNOWN    missing",
+        f"staged           {when}  -                          -          stale: candidate v2 "
+        "refused: roc_auc 0.7 < 0.8",  # the gate's reason, not Dagster's
     ]
-    assert lines[5:] == [
+    assert lines[6:] == [
         "model loans_classifier: champion none yet",
         f"staging: v2 (loans:abc) on http://127.0.0.1:3030, since {local(STAGED)}",
         f"production (after staging): v1 (loans:xyz) on http://127.0.0.1:3031, since "

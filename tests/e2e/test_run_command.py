@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import nbformat
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from assetbook.resources.state import STATE_ENV, StateFolder
@@ -58,6 +59,12 @@ def edit_features_notebook(root: Path, code: bool) -> None:
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="an output\n")]
         cell.execution_count = 42
     nbformat.write(notebook, path)
+
+
+def decisions(root: Path) -> list[dict]:
+    """The gate's decisions so far, oldest first."""
+    history = StateFolder.for_project(root).promotions
+    return [json.loads(line) for line in history.read_text().splitlines()]
 
 
 def champion_version(root: Path) -> str:
@@ -178,7 +185,9 @@ def test_a_day_whose_last_run_failed_runs_again(project) -> None:
 def test_a_feature_the_served_transform_lacks_keeps_the_champion(project) -> None:
     """The features notebook makes a column that the bento's transform does not: the model
     learns from it, passes the thresholds, and could not be served. The gate refuses it, so
-    the champion alias stays on a model the deployment can serve."""
+    the champion alias stays on a model the deployment can serve. The next `run`, with nothing
+    new, does not ask the gate again (it would refuse the same candidate, and each scheduled
+    run would fail); a new gate spec is judged."""
     root, _ = project
     path = root / "notebooks" / "features.ipynb"
     kept = path.read_bytes()
@@ -192,6 +201,10 @@ def test_a_feature_the_served_transform_lacks_keeps_the_champion(project) -> Non
     champion = champion_version(root)
     try:
         refused = assetbook(root, "run", "--days", str(len(DAYS)), "--no-serve")
+        judged = len(decisions(root))
+        again = assetbook(root, "run", "--days", str(len(DAYS)), "--no-serve")
+        status = json.loads(assetbook(root, "status", "--json").stdout)
+        regated = run_with_gate_margin(root, 0.5)
     finally:
         path.write_bytes(kept)
     assert refused.returncode == 1, refused.stdout + refused.stderr
@@ -199,6 +212,28 @@ def test_a_feature_the_served_transform_lacks_keeps_the_champion(project) -> Non
             "which the model learned from") in refused.stderr
     assert "Dagster" not in refused.stderr, refused.stderr  # said as the gate's reason alone
     assert champion_version(root) == champion
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "nothing new to run" in again.stdout, again.stdout
+    assert re.search(r"\ngate: champion: candidate v\d+ refused: not servable: .*loan_ratio.* "
+                     r"\(an earlier run's verdict: the gate judges again when new data or code "
+                     r"arrives\)\n", again.stdout), again.stdout
+    champion_row = next(a for a in status["assets"] if a["name"] == "champion")
+    assert champion_row["data"] == "stale" and "not servable" in champion_row["refused"]
+    assert regated.returncode == 1, regated.stdout + regated.stderr
+    assert "✗ champion" in regated.stdout, regated.stdout
+    assert [d["passed"] for d in decisions(root)[judged - 1:]] == [False, False]
+
+
+def run_with_gate_margin(root: Path, margin: float) -> subprocess.CompletedProcess:
+    spec = root / "assets" / "loans.yaml"
+    kept = spec.read_text()
+    edited = yaml.safe_load(kept)
+    edited["assets"]["champion"]["gate"]["margin"] = margin
+    spec.write_text(yaml.safe_dump(edited, sort_keys=False))
+    try:
+        return assetbook(root, "run", "--days", str(len(DAYS)), "--no-serve")
+    finally:
+        spec.write_text(kept)
 
 
 def test_a_transform_that_lacks_a_feature_builds_no_bento(project) -> None:

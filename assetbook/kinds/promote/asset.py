@@ -4,7 +4,8 @@ The evaluation (`assetbook/kinds/evaluate`) scored the candidate and the current
 MLflow alias) on the same held-out days; this asset applies the gate, and refuses a candidate
 the served API could not answer with (`assetbook/kinds/package/servable.py`). A candidate that fails
 yields only a failed blocking check, so nothing is stored, nothing below runs, and the alias
-stays put. Every decision, passed or not, is appended to `<state>/promotions.jsonl`.
+stays put; `assetbook run` leaves that refusal standing until new data or code arrives
+(`refusal.py`). Every decision, passed or not, is appended to `<state>/promotions.jsonl`.
 """
 
 import json
@@ -21,12 +22,11 @@ from assetbook.graph.outputs import versioned_output
 from assetbook.graph.training import registered_name
 from assetbook.kinds.package.servable import served_request
 from assetbook.kinds.promote import PromoteAssetSpec
+from assetbook.kinds.promote.refusal import CODE_VERSION_KEY, GATE_CHECK
 from assetbook.resources.state import UNPARTITIONED
 from assetbook.resources.tracking import MlflowTracking
 from assetbook.runners.gate import Decision, Rule, decide
 from assetbook.spec.loader import DeclaredAsset
-
-GATE_CHECK = "gate"
 
 
 def build_promote_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsDefinition:
@@ -42,6 +42,7 @@ def build_promote_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Assets
         GATE_CHECK, asset=declared.name, blocking=True,
         description="thresholds, and not worse than the champion on the held-out days")]
     kwargs["output_required"] = False
+    judged_by = kwargs["code_version"]  # a refusal stands until it changes (refusal.py)
 
     @dg.asset(**kwargs, kinds={"mlflow"})
     def compute(context: AssetExecutionContext, mlflow: MlflowTracking,
@@ -72,7 +73,8 @@ def build_promote_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Assets
                          f"candidate v{candidate_version} refused: ")
             + "; ".join(decision.failures or [r.text for r in decision.rules]),
             metadata={"candidate_version": candidate_version,
-                      "champion_version": str(report["champion_version"] or "none")})
+                      "champion_version": str(report["champion_version"] or "none"),
+                      CODE_VERSION_KEY: judged_by})
 
     return compute
 
