@@ -149,14 +149,18 @@ def _init(path: Path, data: Path | None, target: str | None, task: str | None) -
     if data is not None and not target:
         raise AssetbookError("--data needs --target, the column to predict, e.g. "
                              f"`assetbook init {path} --data {data} --target label`")
-    created = (scaffold_example(path) if data is None
-               else scaffold_tabular(path, data, target, task))  # type: ignore[arg-type]
+    made = None if data is None else scaffold_tabular(path, data, target,
+                                                      task)  # type: ignore[arg-type]
+    created = scaffold_example(path) if made is None else made.written
     root = path.resolve()
     print(f"created {root} (a git repository, first commit on main):")
     for file in created:
         print(f"  {file.relative_to(root)}")
-    if data is not None:
+    if made is not None:
         print(f"\n{_trained(root, task)}")
+    if made is not None and made.left_out:
+        print(f"it leaves out the text column(s) {', '.join(made.left_out)}: "
+              "project/features.py can turn them into numbers")
     print(f"\nnext: cd {shlex.quote(str(path))} && assetbook run")
     return 0
 

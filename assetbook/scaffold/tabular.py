@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
+from assetbook.runners.training.data import model_columns
 from assetbook.scaffold.common import SHARED_WITH_EXAMPLE, common_files
 from assetbook.scaffold.data import HELD_OUT, DataFolder, read_data
 from assetbook.scaffold.folder import Files, check_folder, commit_all, write_files
@@ -30,6 +31,12 @@ BINARY_EVALUATION = ("    config: {threshold: 0.5}   # predicted positive from t
 
 
 @dataclass(frozen=True)
+class TabularProject:
+    written: list[Path]
+    left_out: tuple[str, ...]  # columns of the data the default model does not read (text)
+
+
+@dataclass(frozen=True)
 class Bar:
     """The gate's minimum: low, only meant to refuse a model that learned nothing."""
 
@@ -39,7 +46,7 @@ class Bar:
 
 
 def scaffold_tabular(root: Path, data: Path, target: str, task: Task | None = None
-                     ) -> list[Path]:
+                     ) -> TabularProject:
     """Write a project on the daily files of `data` predicting `target` into `root` (absent,
     empty, or holding only `data`); returns the files written."""
     root, data = root.resolve(), data.resolve()
@@ -51,7 +58,9 @@ def scaffold_tabular(root: Path, data: Path, target: str, task: Task | None = No
         files[".gitignore"] = f"{files['.gitignore']}/{data.relative_to(root).as_posix()}/\n"
     written = write_files(root, files, keep=data if inside else None)
     commit_all(root, f"A project on {data.name}/ (assetbook init)")
-    return written
+    read = set(model_columns(days.frame, target))
+    return TabularProject(written, tuple(str(c) for c in days.frame.columns
+                                         if c != target and c not in read))
 
 
 def tabular_files(root: Path, days: DataFolder, task: Task) -> Files:

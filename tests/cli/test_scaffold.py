@@ -158,7 +158,9 @@ def test_names_from_the_folder(folder: str, name: str, pipeline: str) -> None:
 def test_a_project_on_daily_files(tmp_path: Path) -> None:
     data = write_days(tmp_path / "exports")
     root = tmp_path / "shop"
-    created = scaffold_tabular(root, data, "churned")
+    made = scaffold_tabular(root, data, "churned")
+    created = made.written
+    assert made.left_out == ("region",)  # text; `member`, a bool, is read as 0/1
     assert relative_files(root) == TABULAR
     for name in SHARED_WITH_EXAMPLE:  # shared with the example, not copied into assetbook
         assert (root / name).read_bytes() == (REPO / name).read_bytes(), name

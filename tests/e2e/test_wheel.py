@@ -239,6 +239,8 @@ def test_a_project_on_daily_files_ends_with_a_served_answer(
     assert project.init.returncode == 0, project.init.stderr
     assert f"  assets/{name}.yaml\n" in project.init.stdout
     assert project.init.stdout.rstrip().endswith(f"next: cd {name} && assetbook run")
+    assert ("\nit leaves out the text column(s) region: project/features.py can turn them into "
+            "numbers\n" in project.init.stdout) == (name == "binary"), project.init.stdout
     assert project.run is not None
     assert project.run.returncode == 0, project.run.stdout[-3000:] + project.run.stderr[-5000:]
     print(f"{name}: first run {project.seconds:.0f} s")

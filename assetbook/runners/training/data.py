@@ -44,6 +44,11 @@ def read_frames(paths: Sequence[str]) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
 
 
+def model_columns(frame: pd.DataFrame, target: str) -> list[str]:
+    """The columns a model reads: every numeric one but the target (text is left out)."""
+    return [c for c in frame.columns if c != target and pd.api.types.is_numeric_dtype(frame[c])]
+
+
 def prepare(frame: pd.DataFrame, target: str, validation_fraction: float, seed: int,
             task: str = "auto") -> Dataset:
     """Split rows at random (seeded), fit the preprocessing and the target's encoding on the
@@ -55,8 +60,7 @@ def prepare(frame: pd.DataFrame, target: str, validation_fraction: float, seed: 
         hint = f" (did you mean '{close[0]}'? the spec's `target:`)" if close else ""
         raise TrainingDataError(f"target column '{target}' is missing{hint}; columns: "
                                 f"{', '.join(map(str, frame.columns))}")
-    features = [c for c in frame.columns
-                if c != target and pd.api.types.is_numeric_dtype(frame[c])]
+    features = model_columns(frame, target)
     nan_columns = [c for c in [*features, target] if frame[c].isna().any()]
     if nan_columns:
         raise TrainingDataError(f"the training window has NaNs in {', '.join(nan_columns)}")
