@@ -123,13 +123,17 @@ def gate_bar(task: Task, target: pd.Series) -> Bar:
 
 
 def margin(task: Task, target: pd.Series, held_out_rows: float) -> float:
-    """0.01 of a score, or more where fewer than 100 rows are held out: one row's worth, as one
-    row answered otherwise moves accuracy by 1/rows (with 40 rows, a candidate one row worse
-    would be refused); for regression, compared on rmse, 2% of the target's spread."""
-    if task != "regression":
-        return max(0.01, math.ceil(100 / max(held_out_rows, 1)) / 100)
-    spread = float(target.std()) * 0.02 or 0.01
-    return float(f"{spread:.2g}")
+    """One held-out row's worth of the compared score, and at least 0.01, so that a candidate
+    one row worse is not refused: one row ranked otherwise moves binary ROC AUC by up to
+    1/(rows of the rarer class), one answered otherwise moves macro F1 by about 1/(classes x
+    rows of the rarest class). For regression, compared on rmse, 2% of the target's spread."""
+    if task == "regression":
+        spread = float(target.std()) * 0.02 or 0.01
+        return float(f"{spread:.2g}")
+    shares = target.value_counts(normalize=True)
+    rarest = max(held_out_rows * float(shares.min()), 1.0)
+    rows_per_point = rarest * (1 if task == "binary" else len(shares)) / 100
+    return max(0.01, math.ceil(round(1 / rows_per_point, 9)) / 100)
 
 
 def batch_size(training_rows: float) -> int:

@@ -177,8 +177,9 @@ def test_a_project_on_daily_files(tmp_path: Path) -> None:
     assert spec["candidate_model"]["inputs"]["features"] == {"mapping": "window", "size": 2,
                                                              "lag": 2}
     assert spec["evaluation_report"]["inputs"]["features"] == {"mapping": "window", "size": 2}
-    # one row's worth of the 80 held-out rows (2 days of 40), not 0.01: less than one row
-    assert spec["champion"]["gate"] == {"min": {"roc_auc": 0.6}, "margin": 0.02}
+    # one row's worth of ROC AUC on the 80 held-out rows (2 days of 40), ~29 of them churned:
+    # up to 1/29; 0.01 would refuse a candidate that ranks one row otherwise
+    assert spec["champion"]["gate"] == {"min": {"roc_auc": 0.6}, "margin": 0.04}
     package = next(d.spec for d in project.assets.values() if isinstance(d.spec, PackageAssetSpec))
     deploy = next(d.spec for d in project.assets.values() if isinstance(d.spec, DeployAssetSpec))
     (row,) = deploy.probe.body.values()
