@@ -70,15 +70,29 @@ def run_pipeline(session: Session, days: int | None = None, rows: int | None = N
     """With a simulator, land days up to `days` (default: SIMULATED_DAYS) of `rows` rows; then
     materialize what Dagster reports missing or stale over the landed days, and everything
     below it. Without `serve`, the package and deploy assets are left out (a CI sample is
-    judged, not served). A gate whose refusal still stands (nothing it judged has changed) is
-    left out too: it would refuse the same candidate again."""
+    judged, not served). A gate whose refusal still stands is left out too, when nothing
+    above it runs: it would refuse the same candidate again."""
     keys, strays, ignored = _land(session, days, rows)
-    standing = {name: why for name in session.project.assets if _kind(session, name) == "promote"
-                and (why := standing_refusal(session.instance, session.defs, name))}
-    plan = plan_stale(session, keys, lambda name: name not in standing and not _promoted(
-        session, name) and (serve or _kind(session, name) not in SERVING_KINDS))
+
+    def runnable(name: str) -> bool:
+        return not _promoted(session, name) and (serve or _kind(session, name)
+                                                 not in SERVING_KINDS)
+
+    plan = plan_stale(session, keys, runnable)
+    if standing := standing_refusals(session, plan):
+        plan = plan_stale(session, keys, lambda name: name not in standing and runnable(name))
     return PipelineRun(keys, plan, execute(session, plan, progress), not_days=strays,
                        ignored=ignored, standing=standing)
+
+
+def standing_refusals(session: Session, plan: Plan) -> dict[str, str]:
+    """The gates in `plan` whose last refusal stands, each with its reason: nothing above
+    them is in the plan (new data or code there makes a new candidate to judge)."""
+    graph = AssetGraph(session.defs, list(session.project.assets))
+    planned = set(plan.assets)
+    return {name: why for name in plan.assets if _kind(session, name) == "promote"
+            and not graph.above(name) & planned
+            and (why := standing_refusal(session.instance, session.defs, name))}
 
 
 def plan_stale(session: Session, keys: Sequence[str], allowed: Callable[[str], bool]) -> Plan:

@@ -71,6 +71,11 @@ class AssetGraph:
         keys = dg.AssetSelection.assets(*names).downstream().resolve(self._graph)
         return {key.to_user_string() for key in keys}
 
+    def above(self, name: str) -> set[str]:
+        """Everything upstream of `name`, without it."""
+        keys = dg.AssetSelection.assets(name).upstream().resolve(self._graph)
+        return {key.to_user_string() for key in keys} - {name}
+
     def ordered(self, names: Iterable[str]) -> tuple[str, ...]:
         wanted = set(names)
         return tuple(n for n in self.order if n in wanted)

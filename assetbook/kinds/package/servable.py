@@ -28,6 +28,7 @@ class ServedRequest:
 
     settings: ServiceSettings
     rows: tuple[dict[str, Any], ...]
+    read_from: tuple[str, ...]  # the package and deploy assets whose specs say both
 
     def problem(self, model_file: Path) -> str | None:
         """Why the service could not answer the probe with this model file, or None."""
@@ -61,7 +62,8 @@ def served_request(project: ProjectSpec, champion: str) -> ServedRequest | None:
         for deploy in project.assets.values():
             if deploy.spec.kind == "deploy" and package in deploy.spec.inputs:
                 rows = _rows(deploy.spec.probe, source.settings)
-                return ServedRequest(source.settings, rows) if rows else None
+                return ServedRequest(source.settings, rows, (package, deploy.name)) \
+                    if rows else None
     return None
 
 

@@ -22,7 +22,7 @@ from assetbook.graph.outputs import versioned_output
 from assetbook.graph.training import registered_name
 from assetbook.kinds.package.servable import served_request
 from assetbook.kinds.promote import PromoteAssetSpec
-from assetbook.kinds.promote.refusal import CODE_VERSION_KEY, GATE_CHECK
+from assetbook.kinds.promote.refusal import GATE_CHECK, JUDGED_BY, judged_by
 from assetbook.resources.state import UNPARTITIONED
 from assetbook.resources.tracking import MlflowTracking
 from assetbook.runners.gate import Decision, Rule, decide
@@ -42,7 +42,6 @@ def build_promote_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Assets
         GATE_CHECK, asset=declared.name, blocking=True,
         description="thresholds, and not worse than the champion on the held-out days")]
     kwargs["output_required"] = False
-    judged_by = kwargs["code_version"]  # a refusal stands until it changes (refusal.py)
 
     @dg.asset(**kwargs, kinds={"mlflow"})
     def compute(context: AssetExecutionContext, mlflow: MlflowTracking,
@@ -74,7 +73,7 @@ def build_promote_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.Assets
             + "; ".join(decision.failures or [r.text for r in decision.rules]),
             metadata={"candidate_version": candidate_version,
                       "champion_version": str(report["champion_version"] or "none"),
-                      CODE_VERSION_KEY: judged_by})
+                      JUDGED_BY: dg.MetadataValue.json(judged_by(ctx, declared.name, served))})
 
     return compute
 
