@@ -1,10 +1,10 @@
 """`assetbook ci`: what a pull request does to the model, judged before it is merged.
 
-The base branch is built once on a small sample (its champion is the yardstick) in a state
-folder kept per base commit, so a second pull request on the same base reuses it. The pull
-request's code then re-materializes only the stale part of the graph on the same data, as
-`assetbook run` does: what Dagster reports stale (assets whose code version changed) and
-everything below them. The package and deploy assets
+The base branch is built once (on a small simulated sample, or on the project's own landed
+files) up to its champion, the yardstick, in a state folder kept per base commit, so a second
+pull request on the same base reuses it. The pull request's code then re-materializes only the
+stale part of the graph on the same data, as `assetbook run` does: what Dagster reports stale
+(assets whose code version changed) and everything below them. The package and deploy assets
 are left out, and the champion is not moved: the gate is applied to the new evaluation report
 here, and its verdict is the exit code.
 """
@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,15 +65,17 @@ class CiOutcome:
 
 
 def run_ci(root: Path, base_ref: str | None, sample: Sample,
-           progress: RunProgress | None = None) -> tuple[CiOutcome, Session]:
-    """Build the base (or reuse it), then the stale part of this branch (shown by `progress`);
-    judge the result. Returns the outcome and the session on the CI state folder."""
+           progress: RunProgress | None = None, base_steps: Callable[[str], None] | None = None
+           ) -> tuple[CiOutcome, Session]:
+    """Build the base (or reuse it; each of its steps' lines goes to `base_steps`), then the
+    stale part of this branch (shown by `progress`); judge the result. Returns the outcome
+    and the session on the CI state folder."""
     base_sha = _git(root, "rev-parse", "--verify", f"{base_ref}^{{commit}}") if base_ref else None
     state = StateFolder.for_project(root).root / "ci" / (base_sha[:12] if base_sha else "none")
     outcome = CiOutcome(base=f"{base_ref} ({base_sha[:12]})" if base_sha else "no base")
     if base_sha:
         try:
-            _build_base(root, base_sha, state, sample)
+            _build_base(root, base_sha, state, sample, base_steps or (lambda _: None))
         except AssetbookError as exc:
             outcome.failures.append(f"the base {base_ref} could not be built: {exc}")
     os.environ[STATE_ENV] = str(state)
@@ -101,8 +103,10 @@ def _git(root: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def _build_base(root: Path, sha: str, state: Path, sample: Sample) -> None:
-    """The base commit's pipeline, on the sample, up to its champion; once per base commit."""
+def _build_base(root: Path, sha: str, state: Path, sample: Sample,
+                steps: Callable[[str], None]) -> None:
+    """The base commit's pipeline up to its champion, on the sample where the project has no
+    data of its own; once per base commit. Its run's step lines go to `steps` as they end."""
     marker = state / "base.json"
     wanted = {"sha": sha, "days": sample.days, "rows": sample.rows}
     if marker.exists() and json.loads(marker.read_text()) == wanted:
@@ -119,13 +123,30 @@ def _build_base(root: Path, sha: str, state: Path, sample: Sample) -> None:
                        "run", "--days", str(sample.days), "--rows", str(sample.rows),
                        "--no-serve"]
             env = {**os.environ, STATE_ENV: str(state)}
-            done = subprocess.run(command, cwd=worktree, env=env, capture_output=True, text=True)
+            returncode, output = _streamed(command, worktree, env, steps)
         finally:
             _git(root, "worktree", "remove", "--force", str(worktree))
-    if done.returncode:
-        raise AssetbookError((done.stderr or done.stdout).strip()[-3000:])
+    if returncode:
+        raise AssetbookError(output.strip()[-3000:])
     with atomic_path(marker) as tmp_marker:
         tmp_marker.write_text(json.dumps(wanted))
+
+
+def _streamed(command: list[str], cwd: Path, env: dict[str, str],
+              steps: Callable[[str], None]) -> tuple[int, str]:
+    """Run `command`, passing each step's line (✓ or ✗) to `steps` as it is printed; its exit
+    code and its error output (or, if there is none, its output)."""
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=errors,
+                              text=True) as process:
+            assert process.stdout is not None
+            printed = []
+            for line in process.stdout:
+                printed.append(line)
+                if line.startswith(("✓", "✗")):
+                    steps(line.rstrip())
+        errors.seek(0)
+        return process.returncode, errors.read() or "".join(printed)
 
 
 def scored_data(session: Session, sample: Sample) -> ScoredData:

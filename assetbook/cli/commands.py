@@ -176,9 +176,10 @@ def _trained(root: Path, task: str | None) -> str:
 def _ci(session: Session, base: str | None, report: Path, sample: Sample,
         output: Output) -> int:
     if base:
-        output.out.print(f"building the base {base} on the sample (once per base commit)",
+        output.out.print(f"the base {base}: its champion, built once per base commit",
                          markup=False)
-    outcome, ci_session = run_ci(session.root, base, sample, RunProgress(output.out))
+    outcome, ci_session = run_ci(session.root, base, sample, RunProgress(output.out),
+                                 lambda line: output.out.print(f"  {line}", markup=False))
     written = write_report(report.resolve(), outcome, ci_session, sample)
     output.out.print(written.read_text(), markup=False)
     output.out.print(f"\nreport: {written}", markup=False)

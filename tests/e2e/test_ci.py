@@ -4,6 +4,7 @@ code, against a base champion built once from the main branch."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -56,6 +57,9 @@ def test_worse_model_fails_with_a_report_and_better_one_passes(
     worse = ci(project_dir, tmp_path / "worse" / "report.md")
     report = (tmp_path / "worse" / "report.md").read_text()
     assert worse.returncode == 1, worse.stderr[-3000:]
+    built_base = worse.stdout[:worse.stdout.index("\n✓ ")]  # then the branch's own steps
+    assert built_base.startswith("the base main: its champion, built once per base commit\n")
+    assert re.search(r"\n  ✓ candidate_model  [\d.]+ s\n  ✓ evaluation_report", built_base)
     assert "**FAIL: the gate refuses the candidate" in report
     assert ("· scored on a simulated sample (`--days 6 --rows 500`): 6 days of "
             "`raw_applications`, 2024-01-01 to 2024-01-06, 3,000 rows\n") in report
@@ -74,6 +78,7 @@ def test_worse_model_fails_with_a_report_and_better_one_passes(
     better = ci(project_dir, tmp_path / "better" / "report.md")
     report = (tmp_path / "better" / "report.md").read_text()
     assert better.returncode == 0, better.stderr[-3000:] + report
+    assert "\n  ✓ " not in better.stdout  # the base was not built again
     assert "**PASS: the candidate passes the gate and would be promoted**" in report
     assert "✅ roc_auc" in report and "❌" not in report
     assert marker.stat().st_mtime == built  # the base champion was reused, not rebuilt
