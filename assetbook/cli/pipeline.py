@@ -68,21 +68,31 @@ def simulate(session: Session, days: int, source: str | None = None,
 def run_pipeline(session: Session, days: int | None = None, rows: int | None = None,
                  serve: bool = True, progress: RunProgress | None = None) -> PipelineRun:
     """With a simulator, land days up to `days` (default: SIMULATED_DAYS) of `rows` rows; then
-    materialize what Dagster reports missing or stale over the landed days, and everything
-    below it. Without `serve`, the package and deploy assets are left out (a CI sample is
-    judged, not served). A gate whose refusal still stands is left out too, when nothing
-    above it runs: it would refuse the same candidate again."""
+    run what `run_plan` says."""
     keys, strays, ignored = _land(session, days, rows)
+    plan, standing = run_plan(session, keys, serve)
+    return PipelineRun(keys, plan, execute(session, plan, progress), not_days=strays,
+                       ignored=ignored, standing=standing)
+
+
+def run_plan(session: Session, keys: Sequence[str], serve: bool = True,
+             state: GraphState | None = None) -> tuple[Plan, dict[str, str]]:
+    """What `run` materializes over the landed `keys`: what Dagster reports missing or stale,
+    and everything below it. Without `serve`, the package and deploy assets are left out (a
+    CI sample is judged, not served). A gate whose refusal still stands is left out too, when
+    nothing above it runs: it would refuse the same candidate again. Returns the plan and
+    those refusals."""
+    state = state or GraphState(session.instance, session.defs)
 
     def runnable(name: str) -> bool:
         return not _promoted(session, name) and (serve or _kind(session, name)
                                                  not in SERVING_KINDS)
 
-    plan = plan_stale(session, keys, runnable)
+    plan = plan_stale(session, keys, runnable, state)
     if standing := standing_refusals(session, plan):
-        plan = plan_stale(session, keys, lambda name: name not in standing and runnable(name))
-    return PipelineRun(keys, plan, execute(session, plan, progress), not_days=strays,
-                       ignored=ignored, standing=standing)
+        plan = plan_stale(session, keys, lambda name: name not in standing and runnable(name),
+                          state)
+    return plan, standing
 
 
 def standing_refusals(session: Session, plan: Plan) -> dict[str, str]:
@@ -95,7 +105,8 @@ def standing_refusals(session: Session, plan: Plan) -> dict[str, str]:
             and (why := standing_refusal(session.instance, session.defs, name))}
 
 
-def plan_stale(session: Session, keys: Sequence[str], allowed: Callable[[str], bool]) -> Plan:
+def plan_stale(session: Session, keys: Sequence[str], allowed: Callable[[str], bool],
+               state: GraphState | None = None) -> Plan:
     """What Dagster reports missing or stale over the landing source's `keys` (and the assets
     partitioned as it is), and the days whose landed file was corrected since it was read,
     with everything below them; `allowed` leaves assets out."""
@@ -105,8 +116,8 @@ def plan_stale(session: Session, keys: Sequence[str], allowed: Callable[[str], b
     files = landed_files(folder, landing_spec(declared).formats)
     corrected = corrected_days(session.instance, declared.name,
                                {key: files[key] for key in keys if key in files})
-    return stale_plan(graph, GraphState(session.instance, session.defs), partitioned, keys,
-                      allowed, {(declared.name, key) for key in corrected})
+    return stale_plan(graph, state or GraphState(session.instance, session.defs), partitioned,
+                      keys, allowed, {(declared.name, key) for key in corrected})
 
 
 def materialize_selection(session: Session, names: Sequence[str], keys: Sequence[str] | None,
@@ -161,6 +172,17 @@ def known_keys(session: Session, names: Sequence[str] = ()) -> list[str]:
         session.instance.add_dynamic_partitions(partitions_def.name,
                                                 [k for k in keys if k not in registered])
     return keys
+
+
+def registered_days(session: Session) -> list[str]:
+    """The landed days that Dagster knows already: `known_keys` for a reader, which registers
+    nothing."""
+    declared, folder = session.landing_source()
+    partitions_def = session.defs.resolve_asset_graph().get(
+        dg.AssetKey(declared.name)).partitions_def
+    known = set(partitions_def.get_partition_keys(dynamic_partitions_store=session.instance)
+                if partitions_def else ())
+    return sorted(k for k in landed_files(folder, landing_spec(declared).formats) if k in known)
 
 
 def keys_between(session: Session, names: Sequence[str], first: str | None,

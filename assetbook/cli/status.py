@@ -8,17 +8,18 @@ answers the same whether or not `assetbook dev` is running.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
 import dagster as dg
 
+from assetbook.cli.pipeline import registered_days, run_plan
+from assetbook.cli.plan import AssetGraph
 from assetbook.cli.session import Session
 from assetbook.graph.context import BuildContext
 from assetbook.graph.internals import Freshness, GraphState, StaleState
 from assetbook.graph.training import registered_names
-from assetbook.kinds.promote.refusal import standing_refusal
 from assetbook.resources.tracking import CHAMPION, MlflowTracking
 from assetbook.runners.serving.environments import deployer, deployments, fed_by
 from assetbook.runners.serving.processes import alive
@@ -74,23 +75,61 @@ def project_status(session: Session) -> ProjectStatus:
 
 
 def asset_statuses(session: Session) -> tuple[AssetStatus, ...]:
+    """Each asset as Dagster sees it, and as `assetbook run` does: an asset below a stale one
+    is stale too (Dagster marks only the direct consumers of a new materialization, and only
+    once it exists), and a gate's standing refusal says why the champion stays."""
     graph = GraphState(session.instance, session.defs)
     keys = [dg.AssetKey(name) for name in session.project.assets]
     freshness = graph.freshness(keys)
-    return tuple(_asset_status(session, graph, key, freshness[key]) for key in keys)
+    seen = {key.to_user_string(): _asset_status(session, graph, key, freshness[key])
+            for key in keys}
+    plan, standing = run_plan(session, registered_days(session), state=graph)
+    behind = {name for name, (s, _) in seen.items()
+              if s.data != "fresh" or (s.partitions and s.partitions.failed)}
+    order = AssetGraph(session.defs, list(session.project.assets))
+    planned = set(plan.assets)
+    days = {(name, key) for step in plan.days for name in step.assets for key in step.keys}
+    return tuple(_as_run_sees_it(status, standing.get(name), {
+        key for asset, key in days if asset == name and key in done}, _cause(
+        order.ordered(order.above(name) & planned & behind)))
+        if name in planned | set(standing) else status
+        for name, (status, done) in seen.items())
+
+
+def _cause(above: Sequence[str]) -> str:
+    if above:
+        return f"below {', '.join(above)}, which `assetbook run` runs first"
+    return "a landed file it reads was corrected since"
+
+
+def _as_run_sees_it(status: AssetStatus, refused: str | None, again: set[str],
+                    cause: str) -> AssetStatus:
+    """`status` of an asset that `run` would materialize (or leave refused), as stale;
+    `again`: its materialized partitions that `run` would materialize again."""
+    if refused is not None:
+        return replace(status, refused=refused)
+    partitions = status.partitions
+    if partitions is None:
+        return status if status.data != "fresh" else replace(status, data="stale",
+                                                              causes=(cause,))
+    if partitions.failed:
+        return status  # said as failed days
+    if not again - set(partitions.stale):
+        return status
+    return replace(status, data="stale", causes=(*status.causes, cause), partitions=replace(
+        partitions, stale=tuple(sorted(again | set(partitions.stale)))))
 
 
 def _asset_status(session: Session, graph: GraphState, key: dg.AssetKey,
-                  freshness: Freshness | None) -> AssetStatus:
+                  freshness: Freshness | None) -> tuple[AssetStatus, set[str]]:
+    """As Dagster sees it, and the materialized partitions."""
     instance, name = session.instance, key.to_user_string()
     latest = instance.get_latest_materialization_event(key)
     last = datetime.fromtimestamp(latest.timestamp, UTC) if latest else None
     partitions_def = session.defs.resolve_asset_graph().get(key).partitions_def
     if partitions_def is None:
-        refused = (standing_refusal(instance, session.defs, name)
-                   if session.project.assets[name].spec.kind == "promote" else None)
         return AssetStatus(name, last, None, graph.stale_state(key),
-                           _distinct(graph.stale_causes(key)), freshness, refused)
+                           _distinct(graph.stale_causes(key)), freshness), set()
     keys = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
     by_key = instance.get_status_by_partition(key, keys, partitions_def) or {}
     done = [k for k in keys if by_key.get(k) == dg.AssetPartitionStatus.MATERIALIZED]
@@ -99,7 +138,7 @@ def _asset_status(session: Session, graph: GraphState, key: dg.AssetKey,
         k for k in keys if by_key.get(k) == dg.AssetPartitionStatus.FAILED), tuple(stale))
     data: StaleState = "stale" if stale else "fresh" if done else "missing"
     causes = _distinct(line for k in stale for line in graph.stale_causes(key, k))
-    return AssetStatus(name, last, partitions, data, causes, freshness)
+    return AssetStatus(name, last, partitions, data, causes, freshness), set(done)
 
 
 def _distinct(reasons: Iterable[str]) -> tuple[str, ...]:

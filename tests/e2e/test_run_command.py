@@ -111,10 +111,13 @@ def test_the_first_run_shows_each_step_and_ends_with_a_summary(project) -> None:
         "third-party warnings go to the log"
 
 
-def run_after_edit(root: Path, code: bool) -> tuple[str, Counter[tuple[str, str | None]]]:
-    """Edit the features notebook, `assetbook run`: its output and what it materialized."""
+def run_after_edit(root: Path, code: bool, between: Callable[[], None] = lambda: None
+                   ) -> tuple[str, Counter[tuple[str, str | None]]]:
+    """Edit the features notebook, call `between`, `assetbook run`: its output and what it
+    materialized."""
     before = materializations(root)
     edit_features_notebook(root, code)
+    between()
     again = assetbook(root, "run", "--days", str(len(DAYS)), "--no-serve")
     assert again.returncode == 0, again.stdout + again.stderr
     return again.stdout, materializations(root) - before
@@ -138,10 +141,23 @@ def test_editing_only_outputs_runs_nothing_and_files_not_named_by_a_day_are_not_
 
 @pytest.mark.slow
 def test_editing_code_reruns_that_asset_and_everything_below_it(project) -> None:
-    _, ran = run_after_edit(project[0], code=True)
+    """... and `status` said so before: Dagster marks the edited asset alone stale."""
+    root, said = project[0], {}
+
+    def status() -> None:
+        said.update((a["name"], a) for a in json.loads(assetbook(root, "status", "--json")
+                                                        .stdout)["assets"])
+
+    _, ran = run_after_edit(root, code=True, between=status)
     assert ran == Counter({**{(name, day): 1 for name in ("features", "drift_report")
                               for day in DAYS},
                            **{(name, None): 1 for name in BELOW_FEATURES[2:]}})
+    assert said["features"]["causes"] == ["has a new code version"]
+    assert said["drift_report"]["partitions"]["stale"] == list(DAYS)
+    for name in ("drift_report", *BELOW_FEATURES[2:]):
+        assert said[name]["data"] == "stale", said[name]
+        assert "below features, which `assetbook run` runs first" in said[name]["causes"]
+    assert said["raw_applications"]["data"] == said["validated_applications"]["data"] == "fresh"
 
 
 @pytest.mark.slow
