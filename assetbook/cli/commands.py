@@ -149,8 +149,8 @@ def _init(path: Path, data: Path | None, target: str | None, task: str | None) -
     if data is not None and not target:
         raise AssetbookError("--data needs --target, the column to predict, e.g. "
                              f"`assetbook init {path} --data {data} --target label`")
-    made = None if data is None else scaffold_tabular(path, data, target,
-                                                      task)  # type: ignore[arg-type]
+    made = (None if data is None
+            else scaffold_tabular(path, data, target, task))  # type: ignore[arg-type]
     created = scaffold_example(path) if made is None else made.written
     root = path.resolve()
     print(f"created {root} (a git repository, first commit on main):")

@@ -48,7 +48,8 @@ class Bar:
 def scaffold_tabular(root: Path, data: Path, target: str, task: Task | None = None
                      ) -> TabularProject:
     """Write a project on the daily files of `data` predicting `target` into `root` (absent,
-    empty, or holding only `data`); returns the files written."""
+    empty, or holding only `data`); returns the files written, and the columns of the data
+    that the default model leaves out."""
     root, data = root.resolve(), data.resolve()
     inside = data.is_relative_to(root)
     check_folder(root, keep=data if inside else None)
