@@ -17,6 +17,7 @@ import dagster as dg
 from assetbook.cli.pipeline import registered_days, run_plan
 from assetbook.cli.plan import AssetGraph
 from assetbook.cli.session import Session
+from assetbook.errors import AssetbookError
 from assetbook.graph.context import BuildContext
 from assetbook.graph.internals import Freshness, GraphState, StaleState
 from assetbook.graph.training import registered_names
@@ -83,14 +84,19 @@ def asset_statuses(session: Session) -> tuple[AssetStatus, ...]:
     freshness = graph.freshness(keys)
     seen = {key.to_user_string(): _asset_status(session, graph, key, freshness[key])
             for key in keys}
-    plan, standing = run_plan(session, registered_days(session), state=graph)
+    try:
+        days = registered_days(session)
+    except AssetbookError:  # no single landing source: nothing for `run` to plan over
+        return tuple(status for status, _ in seen.values())
+    plan, standing = run_plan(session, days, state=graph)
     behind = {name for name, (s, _) in seen.items()
               if s.data != "fresh" or (s.partitions and s.partitions.failed)}
     order = AssetGraph(session.defs, list(session.project.assets))
     planned = set(plan.assets)
-    days = {(name, key) for step in plan.days for name in step.assets for key in step.keys}
+    planned_days = {(name, key) for step in plan.days for name in step.assets
+                    for key in step.keys}
     return tuple(_as_run_sees_it(status, standing.get(name), {
-        key for asset, key in days if asset == name and key in done}, _cause(
+        key for asset, key in planned_days if asset == name and key in done}, _cause(
         order.ordered(order.above(name) & planned & behind)))
         if name in planned | set(standing) else status
         for name, (status, done) in seen.items())
