@@ -158,15 +158,12 @@ def known_keys(session: Session, names: Sequence[str] = ()) -> list[str]:
     """The partitions of the landing source: its landed days, registered with Dagster; for
     `names` partitioned otherwise (a `served` source's days, say), their own partitions."""
     own = _own_partitionings(session, names)
-    declared, folder = session.landing_source()
-    graph = session.defs.resolve_asset_graph()
     if own:
         if len(own) > 1:
             raise AssetbookError(f"{', '.join(names)} are partitioned differently: "
                                  "materialize them one partitioning at a time")
         return own.pop().get_partition_keys(dynamic_partitions_store=session.instance)
-    keys = sorted(landed_files(folder, landing_spec(declared).formats))
-    partitions_def = graph.get(dg.AssetKey(declared.name)).partitions_def
+    keys, partitions_def = _landed_days(session)
     if isinstance(partitions_def, dg.DynamicPartitionsDefinition):
         registered = set(session.instance.get_dynamic_partitions(partitions_def.name))
         session.instance.add_dynamic_partitions(partitions_def.name,
@@ -177,12 +174,18 @@ def known_keys(session: Session, names: Sequence[str] = ()) -> list[str]:
 def registered_days(session: Session) -> list[str]:
     """The landed days that Dagster knows already: `known_keys` for a reader, which registers
     nothing."""
-    declared, folder = session.landing_source()
-    partitions_def = session.defs.resolve_asset_graph().get(
-        dg.AssetKey(declared.name)).partitions_def
+    keys, partitions_def = _landed_days(session)
     known = set(partitions_def.get_partition_keys(dynamic_partitions_store=session.instance)
                 if partitions_def else ())
-    return sorted(k for k in landed_files(folder, landing_spec(declared).formats) if k in known)
+    return [k for k in keys if k in known]
+
+
+def _landed_days(session: Session) -> tuple[list[str], dg.PartitionsDefinition | None]:
+    """The days in the landing source's folder, in order, and how the source is partitioned."""
+    declared, folder = session.landing_source()
+    graph = session.defs.resolve_asset_graph()
+    return (sorted(landed_files(folder, landing_spec(declared).formats)),
+            graph.get(dg.AssetKey(declared.name)).partitions_def)
 
 
 def keys_between(session: Session, names: Sequence[str], first: str | None,

@@ -93,13 +93,15 @@ def asset_statuses(session: Session) -> tuple[AssetStatus, ...]:
               if s.data != "fresh" or (s.partitions and s.partitions.failed)}
     order = AssetGraph(session.defs, list(session.project.assets))
     planned = set(plan.assets)
-    planned_days = {(name, key) for step in plan.days for name in step.assets
-                    for key in step.keys}
-    return tuple(_as_run_sees_it(status, standing.get(name), {
-        key for asset, key in planned_days if asset == name and key in done}, _cause(
-        order.ordered(order.above(name) & planned & behind)))
-        if name in planned | set(standing) else status
-        for name, (status, done) in seen.items())
+    statuses = []
+    for name, (status, done) in seen.items():
+        if name in planned or name in standing:
+            again = {key for step in plan.days if name in step.assets for key in step.keys
+                     if key in done}
+            above = order.ordered(order.above(name) & planned & behind)
+            status = _as_run_sees_it(status, standing.get(name), again, _cause(above))
+        statuses.append(status)
+    return tuple(statuses)
 
 
 def _cause(above: Sequence[str]) -> str:
