@@ -22,6 +22,15 @@ A kernel has one client for its life, the warm-up's, handed on to its notebook c
 known ready: jupyter_client's `wait_for_ready`, which nbclient calls on the client it gets,
 waits 0.2 s for an IOPub message after every kernel_info reply (on a connected client too),
 0.2 s of every notebook run.
+
+The starter thread imports nothing: what a first kernel start imports (`KERNEL_START_IMPORTS`)
+is imported by the thread that asks for the kernel, before it hands the start on; the notebook
+runner makes its report's exporter in the step's thread for the same reason. Imports in
+two threads at once can hang a process for good: a signal whose handler raises (Dagster's
+SIGTERM, in a run worker) inside importlib's module-lock callback is swallowed there and leaves
+Python's import lock held by the main thread; a thread importing then waits for that lock,
+holding its module's lock, and the main thread waits for the module (seen in CI: a stopped
+`dagster dev` left a run worker that never ended, its run STARTED for good).
 """
 
 from __future__ import annotations
@@ -56,6 +65,8 @@ if TYPE_CHECKING:
 
 DEFAULT_KERNEL = "python3"
 COMMON_MODULES = ("pandas", "numpy", "pyarrow.parquet")
+# What jupyter_client imports on the first start of a Python kernel (its kernel spec folders)
+KERNEL_START_IMPORTS = ("IPython.paths", "ipykernel.kernelspec")
 # Imports modules and binds no name; a module that fails to import is the notebook's to report.
 WARM_UP = """\
 def _assetbook_warm_up(names):
@@ -187,7 +198,7 @@ class KernelPool:
                                               _warmed, spare.starting, missing))
                 return
             self._spare = _Spare(place, dict(os.environ), frozenset(names),
-                                 self._starter.submit(_start, place, names), again)
+                                 self._start(place, names), again)
         if spare is not None:
             self._stopper.submit(_discard, spare.starting)
 
@@ -203,7 +214,7 @@ class KernelPool:
         with self._lock:
             spare, self._spare = self._spare, None
         manager = self._take(spare, place) if spare else None
-        starting = None if manager else self._starter.submit(_start, place, [])
+        starting = None if manager else self._start(place, [])
         if following is None and spare is not None and spare.again:
             following = sorted(spare.modules)
         if following is not None:
@@ -220,6 +231,14 @@ class KernelPool:
         finally:
             if manager is not None:  # in the background: the step's result does not wait
                 self._stopper.submit(_shutdown, manager)
+
+    def _start(self, place: _Place, modules: list[str]) -> Future[_PooledKernelManager]:
+        """A kernel starting on the starter's thread, which imports nothing: what a start
+        imports, this thread imports first (the module docstring says why)."""
+        for name in KERNEL_START_IMPORTS:
+            with contextlib.suppress(ImportError):  # not installed: the start says so
+                importlib.import_module(name)
+        return self._starter.submit(_start, place, modules)
 
     def _take(self, spare: _Spare, place: _Place) -> _PooledKernelManager | None:
         """The spare, with os.environ as it is now; None where it cannot serve `place`."""

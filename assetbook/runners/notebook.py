@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -30,8 +28,6 @@ from assetbook.runners.notebook_source import as_ipynb
 if TYPE_CHECKING:  # imported where a notebook runs: loading the definitions does not need them
     from nbconvert import HTMLExporter
     from nbformat import NotebookNode
-
-EXPORTER_WAIT_S = 60  # for the exporter made ahead; a few seconds on a loaded machine
 
 
 @dataclass(frozen=True)
@@ -118,57 +114,37 @@ class NotebookRunner:
 def prepare_notebooks(kernel_name: str, cwd: Path, modules: Iterable[str], again: bool = False
                       ) -> None:
     """A notebook is about to run in this process: its kernel starts (`KernelPool.prepare`),
-    and meanwhile papermill and the HTML exporter load, the first time in the process (~1 s of
-    imports and templates, which a landing's run, a process of its own, otherwise spends
-    inside its notebook's step)."""
+    and meanwhile papermill and the HTML exporter load here, the first time in the process
+    (~1 s of imports and templates, which a landing's run, a process of its own, otherwise
+    spends inside its notebook's step)."""
     KERNELS.prepare(kernel_name, cwd, modules, again=again)
     _exporter()
 
 
 @cache
-def _exporter() -> Future[HTMLExporter]:
-    """One exporter a process (a new one loads its templates again, 0.2-0.6 s), made in a
-    thread of its own: its step waits for it only if it is not ready by the render."""
-    made: Future[HTMLExporter] = Future()
-    threading.Thread(target=_make_exporter, args=(made,), name="assetbook-html",
-                     daemon=True).start()
-    return made
-
-
-def _make_exporter(made: Future[HTMLExporter]) -> None:
-    try:
-        import nbformat
-        import papermill  # noqa: F401  (the notebook's run imports it next)
-        from nbconvert import HTMLExporter
-
-        exporter = HTMLExporter()
-        v4 = nbformat.v4  # a first render imports the highlighting, Markdown and sanitizing
-        exporter.from_notebook_node(v4.new_notebook(cells=[
-            v4.new_markdown_cell("# report"),
-            v4.new_code_cell("frame", execution_count=1, outputs=[v4.new_output(
-                "execute_result", {"text/html": "<table></table>", "text/plain": "frame"},
-                execution_count=1)])]))
-        made.set_result(exporter)
-    except BaseException as exc:  # the render makes one itself
-        made.set_exception(exc)
-
-
-@cache
-def _exporter_made_here() -> HTMLExporter:
-    """The exporter of a process whose thread could not make one: made once, not each render."""
+def _exporter() -> HTMLExporter:
+    """One exporter a process (a new one loads its templates again, 0.2-0.6 s), made with its
+    modules imported and its first render done (which imports the highlighting, Markdown and
+    sanitizing) in the calling thread, never in a thread of ours: two threads importing at once
+    can hang a process (kernels.py says how; seen in CI with this made in a thread)."""
+    import nbformat
+    import papermill  # noqa: F401  (the notebook's run imports it next)
     from nbconvert import HTMLExporter
 
-    return HTMLExporter()
+    exporter = HTMLExporter()
+    v4 = nbformat.v4
+    exporter.from_notebook_node(v4.new_notebook(cells=[
+        v4.new_markdown_cell("# report"),
+        v4.new_code_cell("frame", execution_count=1, outputs=[v4.new_output(
+            "execute_result", {"text/html": "<table></table>", "text/plain": "frame"},
+            execution_count=1)])]))
+    return exporter
 
 
 def _render_html(executed: Path, html: Path) -> None:
     import nbformat
 
-    try:
-        exporter = _exporter().result(timeout=EXPORTER_WAIT_S)
-    except Exception:  # its thread failed (an import racing the step's, say) or hangs
-        exporter = _exporter_made_here()
-    body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+    body, _ = _exporter().from_notebook_node(nbformat.read(executed, as_version=4))
     html.write_text(body, encoding="utf-8")
 
 
