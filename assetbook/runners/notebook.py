@@ -118,27 +118,32 @@ def prepare_notebooks(kernel_name: str, cwd: Path, modules: Iterable[str], again
     (~1 s of imports and templates, which a landing's run, a process of its own, otherwise
     spends inside its notebook's step)."""
     KERNELS.prepare(kernel_name, cwd, modules, again=again)
-    _exporter()
+    _warm_up_exporter()
 
 
 @cache
 def _exporter() -> HTMLExporter:
-    """One exporter a process (a new one loads its templates again, 0.2-0.6 s), made with its
-    modules imported and its first render done (which imports the highlighting, Markdown and
-    sanitizing) in the calling thread, never in a thread of ours: two threads importing at once
-    can hang a process (kernels.py says how; seen in CI with this made in a thread)."""
-    import nbformat
+    """One exporter a process (a new one loads its templates again, 0.2-0.6 s), made in the
+    calling thread, never in a thread of ours: two threads importing at once can hang a
+    process (kernels.py says how; seen in CI with this made in a thread)."""
     import papermill  # noqa: F401  (the notebook's run imports it next)
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter()
+    return HTMLExporter()
+
+
+@cache
+def _warm_up_exporter() -> None:
+    """Where a notebook is about to run: a first render, of a stub, imports the highlighting,
+    Markdown and sanitizing while the kernel starts, not in the notebook's step."""
+    import nbformat
+
     v4 = nbformat.v4
-    exporter.from_notebook_node(v4.new_notebook(cells=[
+    _exporter().from_notebook_node(v4.new_notebook(cells=[
         v4.new_markdown_cell("# report"),
         v4.new_code_cell("frame", execution_count=1, outputs=[v4.new_output(
             "execute_result", {"text/html": "<table></table>", "text/plain": "frame"},
             execution_count=1)])]))
-    return exporter
 
 
 def _render_html(executed: Path, html: Path) -> None:
