@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,16 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> str:
 
 
 DATA = ["raw_applications", "validated_applications", "features"]
+
+SESSION_START = datetime.now(UTC)
+
+
+def evaluate_automation(defs: dg.Definitions, instance: dg.DagsterInstance,
+                        cursor: Any = None, at: datetime = SESSION_START) -> Any:
+    """One automation tick, by default at the session's start: no cron ticks between a
+    test's evaluations, whatever the clock says (the tuning's, Mondays at 03:00, did)."""
+    return dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor,
+                                             evaluation_time=at)
 
 
 def requested(result: Any, assets: list[str]) -> dict[str, set[str | None]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -9,7 +10,7 @@ import nbformat
 
 from assetbook.graph.landing_chain import LANDING_RUN_TAG
 from assetbook.resources.state import StateFolder
-from tests.conftest import DATA, build_defs, land, materialize
+from tests.conftest import DATA, build_defs, evaluate_automation, land, materialize
 from tests.conftest import requested as requested_of
 
 SUMMARY_SPEC = """
@@ -48,24 +49,24 @@ def materialized(root: Path, instance: dg.DagsterInstance, days: int):
     keys = land(root, days)
     assert materialize(defs, instance, DATA, keys).success
     assert materialize(defs, instance, ["summary"]).success
-    return defs, keys, dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    return defs, keys, evaluate_automation(defs=defs, instance=instance)
 
 
 def test_new_partition_requests_exactly_that_partition_downstream(
     project_dir: Path, instance: dg.DagsterInstance
 ) -> None:
     defs, _, seed = materialized(project_dir, instance, 1)
-    quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+    quiet = evaluate_automation(defs=defs, instance=instance, cursor=seed.cursor)
     assert quiet.total_requested == 0  # nothing changed, nothing requested
 
     second = land(project_dir, 1)  # the source alone (the sensor's run takes the day further:
     assert materialize(defs, instance, ["raw_applications"], second).success  # test_landing)
-    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
+    result = evaluate_automation(defs=defs, instance=instance, cursor=quiet.cursor)
     assert requested(result) == {"validated_applications": set(second), "features": set(second)}
 
     # Partitioned and unpartitioned assets never share a run: the summary follows next tick.
     assert materialize(defs, instance, DATA[1:], second).success
-    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+    after = evaluate_automation(defs=defs, instance=instance, cursor=result.cursor)
     assert requested(after) == {"summary": {None}}
     assert after.get_num_requested(dg.AssetKey("summary")) == 1
 
@@ -82,7 +83,7 @@ def test_a_day_whose_landing_run_updated_its_dependency_is_left_to_that_run(
     assert materialize(defs, instance, DATA[:2], [landed],
                        tags={LANDING_RUN_TAG: "raw_applications"}).success
     assert materialize(defs, instance, DATA[:2], [updated]).success
-    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+    result = evaluate_automation(defs=defs, instance=instance, cursor=seed.cursor)
     assert requested(result) == {"features": {updated}}
 
 
@@ -96,14 +97,14 @@ def test_edited_notebook_requests_its_asset_and_below_only(
     notebook.cells[4].source += "\n# a reviewer asked for a comment"
     nbformat.write(notebook, path)
     edited = build_defs(project_dir)
-    result = dg.evaluate_automation_conditions(defs=edited, instance=instance, cursor=seed.cursor)
+    result = evaluate_automation(defs=edited, instance=instance, cursor=seed.cursor)
     assert requested(result) == {"features": set(keys)}
 
     assert materialize(edited, instance, ["features"], keys).success
-    after = dg.evaluate_automation_conditions(defs=edited, instance=instance, cursor=result.cursor)
+    after = evaluate_automation(defs=edited, instance=instance, cursor=result.cursor)
     assert requested(after) == {"summary": {None}}  # and then the asset below it
     assert materialize(edited, instance, ["summary"]).success
-    done = dg.evaluate_automation_conditions(defs=edited, instance=instance, cursor=after.cursor)
+    done = evaluate_automation(defs=edited, instance=instance, cursor=after.cursor)
     assert done.total_requested == 0  # fires once per change
 
 
@@ -126,12 +127,12 @@ def test_a_withheld_day_does_not_stop_the_assets_that_read_all_days(
     folder = StateFolder.for_project(project_dir).landing("raw_applications")
     (folder / "2024-01-03.csv").write_text("salary,age\n1,2\n")  # fails its schema check
     assert not materialize(defs, instance, DATA, ["2024-01-03"]).success
-    bad = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+    bad = evaluate_automation(defs=defs, instance=instance, cursor=seed.cursor)
     assert "summary" not in requested(bad)  # nothing new to read yet
 
     good = land(project_dir, 1)  # 2024-01-04
     assert materialize(defs, instance, DATA, good).success
-    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=bad.cursor)
+    after = evaluate_automation(defs=defs, instance=instance, cursor=bad.cursor)
     assert requested(after) == {"summary": {None}}  # 01-03's missing features do not block it
 
 
@@ -144,10 +145,31 @@ def test_a_dependency_updated_after_the_asset_between_two_ticks_is_not_lost(
     defs, _, seed = materialized(project_dir, instance, 1)
     assert materialize(defs, instance, ["summary"]).success  # the asset, then its data
     assert materialize(defs, instance, DATA, land(project_dir, 1)).success
-    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+    result = evaluate_automation(defs=defs, instance=instance, cursor=seed.cursor)
     assert requested(result) == {"summary": {None}}
 
     assert materialize(defs, instance, DATA, land(project_dir, 1)).success  # its data, then
     assert materialize(defs, instance, ["summary"]).success  # the asset: nothing left to do
-    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+    after = evaluate_automation(defs=defs, instance=instance, cursor=result.cursor)
     assert requested(after) == {}  # (the new day's drift report is due, as always)
+
+
+def test_the_search_runs_once_after_its_cron_tick_when_its_inputs_have_moved(
+    project_dir: Path, instance: dg.DagsterInstance
+) -> None:
+    """The tuning's default, `on_cron: 0 3 * * 1`: the first tick after Monday 03:00 at
+    which features and the drift report have a new day requests the search, once. (Every other
+    test evaluates at one instant: see `evaluate_automation`.)"""
+    defs = build_defs(project_dir)
+    below = [*DATA, "drift_report"]
+    assert materialize(defs, instance, below, land(project_dir, 2)).success
+    monday = datetime(2024, 1, 8, tzinfo=UTC)
+    seed = evaluate_automation(defs, instance, at=monday.replace(hour=2, minute=59))
+    tick = evaluate_automation(defs, instance, seed.cursor, at=monday.replace(hour=3, minute=1))
+    assert "hyperparameters" not in requested(tick)  # nothing new since the tick yet
+
+    assert materialize(defs, instance, below, land(project_dir, 1)).success
+    due = evaluate_automation(defs, instance, tick.cursor, at=monday.replace(hour=3, minute=5))
+    assert requested_of(due, ["hyperparameters"]) == {"hyperparameters": {None}}
+    later = evaluate_automation(defs, instance, due.cursor, at=monday.replace(hour=3, minute=9))
+    assert "hyperparameters" not in requested(later)  # the request handled the tick

@@ -17,7 +17,7 @@ from assetbook.resources.state import StateFolder
 from assetbook.runners.drift import drift_table, noise_floor, population_stability
 from assetbook.runners.simulator import land_days
 from project.stream import LoanStream
-from tests.conftest import DATA, build_defs, materialize
+from tests.conftest import DATA, build_defs, evaluate_automation, materialize
 
 DRIFT = [*DATA, "drift_report"]
 
@@ -79,7 +79,7 @@ def test_days_after_the_drift_day_are_flagged_and_trigger_a_new_search(
         [dg.AssetCheckKey(dg.AssetKey("drift_report"), "no_drift")])
     assert all(record.status.value == "SUCCEEDED" for record in check.values())
 
-    seeded = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    seeded = evaluate_automation(defs=defs, instance=instance)
     assert materialize(defs, instance, DRIFT, keys[7:]).success
     assert _drifted_days(state) == {"2024-01-08", "2024-01-09"}
     report = pd.read_parquet(state.artifacts / "drift_report" / "2024-01-08.parquet")
@@ -89,10 +89,10 @@ def test_days_after_the_drift_day_are_flagged_and_trigger_a_new_search(
     evaluation = record.event.dagster_event.event_specific_data
     assert not evaluation.passed and "label: PSI" in evaluation.description
 
-    result = dg.evaluate_automation_conditions(defs=defs, instance=instance,
+    result = evaluate_automation(defs=defs, instance=instance,
                                                cursor=seeded.cursor)
     assert result.get_num_requested(dg.AssetKey("hyperparameters")) == 1
-    quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+    quiet = evaluate_automation(defs=defs, instance=instance, cursor=result.cursor)
     assert quiet.get_num_requested(dg.AssetKey("hyperparameters")) == 0  # once per drift
 
 

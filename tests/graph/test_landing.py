@@ -13,6 +13,7 @@ from assetbook.spec.loader import load_project
 from tests.conftest import (
     DATA,
     build_defs,
+    evaluate_automation,
     failure_messages,
     land,
     materialize,
@@ -188,7 +189,7 @@ def test_a_corrected_day_is_taken_through_its_own_assets_in_the_sensors_run(
     days = land(project_dir, 3)
     instance.add_dynamic_partitions("days", days)
     assert materialize(defs, instance, [*DATA, "drift_report"], days).success
-    seed = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    seed = evaluate_automation(defs=defs, instance=instance)
     corrected = state.landing("raw_applications") / f"{days[1]}.parquet"
     pd.read_parquet(corrected).iloc[:10].to_parquet(corrected)
     (request,) = evaluate(defs, instance, None).run_requests
@@ -199,9 +200,9 @@ def test_a_corrected_day_is_taken_through_its_own_assets_in_the_sensors_run(
     assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
             } == set(landing_run(defs))
 
-    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+    after = evaluate_automation(defs=defs, instance=instance, cursor=seed.cursor)
     assert requested_below_raw(after) == {}  # hyperparameters runs on its schedule or a drift
-    assert dg.evaluate_automation_conditions(defs=defs, instance=instance,
+    assert evaluate_automation(defs=defs, instance=instance,
                                              cursor=after.cursor).total_requested == 0
 
 
@@ -212,14 +213,14 @@ def test_a_day_its_check_withholds_in_the_sensors_run_is_not_tried_again(
     days = land(project_dir, 2)
     instance.add_dynamic_partitions("days", days)
     assert materialize(defs, instance, landing_run(defs), days).success
-    seed = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    seed = evaluate_automation(defs=defs, instance=instance)
     folder = state.landing("raw_applications")
     (folder / "2024-01-03.csv").write_text("salary,age\n1,2\n")  # fails its schema check
     instance.add_dynamic_partitions("days", ["2024-01-03"])
     assert not materialize(defs, instance, landing_run(defs), ["2024-01-03"]).success
     assert "2024-01-03" in instance.get_materialized_partitions(dg.AssetKey("raw_applications"))
 
-    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+    after = evaluate_automation(defs=defs, instance=instance, cursor=seed.cursor)
     assert requested_below_raw(after) == {}
 
 
@@ -232,7 +233,7 @@ def test_a_day_materialized_at_the_source_alone_still_flows_down_by_automation(
     days = land(project_dir, 2)
     instance.add_dynamic_partitions("days", days)
     assert materialize(defs, instance, landing_run(defs), days[:1]).success
-    seed = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    seed = evaluate_automation(defs=defs, instance=instance)
     assert materialize(defs, instance, ["raw_applications"], days[1:]).success
-    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+    after = evaluate_automation(defs=defs, instance=instance, cursor=seed.cursor)
     assert requested_below_raw(after) == {name: set(days[1:]) for name in landing_run(defs)[1:]}

@@ -14,7 +14,7 @@ import pytest
 from sklearn.metrics import accuracy_score, roc_auc_score
 
 from assetbook.resources.state import StateFolder
-from tests.conftest import build_defs, requested, write_spec
+from tests.conftest import build_defs, evaluate_automation, requested, write_spec
 from tests.recorded import Refusal, Request, record
 from tests.specs import live_performance, source
 
@@ -102,21 +102,21 @@ def test_labels_that_land_days_later_have_their_day_judged_and_no_other(
     land_labels(state, TRUTH, judged_before)
     assert dg.materialize(list(defs.assets), instance=instance, resources=defs.resources,
                           partition_key=judged_before).success
-    seed = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    seed = evaluate_automation(defs=defs, instance=instance)
     land_labels(state, TRUTH)
     assert dg.materialize([defs.get_assets_def("labels")], instance=instance,
                           resources=defs.resources, partition_key=DAY).success
 
-    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=seed.cursor)
+    result = evaluate_automation(defs=defs, instance=instance, cursor=seed.cursor)
 
     assert requested(result, ["live_performance"]) == {"live_performance": {DAY}}
     assert dg.materialize(list(defs.assets), instance=instance, resources=defs.resources,
                           selection=["live_performance"], partition_key=DAY).success
-    judged = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+    judged = evaluate_automation(defs=defs, instance=instance, cursor=result.cursor)
     assert not requested(judged, ["live_performance"])
     spec.write_text(spec.read_text().replace("accuracy: 0.7", "accuracy: 0.75"))
     edited = build_defs(project_dir)  # a new code version: the latest day only (none yet)
-    after = dg.evaluate_automation_conditions(defs=edited, instance=instance,
+    after = evaluate_automation(defs=edited, instance=instance,
                                               cursor=judged.cursor)
     assert not requested(after, ["live_performance"])
 
