@@ -21,3 +21,4 @@ def test_a_failed_known_request_names_its_cause_from_the_servers_log(tmp_path: P
     assert "failed the known request /answer: HTTP 500" in str(refused.value)
     assert "KeyError: \"['area_growth'] not in index\"" in str(refused.value)
     assert deployer.active() is None
+    assert len(list((tmp_path / "deployment" / "logs").glob("bento-*.log"))) == 1  # no retry

@@ -3,7 +3,10 @@
 A new bento is started on a free port beside the one serving, checked on `/readyz` and with
 a known request, and only then does nginx switch to it (`nginx -s reload` lets in-flight
 requests finish on the old upstream); the old server stops after a drain period. If the new
-one fails a check it is stopped, and the old one never stopped serving.
+one fails a check it is stopped, and the old one never stopped serving. A server that
+could not bind a port it was given (its own, or one BentoML's process manager chose: both
+are picked free and bound later, so another process can take them meanwhile) starts again
+on new ones.
 
 From its start to the switch the new server is recorded as `pending`, with the deployer's
 pid: a deployer killed midway leaves a record, and the next one settles it (`recover`)
@@ -59,6 +62,14 @@ def _loopback() -> httpx.Client:
 
 class DeploymentError(AssetbookError):
     """A new bento failed its checks (the old one keeps serving), or its port is taken."""
+
+
+class PortTaken(DeploymentError):
+    """A new bento exited as it started: a port it was given was taken meanwhile."""
+
+
+START_ATTEMPTS = 3  # each on ports picked anew
+PORT_TAKEN = "address already in use"  # what uvicorn and ZeroMQ (BentoML's circus) log
 
 
 @dataclass(frozen=True)
@@ -167,14 +178,7 @@ class Deployer:
                 f"port {self.front_port} on 127.0.0.1 is taken by another process (another "
                 "project serving there?): stop it (`assetbook stop` in that project), or serve "
                 "this one elsewhere: the deployment's `port:`, or $ASSETBOOK_SERVE_PORT")
-        new = self._start(bento, model_version, approved_by)
-        self._update(pending={"endpoint": asdict(new), "deployer": os.getpid()})
-        try:
-            self._check(new)
-        except DeploymentError:
-            self._stop(new.pid)
-            self._update(pending=None)
-            raise
+        new = self._started_and_checked(bento, model_version, approved_by)
         old = self.active()
         draining = self._nginx_workers()
         self._route(nginx, new.port)
@@ -184,6 +188,28 @@ class Deployer:
             if self._serves(old):
                 self._drained(draining)
             self._retire([old])
+        return new
+
+    def _started_and_checked(self, bento: str, model_version: str, approved_by: str | None
+                             ) -> Endpoint:
+        """A new server that passed its checks, recorded as pending; started again where a
+        port it was given was taken."""
+        for _ in range(START_ATTEMPTS - 1):
+            with contextlib.suppress(PortTaken):
+                return self._start_and_check(bento, model_version, approved_by)
+        return self._start_and_check(bento, model_version, approved_by)
+
+    def _start_and_check(self, bento: str, model_version: str, approved_by: str | None
+                         ) -> Endpoint:
+        """One start: a server that fails its checks is stopped."""
+        new = self._start(bento, model_version, approved_by)
+        self._update(pending={"endpoint": asdict(new), "deployer": os.getpid()})
+        try:
+            self._check(new)
+        except DeploymentError:
+            self._stop(new.pid)
+            self._update(pending=None)
+            raise
         return new
 
     def _start(self, bento: str, model_version: str, approved_by: str | None) -> Endpoint:
@@ -270,8 +296,9 @@ class Deployer:
         deadline = time.monotonic() + self.ready_timeout_s
         while time.monotonic() < deadline:
             if not self._running(endpoint.pid):
-                raise DeploymentError(f"bento {endpoint.bento} exited while starting; log:\n"
-                                      f"{self._log_tail(endpoint)}")
+                log = self._log_tail(endpoint)
+                error = PortTaken if PORT_TAKEN in log.lower() else DeploymentError
+                raise error(f"bento {endpoint.bento} exited while starting; log:\n{log}")
             try:
                 if _loopback().get(f"{endpoint.url}/readyz", timeout=2).status_code == 200:
                     break
