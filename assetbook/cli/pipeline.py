@@ -171,13 +171,15 @@ def known_keys(session: Session, names: Sequence[str] = ()) -> list[str]:
     return keys
 
 
-def registered_days(session: Session) -> list[str]:
-    """The landed days that Dagster knows already: `known_keys` for a reader, which registers
-    nothing."""
+def registered_days(session: Session) -> tuple[list[str], list[str]]:
+    """The landed days that Dagster knows already (`known_keys` for a reader, which registers
+    nothing), and the new ones that the next run or landing tick registers."""
     keys, partitions_def = _landed_days(session)
     known = set(partitions_def.get_partition_keys(dynamic_partitions_store=session.instance)
                 if partitions_def else ())
-    return [k for k in keys if k in known]
+    new = isinstance(partitions_def, dg.DynamicPartitionsDefinition)
+    return ([k for k in keys if k in known],
+            [k for k in keys if new and k not in known])
 
 
 def _landed_days(session: Session) -> tuple[list[str], dg.PartitionsDefinition | None]:

@@ -20,6 +20,7 @@ from assetbook.cli.session import Session
 from assetbook.errors import AssetbookError
 from assetbook.graph.context import BuildContext
 from assetbook.graph.internals import Freshness, GraphState, StaleState
+from assetbook.graph.stored import describe_keys
 from assetbook.graph.training import registered_names
 from assetbook.resources.tracking import CHAMPION, MlflowTracking
 from assetbook.runners.serving.environments import deployer, deployments, fed_by
@@ -68,11 +69,21 @@ class ProjectStatus:
     assets: tuple[AssetStatus, ...]
     models: tuple[ModelStatus, ...]
     served: tuple[ServedStatus, ...]
+    new_days: tuple[str, ...] = ()  # landed, and not yet known to Dagster: no run read them
 
 
 def project_status(session: Session) -> ProjectStatus:
     return ProjectStatus(asset_statuses(session), model_statuses(session),
-                         served_statuses(session))
+                         served_statuses(session), new_days(session))
+
+
+def new_days(session: Session) -> tuple[str, ...]:
+    """Days whose files landed since the last run: Dagster has no partition for them yet, so
+    the assets' table cannot count them."""
+    try:
+        return tuple(registered_days(session)[1])
+    except AssetbookError:  # no single landing source
+        return ()
 
 
 def asset_statuses(session: Session) -> tuple[AssetStatus, ...]:
@@ -85,7 +96,7 @@ def asset_statuses(session: Session) -> tuple[AssetStatus, ...]:
     seen = {key.to_user_string(): _asset_status(session, graph, key, freshness[key])
             for key in keys}
     try:
-        days = registered_days(session)
+        days, _ = registered_days(session)
     except AssetbookError:  # no single landing source: nothing for `run` to plan over
         return tuple(status for status, _ in seen.values())
     plan, standing = run_plan(session, days, state=graph)
@@ -190,6 +201,10 @@ def render(status: ProjectStatus) -> str:
     lines = ["  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)),
                         row[-1]]).rstrip() for row in rows]
     lines.append("")
+    if status.new_days:
+        lines.append(f"new since the last run: {len(status.new_days)} day(s) landed, "
+                     f"{describe_keys(status.new_days)} (`assetbook run` takes them, as does "
+                     "the landing sensor under `assetbook dev`)")
     lines += [f"model {m.name}: champion " + (f"v{m.champion}" if m.champion else "none yet")
               for m in status.models]
     lines += [_served_line(s) for s in status.served]

@@ -16,12 +16,14 @@ from assetbook.cli.status import (
     Partitions,
     ProjectStatus,
     ServedStatus,
+    new_days,
     render,
     served_statuses,
 )
 from assetbook.resources.state import StateFolder
 from assetbook.runners.serving.deployment import Endpoint
 from assetbook.runners.serving.environments import serving_folder
+from tests.conftest import land
 
 AT = datetime(2024, 1, 3, 12, 0, tzinfo=UTC)
 STAGED, PROMOTED = "2026-12-03T10:00:00+00:00", "2026-12-01T10:00:00+00:00"
@@ -87,3 +89,21 @@ def test_the_served_address_is_where_the_last_switch_put_the_front(
     monkeypatch.delenv("ASSETBOOK_SERVE_PORT")
     (status,) = served_statuses(Session(project_dir))
     assert (status.url, status.model_version) == ("http://127.0.0.1:3217", "2")
+
+
+def test_days_landed_since_the_last_run_are_said_before_any_run_registers_them(
+        project_dir: Path) -> None:
+    """Dagster has no partition for a day until a run or the landing sensor registers it, so
+    the table cannot count it: a line says it is waiting."""
+    session = Session(project_dir)
+    first, *waiting = land(project_dir, 3)
+    session.instance.add_dynamic_partitions("days", [first])  # what a run of that day did
+    assert new_days(session) == tuple(waiting)
+    lines = render(ProjectStatus((), (ModelStatus("loans_classifier", None),), (),
+                                 new_days(session))).splitlines()
+    assert lines[2:4] == [
+        "new since the last run: 2 day(s) landed, 2024-01-02, 2024-01-03 (`assetbook run` "
+        "takes them, as does the landing sensor under `assetbook dev`)",
+        "model loans_classifier: champion none yet"]
+    session.instance.add_dynamic_partitions("days", waiting)
+    assert new_days(session) == ()

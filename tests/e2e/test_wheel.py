@@ -325,6 +325,7 @@ def test_status_after_the_first_run(wheel_env: WheelEnv, projects: dict[str, Pro
     assert assets["champion"]["freshness"] == "PASS"
     assert assets["candidate_model"]["freshness"] is None
     assert status["models"] == [{"name": "loans_classifier", "champion": "1"}]
+    assert status["new_days"] == []  # the run registered every landed day
     (served,) = status["served"]
     assert (served["asset"], served["model_version"], served["running"]) == (
         "deployment", "1", True)
