@@ -202,9 +202,9 @@ def render(status: ProjectStatus) -> str:
                         row[-1]]).rstrip() for row in rows]
     lines.append("")
     if status.new_days:
-        lines.append(f"new since the last run: {len(status.new_days)} day(s) landed, "
-                     f"{describe_keys(status.new_days)} (`assetbook run` takes them, as does "
-                     "the landing sensor under `assetbook dev`)")
+        lines.append(f"landed since the last run: {describe_keys(status.new_days)}: "
+                     "`assetbook run` takes them, as does the landing sensor under "
+                     "`assetbook dev`")
     lines += [f"model {m.name}: champion " + (f"v{m.champion}" if m.champion else "none yet")
               for m in status.models]
     lines += [_served_line(s) for s in status.served]

@@ -102,8 +102,8 @@ def test_days_landed_since_the_last_run_are_said_before_any_run_registers_them(
     lines = render(ProjectStatus((), (ModelStatus("loans_classifier", None),), (),
                                  new_days(session))).splitlines()
     assert lines[2:4] == [
-        "new since the last run: 2 day(s) landed, 2024-01-02, 2024-01-03 (`assetbook run` "
-        "takes them, as does the landing sensor under `assetbook dev`)",
+        "landed since the last run: 2024-01-02, 2024-01-03: `assetbook run` takes them, as "
+        "does the landing sensor under `assetbook dev`",
         "model loans_classifier: champion none yet"]
     session.instance.add_dynamic_partitions("days", waiting)
     assert new_days(session) == ()
