@@ -202,8 +202,9 @@ def render(status: ProjectStatus) -> str:
                         row[-1]]).rstrip() for row in rows]
     lines.append("")
     if status.new_days:
+        them = "them" if len(status.new_days) > 1 else "it"
         lines.append(f"landed since the last run: {describe_keys(status.new_days)}: "
-                     "`assetbook run` takes them, as does the landing sensor under "
+                     f"`assetbook run` takes {them}, as does the landing sensor under "
                      "`assetbook dev`")
     lines += [f"model {m.name}: champion " + (f"v{m.champion}" if m.champion else "none yet")
               for m in status.models]

@@ -105,5 +105,9 @@ def test_days_landed_since_the_last_run_are_said_before_any_run_registers_them(
         "landed since the last run: 2024-01-02, 2024-01-03: `assetbook run` takes them, as "
         "does the landing sensor under `assetbook dev`",
         "model loans_classifier: champion none yet"]
-    session.instance.add_dynamic_partitions("days", waiting)
+    session.instance.add_dynamic_partitions("days", waiting[:1])
+    assert render(ProjectStatus((), (), (), new_days(session))).splitlines()[2] == (
+        "landed since the last run: 2024-01-03: `assetbook run` takes it, as does the landing "
+        "sensor under `assetbook dev`")
+    session.instance.add_dynamic_partitions("days", waiting[1:])
     assert new_days(session) == ()
