@@ -73,33 +73,35 @@ class ProjectStatus:
 
 
 def project_status(session: Session) -> ProjectStatus:
-    return ProjectStatus(asset_statuses(session), model_statuses(session),
-                         served_statuses(session), new_days(session))
+    landed = landed_days(session)
+    return ProjectStatus(asset_statuses(session, landed), model_statuses(session),
+                         served_statuses(session), tuple(landed[1]) if landed else ())
 
 
-def new_days(session: Session) -> tuple[str, ...]:
-    """Days whose files landed since the last run: Dagster has no partition for them yet, so
-    the assets' table cannot count them."""
+def landed_days(session: Session) -> tuple[list[str], list[str]] | None:
+    """The landed days Dagster knows, and those that landed since the last run (it has no
+    partition for them yet, so the assets' table cannot count them); None without a single
+    landing source: nothing for `run` to plan over."""
     try:
-        return tuple(registered_days(session)[1])
-    except AssetbookError:  # no single landing source
-        return ()
+        return registered_days(session)
+    except AssetbookError:
+        return None
 
 
-def asset_statuses(session: Session) -> tuple[AssetStatus, ...]:
-    """Each asset as Dagster sees it, and as `assetbook run` does: an asset below a stale one
-    is stale too (Dagster marks only the direct consumers of a new materialization, and only
-    once it exists), and a gate's standing refusal says why the champion stays."""
+def asset_statuses(session: Session, landed: tuple[list[str], list[str]] | None
+                   ) -> tuple[AssetStatus, ...]:
+    """Each asset as Dagster sees it, and as `assetbook run` does over the `landed` days: an
+    asset below a stale one is stale too (Dagster marks only the direct consumers of a new
+    materialization, and only once it exists), and a gate's standing refusal says why the
+    champion stays."""
     graph = GraphState(session.instance, session.defs)
     keys = [dg.AssetKey(name) for name in session.project.assets]
     freshness = graph.freshness(keys)
     seen = {key.to_user_string(): _asset_status(session, graph, key, freshness[key])
             for key in keys}
-    try:
-        days, _ = registered_days(session)
-    except AssetbookError:  # no single landing source: nothing for `run` to plan over
+    if landed is None:
         return tuple(status for status, _ in seen.values())
-    plan, standing = run_plan(session, days, state=graph)
+    plan, standing = run_plan(session, landed[0], state=graph)
     behind = {name for name, (s, _) in seen.items()
               if s.data != "fresh" or (s.partitions and s.partitions.failed)}
     order = AssetGraph(session.defs, list(session.project.assets))

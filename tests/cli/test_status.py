@@ -16,7 +16,8 @@ from assetbook.cli.status import (
     Partitions,
     ProjectStatus,
     ServedStatus,
-    new_days,
+    landed_days,
+    project_status,
     render,
     served_statuses,
 )
@@ -98,16 +99,17 @@ def test_days_landed_since_the_last_run_are_said_before_any_run_registers_them(
     session = Session(project_dir)
     first, *waiting = land(project_dir, 3)
     session.instance.add_dynamic_partitions("days", [first])  # what a run of that day did
-    assert new_days(session) == tuple(waiting)
-    lines = render(ProjectStatus((), (ModelStatus("loans_classifier", None),), (),
-                                 new_days(session))).splitlines()
-    assert lines[2:4] == [
-        "landed since the last run: 2024-01-02, 2024-01-03: `assetbook run` takes them, as "
-        "does the landing sensor under `assetbook dev`",
-        "model loans_classifier: champion none yet"]
+    assert landed_days(session) == ([first], waiting)
+    said = project_status(session)
+    assert said.new_days == tuple(waiting)
+    lines = render(said).splitlines()
+    assert "landed since the last run: 2024-01-02, 2024-01-03: `assetbook run` takes them, as " \
+        "does the landing sensor under `assetbook dev`" in lines
+    assert lines[lines.index("model loans_classifier: champion none yet") - 1].startswith(
+        "landed since the last run")  # after the table, before the models
     session.instance.add_dynamic_partitions("days", waiting[:1])
-    assert render(ProjectStatus((), (), (), new_days(session))).splitlines()[2] == (
+    assert render(ProjectStatus((), (), (), tuple(waiting[1:]))).splitlines()[2] == (
         "landed since the last run: 2024-01-03: `assetbook run` takes it, as does the landing "
         "sensor under `assetbook dev`")
     session.instance.add_dynamic_partitions("days", waiting[1:])
-    assert new_days(session) == ()
+    assert landed_days(session) == ([first, *waiting], [])

@@ -16,7 +16,7 @@ import pytest
 from assetbook import load
 from assetbook.cli.notebook import opened_parameters
 from assetbook.cli.session import Session
-from assetbook.cli.status import asset_statuses
+from assetbook.cli.status import asset_statuses, landed_days
 from assetbook.errors import AssetbookError
 from assetbook.resources.state import STATE_ENV, StateFolder
 from tests.conftest import build_defs, copy_example, failure_messages, materialize, write_spec
@@ -169,7 +169,7 @@ def test_load_returns_the_frame_of_the_output_it_names(tables: Tables) -> None:
 
 def test_status_and_the_notebook_command_see_each_output(tables: Tables) -> None:
     session = Session(tables.root)
-    statuses = {status.name: status for status in asset_statuses(session)}
+    statuses = {status.name: status for status in asset_statuses(session, landed_days(session))}
     assert list(statuses) == ["applications", *OUTPUTS, "checked_features", "checked_summary"]
     for name in OUTPUTS:
         partitions = statuses[name].partitions
