@@ -10,7 +10,7 @@ regression); `forward(x)` returning one output per class (one logit or value per
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytorch_lightning as pl
 import torch
@@ -21,12 +21,12 @@ LOSSES = {"binary": nn.BCEWithLogitsLoss, "multiclass": nn.CrossEntropyLoss,
 
 
 @dataclass
-class _EpochTotals:
-    """An epoch's sums so far on this rank (tensors once a step has added to them)."""
+class _EpochOutputs:
+    """An epoch's outputs and targets on this rank, kept as the steps make them (a step adds
+    no tensor op) and summed once at the epoch's end."""
 
-    loss_sum: torch.Tensor | float = 0.0  # the batches' mean losses times their rows
-    correct: torch.Tensor | int = 0
-    rows: int = 0
+    outputs: list[torch.Tensor] = field(default_factory=list)
+    targets: list[torch.Tensor] = field(default_factory=list)
 
 
 class TabularNet(pl.LightningModule):
@@ -43,7 +43,7 @@ class TabularNet(pl.LightningModule):
         self.net = nn.Sequential(*blocks, nn.Linear(width, n_outputs))
         self.loss = LOSSES[task]()
         self.task = task
-        self._totals: dict[str, _EpochTotals] = {}  # by stage: "train", "val"
+        self._kept: dict[str, _EpochOutputs] = {}  # by stage: "train", "val"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.net(x)
@@ -52,34 +52,37 @@ class TabularNet(pl.LightningModule):
     def __setattr__(self, name: str, value: object) -> None:
         # Lightning sets `_current_fx_name` around every hook it calls, ~50 times a step, and
         # nn.Module's checks for a parameter, buffer or submodule cost ~2.5 us each time (with
-        # the leaner sums below, fit went from 0.65x to 0.71x of a hand-written loop at batch
-        # 256, bench_training.py). That name only ever holds a hook's name or None.
+        # leaner sums a step, fit went from 0.65x to 0.71x of a hand-written loop at batch 256,
+        # bench_training.py). That name only ever holds a hook's name or None.
         if name == "_current_fx_name":
             object.__setattr__(self, name, value)
         else:
             super().__setattr__(name, value)
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
-        x, y = batch
-        outputs = self(x)
-        loss = self.loss(outputs, y)
-        # summed here, logged once an epoch: `self.log` a step costs as much as the step itself
-        with torch.no_grad():
-            totals = self._totals.setdefault(stage, _EpochTotals())
-            totals.loss_sum = totals.loss_sum + loss.detach() * len(y)
-            totals.rows += len(y)
-            if self.task != "regression":
-                predicted = outputs.argmax(-1) if self.task == "multiclass" else outputs > 0
-                totals.correct = totals.correct + (predicted == y).sum()
-        return loss
+    def _keep(self, outputs: torch.Tensor, y: torch.Tensor, stage: str) -> None:
+        # kept here, reduced and logged once an epoch: sums a step cost 10% of a fit
+        # (bench_training.py), and `self.log` a step as much as the step itself. An epoch's
+        # outputs are a few bytes a row.
+        kept = self._kept.setdefault(stage, _EpochOutputs())
+        kept.outputs.append(outputs.detach())
+        kept.targets.append(y)
 
     def _log_epoch(self, stage: str) -> None:
-        """The epoch's means over every row of every rank: sums and counts reduced alike."""
-        totals = self._totals.pop(stage, None)
-        if totals is None:
+        """The epoch's means over every row of every rank: sums and counts reduced alike.
+        The mean loss over all the rows is the batches' mean losses weighed by their rows."""
+        kept = self._kept.pop(stage, None)
+        if kept is None:
             return
+        outputs, targets = torch.cat(kept.outputs), torch.cat(kept.targets)
+        if outputs.element_size() < 4:  # bf16 or fp16 from a mixed-precision step
+            outputs = outputs.float()
+        rows = len(targets)
+        correct = 0
+        if self.task != "regression":
+            predicted = outputs.argmax(-1) if self.task == "multiclass" else outputs > 0
+            correct = (predicted == targets).sum()
         sums = torch.stack([torch.as_tensor(value, dtype=torch.float32, device=self.device)
-                            for value in (totals.loss_sum, totals.correct, totals.rows)])
+                            for value in (self.loss(outputs, targets) * rows, correct, rows)])
         loss_sum, correct, rows = self.trainer.strategy.reduce(sums, reduce_op="sum")
         # already the same on every rank; sync_dist averages equals (and Lightning asks for it)
         self.log(f"{stage}_loss", loss_sum / rows, sync_dist=True)
@@ -87,10 +90,10 @@ class TabularNet(pl.LightningModule):
             self.log(f"{stage}_accuracy", correct / rows, sync_dist=True)
 
     def on_train_epoch_start(self) -> None:
-        self._totals.pop("train", None)
+        self._kept.pop("train", None)
 
     def on_validation_epoch_start(self) -> None:
-        self._totals.pop("val", None)
+        self._kept.pop("val", None)
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
@@ -99,10 +102,14 @@ class TabularNet(pl.LightningModule):
         self._log_epoch("val")
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> torch.Tensor:
-        return self._step(batch, "train")
+        x, y = batch
+        outputs = self(x)
+        self._keep(outputs, y, "train")
+        return self.loss(outputs, y)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> None:
-        self._step(batch, "val")
+        x, y = batch
+        self._keep(self(x), y, "val")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr,

@@ -19,6 +19,12 @@ import pytorch_lightning as pl
 import torch
 
 from assetbook.runners.training.data import Dataset
+from assetbook.runners.training.grouped import (
+    STEPS_PER_GROUP,
+    Groups,
+    groups_apply,
+    steps_in_groups,
+)
 
 
 class Batches:
@@ -62,20 +68,30 @@ class Batches:
 
 class TensorData(pl.LightningDataModule):
     """The dataset as this rank's `Batches`. A data module because the rank and the world size
-    are only known once the Trainer has set up its strategy, when it asks for the loaders."""
+    are only known once the Trainer has set up its strategy, when it asks for the loaders. The
+    batches come in groups where the fit allows it (grouped.py)."""
 
     def __init__(self, dataset: Dataset, batch: int, seed: int) -> None:
         super().__init__()
         self.dataset, self.batch, self.seed = dataset, batch, seed
+        self.group: int | None = None  # batches a step: decided as the first loader is asked
 
-    def train_dataloader(self) -> Batches:
-        return self._batches(self.dataset.x_train, self.dataset.y_train, seed=self.seed,
-                             epoch=lambda: self.trainer.current_epoch)
+    def train_dataloader(self) -> Batches | Groups:
+        return self._grouped(self._batches(self.dataset.x_train, self.dataset.y_train,
+                                           seed=self.seed,
+                                           epoch=lambda: self.trainer.current_epoch))
 
-    def val_dataloader(self) -> Batches:
+    def val_dataloader(self) -> Batches | Groups:
         # Unpadded shards: `self.log(..., sync_dist=True)` reduces the ranks' batch-size-weighted
         # sums and their row counts alike, so the epoch's metric is exactly the whole set's.
-        return self._batches(self.dataset.x_val, self.dataset.y_val, even=False)
+        return self._grouped(self._batches(self.dataset.x_val, self.dataset.y_val, even=False))
+
+    def _grouped(self, batches: Batches) -> Batches | Groups:
+        if self.group is None:
+            self.group = STEPS_PER_GROUP if groups_apply(self.trainer) else 1
+            if self.group > 1:
+                steps_in_groups(self.trainer, self.group)
+        return Groups(batches, self.group) if self.group > 1 else batches
 
     def _batches(self, x: np.ndarray, y: np.ndarray, **options: Any) -> Batches:
         return Batches(torch.from_numpy(x), torch.from_numpy(y), self.batch,
