@@ -15,6 +15,7 @@ import torch
 from assetbook.runners.training.fit import FitResult, TrainingJob, fit, load_dataset
 from assetbook.serving.model_file import ModelFile
 from assetbook.spec.models import TrainerSpec
+from tests.ports import free_port
 
 # A user's classifier: its own `self.log` of an epoch mean in `training_step`, the step count
 # and whether its steps ran in groups (Lightning's manual optimization) logged as it ends.
@@ -37,16 +38,16 @@ class Blobs(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         x, y = batch
         loss = self.loss(self(x), y)
-        self.log("train_loss", loss, on_step=False, on_epoch=True)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
-        self.log("val_loss", self.loss(self(x), y))
+        self.log("val_loss", self.loss(self(x), y), sync_dist=True)
 
     def on_train_epoch_end(self):
-        self.log("steps", float(self.trainer.global_step))
-        self.log("grouped", float(not self.automatic_optimization))
+        self.log("steps", float(self.trainer.global_step), sync_dist=True)
+        self.log("grouped", float(not self.automatic_optimization), sync_dist=True)
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=1e-2)
@@ -81,9 +82,9 @@ def blobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def blobs_job(data: Path, model: str, output: Path) -> TrainingJob:
+def blobs_job(data: Path, model: str, output: Path, **trainer: object) -> TrainingJob:
     return TrainingJob(f"blobs_model:{model}", "kind", (str(data),),
-                       TrainerSpec(max_epochs=3, batch_size=64), output=str(output))
+                       TrainerSpec(max_epochs=3, batch_size=64, **trainer), output=str(output))
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
@@ -105,8 +106,20 @@ def test_grouped_steps_train_as_a_batch_a_step_does(blobs: Path, tmp_path: Path)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_a_module_with_a_scheduler_takes_a_batch_a_step(blobs: Path, tmp_path: Path) -> None:
-    result = fit(blobs_job(blobs, "WithScheduler", tmp_path / "m.pt"))
+@pytest.mark.parametrize(("model", "trainer"), [("WithScheduler", {}),
+                                               ("Blobs", {"strategy": "ddp"})],
+                         ids=["a scheduler", "DDP on one device"])
+def test_a_batch_a_step_where_groups_would_change_the_fit(
+        blobs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str,
+        trainer: dict) -> None:
+    # DDP in this process: its address is set here so that it goes with the test
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
+    try:
+        result = fit(blobs_job(blobs, model, tmp_path / "m.pt", **trainer))
+    finally:
+        if torch.distributed.is_initialized():  # Lightning keeps it for a next fit
+            torch.distributed.destroy_process_group()
     assert result.metrics["grouped"] == 0.0 and result.metrics["steps"] == 3 * 27
 
 

@@ -8,10 +8,11 @@ runs, then the loss's backward and the optimizer's step through Lightning (so `g
 counts each), or its `validation_step`: the same updates in the same order, and `self.log`'s
 epoch means weighed by each batch.
 
-Only where nothing can tell the difference: one process, one optimizer, no scheduler, no
-gradient scaling, clipping or accumulation, and a module that leaves Lightning's per-batch
-hooks as they are (manual optimization would call them once a group, or not at all) and adds
-no callbacks. Assetbook's own callbacks act on epochs. Any other fit takes a batch a step.
+Only where nothing can tell the difference: one device without DDP, one optimizer, no
+scheduler, no gradient scaling, clipping or accumulation, and a module that leaves Lightning's
+per-batch hooks as they are (manual optimization would call them once a group, or not at all)
+and adds no callbacks. Assetbook's own callbacks act on epochs. Any other fit takes a batch a
+step.
 
 Imports Lightning: `fit` imports this module when it runs, not at import.
 """
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytorch_lightning as pl
+from pytorch_lightning.strategies import SingleDeviceStrategy
 from pytorch_lightning.utilities.model_helpers import is_overridden
 from pytorch_lightning.utilities.signature_utils import is_param_in_hook_signature
 
@@ -61,7 +63,8 @@ def groups_apply(trainer: pl.Trainer) -> bool:
     """Whether this fit's steps can take groups of batches without changing what it computes.
     Asked as the first loader is made: the optimizers exist by then, no step has run."""
     module = trainer.lightning_module
-    return (trainer.world_size == 1 and module.automatic_optimization
+    return (isinstance(trainer.strategy, SingleDeviceStrategy)  # no DDP wrapper, even of one
+            and module.automatic_optimization
             and len(trainer.optimizers) == 1 and not trainer.lr_scheduler_configs
             and getattr(trainer.precision_plugin, "scaler", None) is None
             and trainer.accumulate_grad_batches == 1 and not trainer.gradient_clip_val
