@@ -4,6 +4,7 @@ count either way, and a module with per-batch hooks or a scheduler keeps a batch
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -84,7 +85,15 @@ def blobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def blobs_job(data: Path, model: str, output: Path, **trainer: object) -> TrainingJob:
     return TrainingJob(f"blobs_model:{model}", "kind", (str(data),),
-                       TrainerSpec(max_epochs=3, batch_size=64, **trainer), output=str(output))
+                       TrainerSpec(max_epochs=3, batch_size=64, **trainer), output=str(output),
+                       metrics=str(output.with_suffix(".jsonl")))
+
+
+def logged_steps(output: Path) -> list[int]:
+    """The steps at which the fit's logger (MLflow's, through the file) received each epoch's
+    `val_loss`."""
+    records = map(json.loads, output.with_suffix(".jsonl").read_text().splitlines())
+    return [record["step"] for record in records if "val_loss" in record.get("metrics", {})]
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
@@ -102,6 +111,9 @@ def test_grouped_steps_train_as_a_batch_a_step_does(blobs: Path, tmp_path: Path)
         assert result.metrics["steps"] == 3 * batches
     shared = {"train_loss", "val_loss", "steps"}
     assert {k: grouped.metrics[k] for k in shared} == {k: single.metrics[k] for k in shared}
+    assert logged_steps(tmp_path / "grouped.pt") == logged_steps(tmp_path / "single.pt")
+    assert logged_steps(tmp_path / "grouped.pt") == [batches - 1, 2 * batches - 1,
+                                                     3 * batches - 1]  # Lightning's count
     a, b = weights(tmp_path / "grouped.pt"), weights(tmp_path / "single.pt")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 

@@ -5,8 +5,9 @@ contexts, the results' bookkeeping): at batch 256 on a small tabular model, a th
 (bench_training.py). Keras answers the same cost with `steps_per_execution`. Here the loaders
 hand each Lightning step a group of batches; for each batch the module's own `training_step`
 runs, then the loss's backward and the optimizer's step through Lightning (so `global_step`
-counts each), or its `validation_step`: the same updates in the same order, and `self.log`'s
-epoch means weighed by each batch.
+counts each), or its `validation_step`: the same updates in the same order, `self.log`'s epoch
+means weighed by each batch, and the loggers' steps counting batches. A module's per-step
+`self.log` reaches them once a group.
 
 Only where nothing can tell the difference: one device without DDP, one optimizer, no
 scheduler, no gradient scaling, clipping or accumulation, and a module that leaves Lightning's
@@ -92,6 +93,8 @@ def _grouped(trainer: pl.Trainer, step: Step, size: int, optimize: bool = False)
             output = step(batch, batch_idx * size + offset) if takes_index else step(batch)
             if optimizer is not None:
                 _optimizer_step(optimizer, output)
+        if optimize:  # the step loggers are given: Lightning counts the group as one batch
+            trainer.fit_loop.epoch_loop._batches_that_stepped += len(group) - 1
         return output
 
     return group_step
