@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -96,7 +97,10 @@ def fit(job: TrainingJob, dataset: Dataset | None = None, callbacks: tuple = (),
     elif job.mlflow_run_id:
         loggers.append(pl.loggers.MLFlowLogger(tracking_uri=job.mlflow_tracking_uri,
                                                run_id=job.mlflow_run_id))
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
+        # Lightning's advice for a fit of fewer batches than its per-step logging interval:
+        # the loggers here get the epochs' metrics, which it does not concern
+        warnings.filterwarnings("ignore", ".*smaller than the logging interval")
         trainer = pl.Trainer(
             max_epochs=job.trainer.max_epochs, accelerator=job.trainer.accelerator,
             **placement,
