@@ -45,10 +45,12 @@ class Blobs(pl.LightningModule):
     def validation_step(self, batch, batch_idx):
         x, y = batch
         self.log("val_loss", self.loss(self(x), y), sync_dist=True)
+        self.sanity_batches = getattr(self, "sanity_batches", 0) + self.trainer.sanity_checking
 
     def on_train_epoch_end(self):
         self.log("steps", float(self.trainer.global_step), sync_dist=True)
         self.log("grouped", float(not self.automatic_optimization), sync_dist=True)
+        self.log("sanity_batches", float(self.sanity_batches), sync_dist=True)
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=1e-2)
@@ -58,6 +60,12 @@ class WithBatchHook(Blobs):
     def on_train_batch_end(self, outputs, batch, batch_idx):
         self.batches_seen = getattr(self, "batches_seen", 0) + 1
         self.log("batches_seen", float(self.batches_seen))
+
+
+class WithBatchTransfer(Blobs):
+    def on_after_batch_transfer(self, batch, dataloader_idx):
+        x, y = batch  # one batch, as Lightning hands it
+        return x + 0.01 * torch.randn_like(x), y
 
 
 class WithScheduler(Blobs):
@@ -109,8 +117,9 @@ def test_grouped_steps_train_as_a_batch_a_step_does(blobs: Path, tmp_path: Path)
     assert single.metrics["batches_seen"] == 3 * batches  # the user's hook, every batch
     for result in (grouped, single):  # an optimizer step each batch, counted
         assert result.metrics["steps"] == 3 * batches
-    shared = {"train_loss", "val_loss", "steps"}
+    shared = {"train_loss", "val_loss", "steps", "sanity_batches"}
     assert {k: grouped.metrics[k] for k in shared} == {k: single.metrics[k] for k in shared}
+    assert grouped.metrics["sanity_batches"] == 2  # Lightning's sanity check: 2 batches
     assert logged_steps(tmp_path / "grouped.pt") == logged_steps(tmp_path / "single.pt")
     assert logged_steps(tmp_path / "grouped.pt") == [batches - 1, 2 * batches - 1,
                                                      3 * batches - 1]  # Lightning's count
@@ -119,8 +128,9 @@ def test_grouped_steps_train_as_a_batch_a_step_does(blobs: Path, tmp_path: Path)
 
 
 @pytest.mark.parametrize(("model", "trainer"), [("WithScheduler", {}),
+                                               ("WithBatchTransfer", {}),
                                                ("Blobs", {"strategy": "ddp"})],
-                         ids=["a scheduler", "DDP on one device"])
+                         ids=["a scheduler", "a batch transfer hook", "DDP on one device"])
 def test_a_batch_a_step_where_groups_would_change_the_fit(
         blobs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: str,
         trainer: dict) -> None:

@@ -101,6 +101,9 @@ def fit(job: TrainingJob, dataset: Dataset | None = None, callbacks: tuple = (),
         # Lightning's advice for a fit of fewer batches than its per-step logging interval:
         # the loggers here get the epochs' metrics, which it does not concern
         warnings.filterwarnings("ignore", ".*smaller than the logging interval")
+        # and its notice that a module's own batch transfer hook is used although a data
+        # module is given: the data module is Assetbook's, the hook the user's to keep
+        warnings.filterwarnings("ignore", ".*in `LightningModule` but have passed in a")
         trainer = pl.Trainer(
             max_epochs=job.trainer.max_epochs, accelerator=job.trainer.accelerator,
             **placement,
