@@ -25,8 +25,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from assetbook.cli.pipeline import run_pipeline, simulate
+from assetbook.cli.pipeline import run_pipeline
 from assetbook.cli.session import Session
+from assetbook.cli.simulate import simulate
 from assetbook.graph import definitions_for
 from assetbook.resources.state import STATE_ENV, StateFolder
 

@@ -23,13 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from assetbook.atomic import atomic_path
-from assetbook.cli.pipeline import SERVING_KINDS, execute, known_keys, plan_stale, simulate
+from assetbook.cli.pipeline import SERVING_KINDS, execute, known_keys, plan_stale
 from assetbook.cli.progress import RunProgress
-from assetbook.cli.session import Session, landing_spec
+from assetbook.cli.session import Session
+from assetbook.cli.simulate import simulate
 from assetbook.data.landing import landed_files, read_landed_file
 from assetbook.defaults import SAMPLE_DAYS, SAMPLE_ROWS
 from assetbook.errors import AssetbookError
 from assetbook.kinds.promote import PromoteAssetSpec
+from assetbook.kinds.source.landing import landing_spec
 from assetbook.resources.state import STATE_ENV, StateFolder
 from assetbook.runners.gate import Decision, decide
 

@@ -15,13 +15,12 @@ from pathlib import Path
 from assetbook.cli import notebook, reproduce, versions
 from assetbook.cli.ci import Sample, run_ci
 from assetbook.cli.ci_report import write_report
-from assetbook.cli.output import Output, command_output
+from assetbook.cli.output import Output, with_output
 from assetbook.cli.pipeline import (
     PipelineRun,
     keys_between,
     materialize_selection,
     run_pipeline,
-    simulate,
 )
 from assetbook.cli.progress import RunProgress
 from assetbook.cli.serving import ask, promote, rollback, serve
@@ -32,8 +31,6 @@ from assetbook.errors import AssetbookError
 from assetbook.scaffold import scaffold_example, scaffold_tabular
 from assetbook.spec.loader import load_project
 
-QUIET_COMMANDS = ("run", "materialize", "ci", "simulate", "status", "promote", "rollback",
-                  "serve", "lineage", "history", "gc", "reproduce")
 DEV_SUPERSEDED = "Function `dev_command` is superseded"  # a warning's start, as -W takes it
 
 
@@ -46,21 +43,8 @@ def run_command(args: argparse.Namespace) -> int:
         return _guarded(lambda: _dev(session, args.host, args.port))
     if args.command == "notebook":
         return _guarded(lambda: notebook.run_notebook_command(session, args))
-    quiet = args.command in QUIET_COMMANDS and not args.verbose
-    try:  # the state folder reads the profile, which may be malformed
-        logs = session.state.root / "logs" if quiet and (session.root / "assets").is_dir() \
-            else None
-    except AssetbookError as exc:
-        print(f"assetbook: error: {exc}", file=sys.stderr)
-        return 1
-    with command_output(logs, args.command) as output:
-        try:
-            return _command(session, args, output)
-        except AssetbookError as exc:
-            output.err.print(f"assetbook: error: {exc}", markup=False)
-            if output.log is not None:
-                output.err.print(f"full log: {output.log}", markup=False)
-            return 1
+    return with_output(session, args.command, args.verbose,
+                       lambda output: _command(session, args, output))
 
 
 def _command(session: Session, args: argparse.Namespace, output: Output) -> int:
@@ -84,10 +68,6 @@ def _command(session: Session, args: argparse.Namespace, output: Output) -> int:
     if args.command in ("lineage", "history", "gc"):
         return versions.run_versions_command(session, args, lambda text: say(
             text, markup=False, soft_wrap=True))
-    if args.command == "simulate":
-        keys = simulate(session, args.days, args.source)
-        say(f"landed {len(keys)} day(s): {', '.join(keys)}", markup=False)
-        return 0
     if args.command == "promote":
         endpoint = promote(session, args.to, args.by, RunProgress(output.out))
         say(f"promoted to {args.to}: serving {endpoint.bento} (model v"
@@ -98,7 +78,7 @@ def _command(session: Session, args: argparse.Namespace, output: Output) -> int:
         say(f"rolled back: serving {endpoint.bento} (model v{endpoint.model_version})",
             markup=False)
         return 0
-    assert args.command == "serve", args.command  # `stop` never imports this module
+    assert args.command == "serve", args.command  # `stop`, `simulate`: never this module
     for endpoint in serve(session):
         say(f"serving {endpoint.bento} (model v{endpoint.model_version})", markup=False)
     return 0

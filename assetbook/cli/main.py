@@ -22,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
         from assetbook.cli.stop import stop_command
 
         return stop_command(args)
+    if args.command == "simulate":  # the specs, the state folder and the simulator
+        from assetbook.cli.simulate import simulate_command
+
+        return simulate_command(args)
     from assetbook.cli.commands import run_command  # Dagster and the framework: seconds
 
     return run_command(args)

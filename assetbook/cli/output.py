@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
+
+from assetbook.errors import AssetbookError
+
+if TYPE_CHECKING:
+    from assetbook.cli.session import Session
+
+QUIET_COMMANDS = ("run", "materialize", "ci", "simulate", "status", "promote", "rollback",
+                  "serve", "lineage", "history", "gc", "reproduce")
 
 
 @dataclass(frozen=True)
@@ -58,3 +67,24 @@ def command_output(logs: Path | None, command: str) -> Iterator[Output]:
         for stream in terminal:
             with suppress(BrokenPipeError):  # `assetbook run | head`: the reader has gone
                 stream.close()
+
+
+def with_output(session: Session, command: str, verbose: bool,
+                body: Callable[[Output], int]) -> int:
+    """Run a command's `body` with its consoles: a quiet command's third-party output goes to
+    a log in the project's state folder; an error is one line (and where the log is)."""
+    quiet = command in QUIET_COMMANDS and not verbose
+    try:  # the state folder reads the profile, which may be malformed
+        logs = session.state.root / "logs" if quiet and (session.root / "assets").is_dir() \
+            else None
+    except AssetbookError as exc:
+        print(f"assetbook: error: {exc}", file=sys.stderr)
+        return 1
+    with command_output(logs, command) as output:
+        try:
+            return body(output)
+        except AssetbookError as exc:
+            output.err.print(f"assetbook: error: {exc}", markup=False)
+            if output.log is not None:
+                output.err.print(f"full log: {output.log}", markup=False)
+            return 1

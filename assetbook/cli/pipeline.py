@@ -19,7 +19,8 @@ import dagster as dg
 
 from assetbook.cli.plan import AssetGraph, Plan, Step, selection_plan, stale_plan
 from assetbook.cli.progress import RunProgress
-from assetbook.cli.session import Session, landing_spec
+from assetbook.cli.session import Session
+from assetbook.cli.simulate import simulate
 from assetbook.data.landing import landed_files, not_days
 from assetbook.defaults import SIMULATED_DAYS
 from assetbook.errors import AssetbookError
@@ -27,10 +28,10 @@ from assetbook.graph.internals import RANGE_END_TAG, RANGE_START_TAG, GraphState
 from assetbook.graph.landed import corrected_days
 from assetbook.graph.orphans import PID_TAG, fail_orphaned_runs
 from assetbook.kinds.promote.refusal import standing_refusal
+from assetbook.kinds.source.landing import landing_spec
 from assetbook.runners.kernels import DEFAULT_KERNEL, step_imports
 from assetbook.runners.notebook import prepare_notebooks
 from assetbook.runners.serving.environments import fed_by
-from assetbook.runners.simulator import land_days, load_generator
 
 SERVING_KINDS = ("package", "deploy")
 STEP_TAG = "assetbook/step"
@@ -53,16 +54,6 @@ class PipelineRun:
     def computed(self) -> list[str]:
         """The days whose partitions were all materialized."""
         return [key for step in self.plan.days for key in step.keys if key not in self.failed]
-
-
-def simulate(session: Session, days: int, source: str | None = None,
-             rows: int | None = None) -> list[str]:
-    """Land `days` more simulated days (of `rows` rows, default: the spec's); their keys."""
-    declared, folder = session.landing_source(source, simulated=True)
-    simulator = landing_spec(declared).simulator
-    assert simulator is not None
-    return [p.stem for p in land_days(folder, load_generator(simulator, rows), simulator.start,
-                                      days)]
 
 
 def run_pipeline(session: Session, days: int | None = None, rows: int | None = None,

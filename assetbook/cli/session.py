@@ -6,19 +6,17 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-
-import dagster as dg
+from typing import TYPE_CHECKING
 
 from assetbook.atomic import StorePath
 from assetbook.errors import AssetbookError
-from assetbook.graph import build_definitions
-from assetbook.graph.context import BuildContext, landing_folder
-from assetbook.graph.sensors import landing_sources
-from assetbook.kinds.source import SourceAssetSpec
+from assetbook.kinds.source.landing import landing_folder, landing_sources, landing_spec
 from assetbook.resources.importable import make_importable
 from assetbook.resources.state import StateFolder
 from assetbook.spec.loader import DeclaredAsset, ProjectSpec, load_project
-from assetbook.spec.models import LandingSourceSpec
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 
 @dataclass
@@ -36,6 +34,8 @@ class Session:
 
     @cached_property
     def defs(self) -> dg.Definitions:
+        from assetbook.graph import build_definitions  # Dagster: not for `simulate`
+
         return build_definitions(self.project, self.state)
 
     def environ(self) -> dict[str, str]:
@@ -45,6 +45,8 @@ class Session:
 
     @cached_property
     def instance(self) -> dg.DagsterInstance:
+        import dagster as dg
+
         os.environ.update(self.environ())
         return dg.DagsterInstance.get()
 
@@ -52,8 +54,7 @@ class Session:
                        ) -> tuple[DeclaredAsset, StorePath]:
         """A landing source and its folder: the one named, or the only one (with a
         `simulator` when `simulated`)."""
-        ctx = BuildContext(self.project, self.state)
-        sources = landing_sources(ctx)
+        sources = landing_sources(self.project)
         candidates = [d for d in sources if name in (None, d.name)
                       and (not simulated or landing_spec(d).simulator is not None)]
         if len(candidates) != 1:
@@ -61,11 +62,5 @@ class Session:
             wanted = "landing source with a `simulator`" if simulated else "landing source"
             raise AssetbookError(f"name one {wanted} (found: {names})")
         declared = candidates[0]
-        return declared, landing_folder(ctx, declared.name, landing_spec(declared))
-
-
-def landing_spec(declared: DeclaredAsset) -> LandingSourceSpec:
-    """The landing settings of a source asset known to be a landing source."""
-    assert isinstance(declared.spec, SourceAssetSpec)
-    assert isinstance(declared.spec.source, LandingSourceSpec)
-    return declared.spec.source
+        return declared, landing_folder(self.project, self.state, declared.name,
+                                        landing_spec(declared))

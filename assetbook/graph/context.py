@@ -11,22 +11,20 @@ from typing import Any
 
 import dagster as dg
 
-from assetbook.atomic import StorePath
 from assetbook.errors import SpecError
 from assetbook.graph.automation import build_automation_condition, build_freshness_policy
 from assetbook.graph.code_version import code_version
 from assetbook.graph.landing_chain import landing_chain
 from assetbook.graph.partitions import build_partition_mapping, build_partitions_def, window_keys
 from assetbook.graph.references import reference_problems
-from assetbook.kinds import AssetSpec
-from assetbook.kinds.source import SourceAssetSpec
+from assetbook.kinds.source.landing import is_landing_source
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.state import UNPARTITIONED, StateFolder, safe_part
-from assetbook.resources.store import read_frame, store_path
+from assetbook.resources.store import read_frame
 from assetbook.runners.kernels import DEFAULT_KERNEL, step_imports
 from assetbook.runners.notebook import prepare_notebooks
 from assetbook.spec.loader import DeclaredAsset, ProjectSpec
-from assetbook.spec.models import AllInputSpec, LandingSourceSpec, SameInputSpec
+from assetbook.spec.models import AllInputSpec, SameInputSpec
 from assetbook.spec.module_source import ModuleSourceError
 
 IO_MANAGER_KEY = "artifacts"
@@ -225,20 +223,6 @@ def since_drift_onset(window: list[str], flags: dict[str, bool]) -> list[str]:
         onset -= 1
     recent = [key for key in window if key >= days[onset]]
     return recent or window
-
-
-def is_landing_source(spec: AssetSpec) -> bool:
-    return isinstance(spec, SourceAssetSpec) and isinstance(spec.source, LandingSourceSpec)
-
-
-def landing_folder(ctx: BuildContext, asset: str, spec: LandingSourceSpec) -> StorePath:
-    """The spec's `folder` (relative to the project, or a store URL), else the landing folder
-    in the project's store."""
-    if not spec.folder:
-        return ctx.state.landing(asset)
-    if "://" in spec.folder:
-        return store_path(spec.folder)
-    return (ctx.project.root / spec.folder).resolve()
 
 
 def input_of_kind(ctx: BuildContext, declared: DeclaredAsset, kind: str) -> str:

@@ -16,9 +16,10 @@ from assetbook.graph.context import IO_MANAGER_KEY, BuildContext
 from assetbook.graph.orphans import build_orphaned_runs_sensor
 from assetbook.graph.promotion import build_promotion_sensor
 from assetbook.graph.retention import build_gc_schedule
-from assetbook.graph.sensors import build_automation_sensor, build_landing_sensor, landing_sources
+from assetbook.graph.sensors import build_automation_sensor, build_landing_sensor
 from assetbook.graph.training import MLFLOW_KEY
 from assetbook.kinds import BY_NAME
+from assetbook.kinds.source.landing import landing_sources
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.importable import make_importable
 from assetbook.resources.state import StateFolder
@@ -43,7 +44,7 @@ def build_definitions(project: ProjectSpec, state: StateFolder) -> dg.Definition
     # one build per step: a notebook with `outputs` is one multi-asset, not one per output
     assets = [builder_of(d.spec.kind)(ctx, d) for d in project.steps.values()]
     sensors = [build_automation_sensor(), build_orphaned_runs_sensor(project.by_partitions()),
-               *(build_landing_sensor(ctx, d) for d in landing_sources(ctx)),
+               *(build_landing_sensor(ctx, d) for d in landing_sources(ctx.project)),
                *(build_promotion_sensor(ctx, d) for d in deployments(project)
                  if d.spec.promote_when)]  # type: ignore[attr-defined]
     if state.profile.webhook:

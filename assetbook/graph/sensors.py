@@ -11,10 +11,11 @@ import dagster as dg
 
 from assetbook.atomic import StorePath
 from assetbook.data.landing import landed_files
-from assetbook.graph.context import BuildContext, is_landing_source, landing_folder
+from assetbook.graph.context import BuildContext
 from assetbook.graph.landed import recorded_source_versions
 from assetbook.graph.landing_chain import LANDING_RUN_TAG
 from assetbook.kinds.source import SourceAssetSpec
+from assetbook.kinds.source.landing import landing_folder
 from assetbook.resources.store import is_local
 from assetbook.resources.versions import content_version
 from assetbook.spec.loader import DeclaredAsset
@@ -41,17 +42,13 @@ def build_automation_sensor() -> dg.AutomationConditionSensorDefinition:
     )
 
 
-def landing_sources(ctx: BuildContext) -> list[DeclaredAsset]:
-    return [d for d in ctx.project.assets.values() if is_landing_source(d.spec)]
-
-
 def build_landing_sensor(ctx: BuildContext, declared: DeclaredAsset) -> dg.SensorDefinition:
     """Requests a run of the source and its chain for each new file and each file whose
     content changed (a rewrite with the same bytes is no change); adds dynamic partitions."""
     assert isinstance(declared.spec, SourceAssetSpec)
     source = declared.spec.source
     assert isinstance(source, LandingSourceSpec)
-    folder = landing_folder(ctx, declared.name, source)
+    folder = landing_folder(ctx.project, ctx.state, declared.name, source)
     partitions_def = ctx.partitions_def(declared.name)
 
     @dg.sensor(name=f"{declared.name}_landing",

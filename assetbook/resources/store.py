@@ -6,10 +6,12 @@ credentials come from the environment (the profile's `environment`), as for any 
 from __future__ import annotations
 
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from assetbook.atomic import StorePath
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def store_path(location: str | Path) -> StorePath:
@@ -30,4 +32,5 @@ def is_local(path: StorePath) -> bool:
 
 def read_frame(path: StorePath, **options) -> pd.DataFrame:
     """A Parquet file as a frame, wherever it is stored."""
+    import pandas as pd  # not at import: `assetbook stop` reads no frame
     return pd.read_parquet(str(path), **options)

@@ -15,8 +15,6 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-import bentoml
-
 MONITOR = "predictions"
 MONITORING_ENV = "ASSETBOOK_MONITORING"
 # the columns of answers and refusals: a request field named so is recorded as input_<name>
@@ -52,6 +50,8 @@ def record_refusal(endpoint: str, status: int, reason: str, model_version: str) 
 
 
 def _monitor() -> Any:
+    import bentoml  # in the served process only: `stop` and the `served` source need the names
+
     folder = os.environ.get(MONITORING_ENV)
     return bentoml.monitor(MONITOR, **({"monitor_class": "default", "monitor_options": {
         "log_path": folder}} if folder else {}))

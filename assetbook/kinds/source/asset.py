@@ -11,12 +11,12 @@ from assetbook.errors import SpecError
 from assetbook.graph.context import (
     PER_PARTITION,
     BuildContext,
-    landing_folder,
     partition_keys,
 )
 from assetbook.graph.landed import record_source_versions
 from assetbook.graph.outputs import emit
 from assetbook.kinds.source import SourceAssetSpec
+from assetbook.kinds.source.landing import landing_folder
 from assetbook.runners.serving.environments import deployment_named, served_predictions
 from assetbook.runners.simulator import load_generator
 from assetbook.spec.loader import DeclaredAsset
@@ -43,7 +43,7 @@ def build_source_asset(ctx: BuildContext, declared: DeclaredAsset) -> dg.AssetsD
 
         origin, module, folder = str(served), "assetbook.data.served", None
     else:
-        folder = landing_folder(ctx, declared.name, source)
+        folder = landing_folder(ctx.project, ctx.state, declared.name, source)
 
         def read(key: str) -> pd.DataFrame:
             return read_landed_file(folder, key, source.formats)
