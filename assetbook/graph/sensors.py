@@ -14,12 +14,10 @@ from assetbook.data.landing import landed_files
 from assetbook.graph.context import BuildContext
 from assetbook.graph.landed import recorded_source_versions
 from assetbook.graph.landing_chain import LANDING_RUN_TAG
-from assetbook.kinds.source import SourceAssetSpec
-from assetbook.kinds.source.landing import landing_folder
+from assetbook.kinds.source.landing import landing_folder, landing_spec
 from assetbook.resources.store import is_local
 from assetbook.resources.versions import content_version
 from assetbook.spec.loader import DeclaredAsset
-from assetbook.spec.models import LandingSourceSpec
 
 AUTOMATION_SENSOR = "assetbook_automation"
 # The daemon's loops come every 5 s, and skip a sensor whose last tick started less than its
@@ -45,9 +43,7 @@ def build_automation_sensor() -> dg.AutomationConditionSensorDefinition:
 def build_landing_sensor(ctx: BuildContext, declared: DeclaredAsset) -> dg.SensorDefinition:
     """Requests a run of the source and its chain for each new file and each file whose
     content changed (a rewrite with the same bytes is no change); adds dynamic partitions."""
-    assert isinstance(declared.spec, SourceAssetSpec)
-    source = declared.spec.source
-    assert isinstance(source, LandingSourceSpec)
+    source = landing_spec(declared)
     folder = landing_folder(ctx.project, ctx.state, declared.name, source)
     partitions_def = ctx.partitions_def(declared.name)
 
