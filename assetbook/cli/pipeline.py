@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import dagster as dg
 
@@ -162,15 +162,19 @@ def known_keys(session: Session, names: Sequence[str] = ()) -> list[str]:
     return keys
 
 
-def registered_days(session: Session) -> tuple[list[str], list[str]]:
-    """The landed days that Dagster knows already (`known_keys` for a reader, which registers
-    nothing), and the new ones that the next run or landing tick registers."""
+class LandedDays(NamedTuple):
+    known: list[str]  # the landed days Dagster knows already
+    new: list[str]  # and those the next run or landing tick registers
+
+
+def registered_days(session: Session) -> LandedDays:
+    """The landed days, known and new (`known_keys` for a reader: it registers nothing)."""
     keys, partitions_def = _landed_days(session)
     known = set(partitions_def.get_partition_keys(dynamic_partitions_store=session.instance)
                 if partitions_def else ())
-    new = isinstance(partitions_def, dg.DynamicPartitionsDefinition)
-    return ([k for k in keys if k in known],
-            [k for k in keys if new and k not in known])
+    dynamic = isinstance(partitions_def, dg.DynamicPartitionsDefinition)
+    return LandedDays([k for k in keys if k in known],
+                      [k for k in keys if dynamic and k not in known])
 
 
 def _landed_days(session: Session) -> tuple[list[str], dg.PartitionsDefinition | None]:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from assetbook.cli.pipeline import registered_days, run_plan
+from assetbook.cli.pipeline import LandedDays, registered_days, run_plan
 from assetbook.cli.plan import AssetGraph
 from assetbook.cli.session import Session
 from assetbook.errors import AssetbookError
@@ -75,10 +75,10 @@ class ProjectStatus:
 def project_status(session: Session) -> ProjectStatus:
     landed = landed_days(session)
     return ProjectStatus(asset_statuses(session, landed), model_statuses(session),
-                         served_statuses(session), tuple(landed[1]) if landed else ())
+                         served_statuses(session), tuple(landed.new) if landed else ())
 
 
-def landed_days(session: Session) -> tuple[list[str], list[str]] | None:
+def landed_days(session: Session) -> LandedDays | None:
     """The landed days Dagster knows, and those that landed since the last run (it has no
     partition for them yet, so the assets' table cannot count them); None without a single
     landing source: nothing for `run` to plan over."""
@@ -88,8 +88,7 @@ def landed_days(session: Session) -> tuple[list[str], list[str]] | None:
         return None
 
 
-def asset_statuses(session: Session, landed: tuple[list[str], list[str]] | None
-                   ) -> tuple[AssetStatus, ...]:
+def asset_statuses(session: Session, landed: LandedDays | None) -> tuple[AssetStatus, ...]:
     """Each asset as Dagster sees it, and as `assetbook run` does over the `landed` days: an
     asset below a stale one is stale too (Dagster marks only the direct consumers of a new
     materialization, and only once it exists), and a gate's standing refusal says why the
@@ -101,7 +100,7 @@ def asset_statuses(session: Session, landed: tuple[list[str], list[str]] | None
             for key in keys}
     if landed is None:
         return tuple(status for status, _ in seen.values())
-    plan, standing = run_plan(session, landed[0], state=graph)
+    plan, standing = run_plan(session, landed.known, state=graph)
     behind = {name for name, (s, _) in seen.items()
               if s.data != "fresh" or (s.partitions and s.partitions.failed)}
     order = AssetGraph(session.defs, list(session.project.assets))

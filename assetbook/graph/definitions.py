@@ -44,7 +44,7 @@ def build_definitions(project: ProjectSpec, state: StateFolder) -> dg.Definition
     # one build per step: a notebook with `outputs` is one multi-asset, not one per output
     assets = [builder_of(d.spec.kind)(ctx, d) for d in project.steps.values()]
     sensors = [build_automation_sensor(), build_orphaned_runs_sensor(project.by_partitions()),
-               *(build_landing_sensor(ctx, d) for d in landing_sources(ctx.project)),
+               *(build_landing_sensor(ctx, d) for d in landing_sources(project)),
                *(build_promotion_sensor(ctx, d) for d in deployments(project)
                  if d.spec.promote_when)]  # type: ignore[attr-defined]
     if state.profile.webhook:
