@@ -85,8 +85,8 @@ class TabularNet(pl.LightningModule):
         kept.add(outputs, y)
 
     def _log_epoch(self, stage: str) -> None:
-        """The epoch's means over every row of every rank: sums and counts reduced alike.
-        The mean loss over all the rows is the batches' mean losses weighed by their rows."""
+        """The epoch's means over every row of every rank: the loss and accuracy of the kept
+        outputs as sums, reduced with their row counts alike."""
         kept = self._kept.pop(stage, None)
         if kept is None:
             return
