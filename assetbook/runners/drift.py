@@ -40,9 +40,12 @@ def noise_floor(reference_rows: int, day_rows: int, bins: int,
                 confidence: float = 1 - FALSE_ALARMS) -> float:
     """The PSI that two samples of these sizes from one distribution, counted in `bins` bins,
     stay below with probability `confidence`."""
-    from scipy.stats import chi2  # 1.5 s to import: only where drift is measured
+    # the chi-square's quantile from its inverse survival function: scipy.special imports in
+    # 0.15 CPU-s, scipy.stats (chi2.ppf, the same function) in 0.55, in every run that scores
+    from scipy.special import chdtri
 
-    return float(chi2.ppf(confidence, max(bins - 1, 1)) * (1 / reference_rows + 1 / day_rows))
+    quantile = chdtri(max(bins - 1, 1), 1 - confidence)
+    return float(quantile * (1 / reference_rows + 1 / day_rows))
 
 
 def _counts(reference: pd.Series, day: pd.Series, bins: int) -> tuple[np.ndarray, np.ndarray]:

@@ -129,6 +129,14 @@ def test_a_small_day_gets_fewer_bins_and_the_noise_floor_of_those() -> None:
     assert row.noise_floor == pytest.approx(noise_floor(700, 20, bins=4))  # 5 rows a bin
 
 
+def test_the_noise_floor_is_the_chi_square_quantile_over_the_samples_sizes() -> None:
+    """Tables' values: chi-square quantiles 0.999 at 1 and 9 degrees of freedom."""
+    assert noise_floor(100, 100, bins=2, confidence=0.999) == pytest.approx(10.828 * 0.02,
+                                                                           rel=1e-4)
+    assert noise_floor(1000, 250, bins=10, confidence=0.999) == pytest.approx(
+        27.877 * (1 / 1000 + 1 / 250), rel=1e-4)
+
+
 def test_window_after_a_drift_starts_at_its_first_day() -> None:
     days = [f"2024-01-{d:02d}" for d in range(1, 11)]
     flags = {day: day >= "2024-01-06" for day in days}
