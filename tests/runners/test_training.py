@@ -90,6 +90,8 @@ def test_same_seed_same_weights(tmp_path: Path) -> None:
               report=lines.append)
     assert [line.split(",")[0] for line in lines] == ["epoch 1 of 2", "epoch 2 of 2"] * 2
     assert all(line.split(", ")[1].startswith("val_loss 0.") for line in lines)
+    logged = (tmp_path / "a" / "train.log").read_text()
+    assert "`Trainer.fit` stopped" in logged and "deprecated" not in logged  # no third party's
     a = torch.load(tmp_path / "a.pt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "b.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)

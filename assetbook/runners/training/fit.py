@@ -104,6 +104,8 @@ def fit(job: TrainingJob, dataset: Dataset | None = None, callbacks: tuple = (),
         # and its notice that a module's own batch transfer hook is used although a data
         # module is given: the data module is Assetbook's, the hook the user's to keep
         warnings.filterwarnings("ignore", ".*in `LightningModule` but have passed in a")
+        # and PyTorch's deprecation of the pytree class Lightning's loaders still build: theirs
+        warnings.filterwarnings("ignore", r".*isinstance\(treespec, LeafSpec\)", FutureWarning)
         trainer = pl.Trainer(
             max_epochs=job.trainer.max_epochs, accelerator=job.trainer.accelerator,
             **placement,
