@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 POLL_S = 0.5
+JOIN_S = 10.0  # a poll is one query of the instance; one that hangs must not hold the command
 ENDED = {dg.DagsterEventType.STEP_SUCCESS: "[green]✓[/]",
          dg.DagsterEventType.STEP_FAILURE: "[red]✗[/]",
          dg.DagsterEventType.STEP_SKIPPED: "[yellow]-[/]"}
@@ -91,8 +92,9 @@ class RunProgress:
             yield
         finally:
             watch.stop.set()
-            thread.join()
-            watch.poll()  # the last events, written as the run ended
+            thread.join(JOIN_S)
+            if not thread.is_alive():
+                _poll(watch)  # the last events, written as the run ended
             for line in watch.steps.values():
                 self.progress.remove_task(line.task)
             if live:
@@ -101,7 +103,14 @@ class RunProgress:
 
 def _follow(watch: _Watch) -> None:
     while not watch.stop.wait(POLL_S):
-        try:
-            watch.poll()
-        except Exception:  # noqa: BLE001 - a display must never break the run it shows
+        if not _poll(watch):
             time.sleep(POLL_S)
+
+
+def _poll(watch: _Watch) -> bool:
+    """One poll; False where it failed: a display must never break the run it shows."""
+    try:
+        watch.poll()
+    except Exception:  # noqa: BLE001
+        return False
+    return True
