@@ -43,11 +43,13 @@ import fcntl
 import functools
 import importlib.util
 import os
+import queue
 import shutil
 import tempfile
 import threading
+import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -83,6 +85,8 @@ del _assetbook_warm_up
 SET_ENVIRONMENT = ("__import__('os').environ.clear(); "
                    "__import__('os').environ.update({environment!r})")
 START_TIMEOUT_S = 60
+# A kernel's answers are awaited in slices of this length: see _execute
+ANSWER_POLL_S = 0.5
 # nbclient's own argument for the kernels it starts: no history file shared between kernels
 KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:"]
 FOLDER_PREFIX = "assetbook-kernel-"
@@ -413,14 +417,40 @@ def _warmed(starting: Future[_PooledKernelManager], modules: list[str]
 
 
 async def _execute(manager: _PooledKernelManager, code: str) -> None:
-    """Run `code` in the kernel, silently: no output, no history, no execution count."""
+    """Run `code` in the kernel, silently: no output, no history, no execution count.
+
+    Its reply, and the idle status after it, are awaited in short slices, each ending in a
+    look at the socket: pyzmq's asyncio poll can miss a socket's wake-up, and the message
+    already there then waited for the poll's whole timeout. Seen with jupyter_client's
+    `execute_interactive`: a spare's 2-second import took 60 s in 3 of 4 tries, after a
+    30-day backfill in the same process (bench_loop.py)."""
     client = manager.client()
     client.start_channels()
     await client.wait_for_ready(timeout=START_TIMEOUT_S)
-    reply = await client.execute_interactive(code, silent=True, store_history=False,
-                                             timeout=START_TIMEOUT_S)
+    request = client.execute(code, silent=True, store_history=False)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    reply = await _answer(client.get_shell_msg, request, deadline, lambda _: True)
+    await _answer(client.get_iopub_msg, request, deadline, _is_idle)  # as a client leaves it
     if reply["content"]["status"] != "ok":
         raise RuntimeError(f"the kernel could not run {code!r}: {reply['content']}")
+
+
+async def _answer(receive: Callable[..., Awaitable[dict[str, Any]]], request: str,
+                  deadline: float, last: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The message of a channel (`receive`) that answers `request` and is `last`."""
+    while True:
+        try:
+            message = await receive(timeout=ANSWER_POLL_S)
+        except queue.Empty:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the kernel did not answer in {START_TIMEOUT_S} s") from None
+            continue
+        if message["parent_header"].get("msg_id") == request and last(message):
+            return message
+
+
+def _is_idle(message: dict[str, Any]) -> bool:
+    return message["msg_type"] == "status" and message["content"]["execution_state"] == "idle"
 
 
 def _discard(starting: Future[_PooledKernelManager]) -> None:

@@ -27,6 +27,7 @@ from jupyter_client.kernelspec import NoSuchKernel
 from jupyter_client.utils import run_sync
 
 from assetbook.errors import NotebookError
+from assetbook.runners import kernels
 from assetbook.runners.kernels import KERNELS, KernelFolder, notebook_imports
 from assetbook.runners.notebook import NotebookRunner
 from assetbook.spec.loader import load_project
@@ -154,6 +155,19 @@ def test_a_spare_started_under_another_python_setting_is_not_used(
     monkeypatch.setenv("PYTHONHASHSEED", "7")  # read by the interpreter at its start only
 
     assert probe(tmp_path, 1)["pid"] != spare.pid
+
+
+def test_a_kernel_that_does_not_answer_its_warm_up_times_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm-up's answer is awaited in short slices (kernels.py `_execute`), within the
+    kernel's deadline all the same: a warm-up that hangs fails, and says so."""
+    monkeypatch.setattr(kernels, "START_TIMEOUT_S", 2)
+    KERNELS.prepare("python3", tmp_path)
+    with KERNELS.kernel("python3", tmp_path, None) as manager:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match="did not answer in 2 s"):
+            run_sync(kernels._execute)(manager, "import time; time.sleep(60)")
+        assert time.monotonic() - started < 10
 
 
 def test_a_failing_notebook_leaves_no_kernel_and_no_spare(tmp_path: Path) -> None:
