@@ -406,10 +406,10 @@ def _remove_abandoned_folders() -> None:
 def _warmed(starting: Future[_PooledKernelManager], modules: list[str]
             ) -> _PooledKernelManager:
     """The started spare, with `modules` imported too (on the starter's one thread, after
-    the start: `starting` is done)."""
+    the start: `starting` is done), in an event loop of its own, as the start: see _execute."""
     manager = starting.result()
     try:
-        run_sync(_execute)(manager, WARM_UP.format(names=modules))
+        asyncio.run(_execute(manager, WARM_UP.format(names=modules)))
     except BaseException:
         _shutdown(manager)
         raise
@@ -419,11 +419,14 @@ def _warmed(starting: Future[_PooledKernelManager], modules: list[str]
 async def _execute(manager: _PooledKernelManager, code: str) -> None:
     """Run `code` in the kernel, silently: no output, no history, no execution count.
 
-    Its reply, and the idle status after it, are awaited in short slices, each ending in a
-    look at the socket: pyzmq's asyncio poll can miss a socket's wake-up, and the message
-    already there then waited for the poll's whole timeout. Seen with jupyter_client's
-    `execute_interactive`: a spare's 2-second import took 60 s in 3 of 4 tries, after a
-    30-day backfill in the same process (bench_loop.py)."""
+    Its reply, and the idle status after it, are read in short slices, each ending in a look
+    at the socket. pyzmq watches an asyncio socket's descriptor from the event loop it is used
+    in, and keeps watching it from the first loop when the socket moves on to another: a later
+    socket given that descriptor's number is never watched there, and its messages wait out
+    the poll's timeout. When `_warmed` ran on the starter thread's lasting loop (a warm-up
+    there, then the notebook's steps elsewhere), a spare's 2-second import took 60 s in 3 of
+    4 tries after a 30-day backfill (bench_loop.py). It runs in a loop of its own now, as the
+    start does; the slices bound any wake-up still missed to ANSWER_POLL_S."""
     client = manager.client()
     client.start_channels()
     await client.wait_for_ready(timeout=START_TIMEOUT_S)
