@@ -416,8 +416,10 @@ def _warmed(starting: Future[_PooledKernelManager], modules: list[str]
     return manager
 
 
-async def _execute(manager: _PooledKernelManager, code: str) -> None:
-    """Run `code` in the kernel, silently: no output, no history, no execution count.
+async def _execute(manager: _PooledKernelManager, code: str,
+                   timeout: float | None = None) -> None:
+    """Run `code` in the kernel, silently: no output, no history, no execution count; within
+    `timeout` seconds (START_TIMEOUT_S by default) for each of its first answer and its run.
 
     Its reply, and the idle status after it, are read in short slices, each ending in a look
     at the socket. pyzmq watches an asyncio socket's descriptor from the event loop it is used
@@ -427,28 +429,35 @@ async def _execute(manager: _PooledKernelManager, code: str) -> None:
     there, then the notebook's steps elsewhere), a spare's 2-second import took 60 s in 3 of
     4 tries after a 30-day backfill (bench_loop.py). It runs in a loop of its own now, as the
     start does; the slices bound any wake-up still missed to ANSWER_POLL_S."""
+    timeout = START_TIMEOUT_S if timeout is None else timeout
     client = manager.client()
     client.start_channels()
-    await client.wait_for_ready(timeout=START_TIMEOUT_S)
+    await client.wait_for_ready(timeout=timeout)
     request = client.execute(code, silent=True, store_history=False)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    reply = await _answer(client.get_shell_msg, request, deadline, lambda _: True)
-    await _answer(client.get_iopub_msg, request, deadline, _is_idle)  # as a client leaves it
+    deadline = time.monotonic() + timeout
+    try:
+        reply = await _answer(client.get_shell_msg, request, deadline)
+        await _answer(client.get_iopub_msg, request, deadline, _is_idle)  # as a client leaves it
+    except TimeoutError:
+        raise TimeoutError(f"the kernel did not answer in {timeout:g} s") from None
     if reply["content"]["status"] != "ok":
         raise RuntimeError(f"the kernel could not run {code!r}: {reply['content']}")
 
 
 async def _answer(receive: Callable[..., Awaitable[dict[str, Any]]], request: str,
-                  deadline: float, last: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-    """The message of a channel (`receive`) that answers `request` and is `last`."""
+                  deadline: float, last: Callable[[dict[str, Any]], bool] | None = None
+                  ) -> dict[str, Any]:
+    """The first message of a channel (`receive`) that answers `request`, or the first that
+    is also `last`."""
     while True:
         try:
             message = await receive(timeout=ANSWER_POLL_S)
         except queue.Empty:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the kernel did not answer in {START_TIMEOUT_S} s") from None
+                raise TimeoutError from None
             continue
-        if message["parent_header"].get("msg_id") == request and last(message):
+        if message["parent_header"].get("msg_id") == request and (last is None
+                                                                   or last(message)):
             return message
 
 
@@ -457,9 +466,13 @@ def _is_idle(message: dict[str, Any]) -> bool:
 
 
 def _discard(starting: Future[_PooledKernelManager]) -> None:
+    """Shut down the kernel `starting` gives, once its start has ended. Not given up on while
+    it starts: on a loaded machine a start can outlast a wait for it, and a kernel started
+    after the wait would run on, unknown to the pool (seen in CI). A start bounds its own
+    waits: START_TIMEOUT_S for the kernel's first answer, again for its warm-up."""
     try:
-        manager = starting.result(timeout=START_TIMEOUT_S)
-    except Exception:  # it failed to start (or hangs in its start): nothing to shut down
+        manager = starting.result()
+    except Exception:  # it failed to start, and its start shut it down
         return
     _shutdown(manager)
 

@@ -157,17 +157,29 @@ def test_a_spare_started_under_another_python_setting_is_not_used(
     assert probe(tmp_path, 1)["pid"] != spare.pid
 
 
-def test_a_kernel_that_does_not_answer_its_warm_up_times_out(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The warm-up's answer is awaited in short slices (kernels.py `_execute`), within the
-    kernel's deadline all the same: a warm-up that hangs fails, and says so."""
-    monkeypatch.setattr(kernels, "START_TIMEOUT_S", 2)
+def test_a_kernel_that_does_not_answer_its_warm_up_times_out(tmp_path: Path) -> None:
+    """The warm-up's answer is awaited in short slices (kernels.py `_execute`), within its
+    deadline all the same: a warm-up that hangs fails, and says so."""
     KERNELS.prepare("python3", tmp_path)
     with KERNELS.kernel("python3", tmp_path, None) as manager:
         started = time.monotonic()
         with pytest.raises(TimeoutError, match="did not answer in 2 s"):
-            run_sync(kernels._execute)(manager, "import time; time.sleep(60)")
+            run_sync(kernels._execute)(manager, "import time; time.sleep(60)", timeout=2)
         assert time.monotonic() - started < 10
+
+
+def test_a_kernel_given_up_on_while_it_starts_is_shut_down_once_started(
+        tmp_path: Path) -> None:
+    """A spare discarded while it still starts (its warm-up is slow here; on a loaded machine
+    any start can be) is shut down when its start ends, not left running unknown to the
+    pool."""
+    (tmp_path / "slow_import.py").write_text("import time\n\ntime.sleep(4)\n")
+    place = kernels._Place.here("python3", tmp_path)
+    starting = kernels.KernelPool()._start(place, ["slow_import"])
+    kernels._discard(starting)
+
+    assert starting.result().folder is None  # the kernel it started was shut down
+    assert kernels_of_this_process() == []
 
 
 def test_a_failing_notebook_leaves_no_kernel_and_no_spare(tmp_path: Path) -> None:
