@@ -7,6 +7,7 @@ the same module class, data, batch size and epochs, at 10,000 and 1,000,000 rows
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import tempfile
 import time
@@ -51,6 +52,8 @@ def main() -> None:
                         "erratic, up to 25x slower, on the shared 2-core machine)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    for name in ("pytorch_lightning", "lightning_fabric"):  # "GPU available: False" a fit
+        logging.getLogger(name).setLevel(logging.WARNING)
     lines = []
     for rows, epochs, runs in CASES:
         with tempfile.TemporaryDirectory() as tmp:
