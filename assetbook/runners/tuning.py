@@ -33,6 +33,10 @@ from assetbook.spec.models import ChoiceSpec, DimensionSpec, IntegerSpec, Search
 LOOPBACK = "127.0.0.1"
 NO_PRESTART = ("RAY_prestart_worker_first_driver", "0")  # see ray_session
 NO_DEFAULT_LOGGERS = ("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # see search
+# ray.init points `breakpoint()` at Ray's debugger for as long as the process lives: kept to
+# the session, or every process started after it (training, kernels, servers) inherits it, and
+# a kernel started before it no longer matches (kernels.py: PYTHON* variables)
+BREAKPOINT_HOOK = "PYTHONBREAKPOINT"
 
 
 class SearchSpaceError(AssetbookError):
@@ -115,14 +119,15 @@ def ray_session(address: str | None) -> Iterator[bool]:
     # used to carry a runtime env, never used them and started their own, so the prestarted
     # ones only slowed Ray's start (~3 s of CPU). The raylet reads the setting from the
     # environment it starts with.
-    with _environment_kept(NO_PRESTART[0]):
-        if address is None:
-            os.environ.setdefault(*NO_PRESTART)
-        _init_ray(address, local)
-    try:
-        yield address is None
-    finally:
-        _stop_ray(started_here=address is None)
+    with _environment_kept(BREAKPOINT_HOOK):
+        with _environment_kept(NO_PRESTART[0]):
+            if address is None:
+                os.environ.setdefault(*NO_PRESTART)
+            _init_ray(address, local)
+        try:
+            yield address is None
+        finally:
+            _stop_ray(started_here=address is None)
 
 
 def _stop_ray(started_here: bool) -> None:

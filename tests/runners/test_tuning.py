@@ -19,7 +19,7 @@ import pytest
 
 from assetbook.errors import AssetbookError
 from assetbook.runners.training.fit import TrainingJob
-from assetbook.runners.tuning import TuneJob, search
+from assetbook.runners.tuning import TuneJob, ray_session, search
 from assetbook.spec.models import SearchSpec, TrainerSpec
 from tests.conftest import REPO, write_days
 from tests.processes import command_line, identities, processes, still_running, tree
@@ -98,6 +98,17 @@ def test_joins_an_existing_cluster_through_its_address(tmp_path: Path, shared_ra
     result = json.loads(driver.stdout.strip().splitlines()[-1])
     assert result["cluster"] == shared_ray
     assert len(result["trials"]) == 4 and not any(t["error"] for t in result["trials"])
+
+
+def test_a_ray_session_leaves_breakpoint_as_it_found_it(shared_ray: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """ray.init points PYTHONBREAKPOINT at Ray's debugger; once the session ends, the processes
+    this one starts (a training, a notebook's kernel) get the user's own `breakpoint()`, and a
+    kernel started before the search still serves the notebook after it."""
+    monkeypatch.setenv("PYTHONBREAKPOINT", "pdb.set_trace")
+    with ray_session(shared_ray):
+        assert os.environ["PYTHONBREAKPOINT"].startswith("ray.util.rpdb")  # Ray's, meanwhile
+    assert os.environ["PYTHONBREAKPOINT"] == "pdb.set_trace"
 
 
 def test_the_progress_callback_pickles_without_the_steps_logger() -> None:
