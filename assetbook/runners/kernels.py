@@ -425,10 +425,9 @@ async def _execute(manager: _PooledKernelManager, code: str,
     at the socket. pyzmq watches an asyncio socket's descriptor from the event loop it is used
     in, and keeps watching it from the first loop when the socket moves on to another: a later
     socket given that descriptor's number is never watched there, and its messages wait out
-    the poll's timeout. When `_warmed` ran on the starter thread's lasting loop (a warm-up
-    there, then the notebook's steps elsewhere), a spare's 2-second import took 60 s in 3 of
-    4 tries after a 30-day backfill (bench_loop.py). It runs in a loop of its own now, as the
-    start does; the slices bound any wake-up still missed to ANSWER_POLL_S."""
+    the poll's timeout (a 2-second warm-up took 60 s, bench_loop.py). Callers on a thread's
+    lasting loop (`_take`, through `run_sync`) can meet such a socket; the slices bound the
+    wait to ANSWER_POLL_S."""
     timeout = START_TIMEOUT_S if timeout is None else timeout
     client = manager.client()
     client.start_channels()

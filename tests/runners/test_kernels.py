@@ -174,12 +174,14 @@ def test_a_kernel_given_up_on_while_it_starts_is_shut_down_once_started(
     any start can be) is shut down when its start ends, not left running unknown to the
     pool."""
     (tmp_path / "slow_import.py").write_text("import time\n\ntime.sleep(4)\n")
-    place = kernels._Place.here("python3", tmp_path)
-    starting = kernels.KernelPool()._start(place, ["slow_import"])
-    kernels._discard(starting)
+    pool = kernels.KernelPool()
+    try:
+        pool.prepare("python3", tmp_path, ["slow_import"])
+        pool.stop_all()  # while the spare still imports
 
-    assert starting.result().folder is None  # the kernel it started was shut down
-    assert kernels_of_this_process() == []
+        assert kernels_of_this_process() == []
+    finally:
+        pool.close()
 
 
 def test_a_failing_notebook_leaves_no_kernel_and_no_spare(tmp_path: Path) -> None:
