@@ -11,7 +11,9 @@ names which one.
 from __future__ import annotations
 
 import asyncio
+import copy
 import warnings
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +24,7 @@ from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView
 from dagster._core.definitions import data_version
 from dagster._core.definitions.freshness_evaluator import FRESHNESS_EVALUATORS_BY_POLICY_TYPE
 from dagster._core.definitions.temporal_context import TemporalContext
+from dagster._core.event_api import EventLogCursor, EventRecordsResult
 from dagster._core.events import JobFailureData, RunFailureReason
 from dagster._core.storage import tags
 
@@ -63,7 +66,7 @@ class GraphState:
                                              last_event_id=None),
             instance=instance, asset_graph=defs.resolve_asset_graph())
         self._resolver = data_version.CachingStaleStatusResolver(
-            instance, self._view.asset_graph, self._view)
+            _PartitionRecords.read_by(instance), self._view.asset_graph, self._view)
         self._instance = instance
 
     def failed(self, key: dg.AssetKey, partitions: Sequence[str]) -> set[str]:
@@ -99,6 +102,69 @@ class GraphState:
             return await asyncio.gather(*(evaluate(key) for key in keys))
 
         return dict(zip(keys, asyncio.run(evaluate_all()), strict=True))
+
+
+class _PartitionRecords:
+    """The materializations of each partitioned asset the stale-status resolver asks about,
+    read in one query on its first ask: the resolver asks for one partition at a time, and for
+    each upstream partition twice more, each a query of its own (on SQLite, a new connection
+    and a compiled statement each: 1,183 queries, 4.5 s, to plan a run over 91 days). The
+    records kept are the instance's at that moment, as the resolver's own caches are."""
+
+    _PAGE = 1000
+
+    def __init__(self, instance: dg.DagsterInstance) -> None:
+        self._instance = instance
+        self._by_partition: dict[dg.AssetKey, dict[str, list[dg.EventLogRecord]]] = {}
+
+    @classmethod
+    def read_by(cls, instance: dg.DagsterInstance) -> dg.DagsterInstance:
+        """A copy of `instance` (the same storage) whose `fetch_materializations`, which
+        Dagster's own lookups call on it, is this one's."""
+        reader = copy.copy(instance)
+        reader.fetch_materializations = cls(instance).fetch_materializations  # type: ignore[method-assign]
+        return reader
+
+    def fetch_materializations(self, records_filter: dg.AssetKey | dg.AssetRecordsFilter,
+                               limit: int, cursor: str | None = None, ascending: bool = False
+                               ) -> EventRecordsResult:
+        """Answered from the asset's records for a filter on partitions and storage ids (what
+        the resolver asks); any other filter is the instance's."""
+        if (cursor is not None or not isinstance(records_filter, dg.AssetRecordsFilter)
+                or records_filter.asset_partitions is None
+                or records_filter.storage_ids is not None
+                or records_filter.after_timestamp is not None
+                or records_filter.before_timestamp is not None):
+            return self._instance.fetch_materializations(records_filter, limit, cursor,
+                                                         ascending)
+        by_partition = self._records(records_filter.asset_key)
+        after, before = records_filter.after_storage_id, records_filter.before_storage_id
+        matching = sorted(
+            (record for partition in records_filter.asset_partitions
+             for record in by_partition.get(partition, ())
+             if (after is None or record.storage_id > after)
+             and (before is None or record.storage_id < before)),
+            key=lambda record: record.storage_id, reverse=not ascending)
+        records = matching[:limit]
+        last = records[-1].storage_id if records else -1
+        return EventRecordsResult(records, EventLogCursor.from_storage_id(last).to_string(),
+                                  has_more=len(matching) > limit)
+
+    def _records(self, key: dg.AssetKey) -> dict[str, list[dg.EventLogRecord]]:
+        if key not in self._by_partition:
+            by_partition: dict[str, list[dg.EventLogRecord]] = defaultdict(list)
+            cursor = None
+            while True:
+                page = self._instance.fetch_materializations(
+                    dg.AssetRecordsFilter(asset_key=key), self._PAGE, cursor)
+                for record in page.records:
+                    if record.partition_key is not None:
+                        by_partition[record.partition_key].append(record)
+                if not page.has_more:
+                    break
+                cursor = page.cursor
+            self._by_partition[key] = by_partition
+        return self._by_partition[key]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from assetbook.graph.internals import (
     RANGE_START_TAG,
     WILL_RETRY_TAG,
     GraphState,
+    _reason,
     report_worker_died,
 )
 
@@ -151,3 +152,71 @@ def test_graph_state_reports_missing_fresh_and_stale_with_causes(
     causes = redone.stale_causes(key("downstream"))
     expect("GraphState.stale_causes (names the dependency)",
            bool(causes) and all(c.endswith(" (upstream)") for c in causes), True)
+
+
+def daily_chain() -> list[dg.AssetsDefinition]:
+    """raw (its data version from the run's `data` tag) -> features (same day) -> window (each
+    day and the day before) -> model (every day), all daily but the model."""
+
+    @dg.asset(code_version="1", partitions_def=DAILY)
+    def raw(context) -> dg.MaterializeResult:  # unannotated: Dagster reads no string annotation
+        return dg.MaterializeResult(data_version=dg.DataVersion(context.run.tags.get("data",
+                                                                                     "a")))
+
+    @dg.asset(code_version="1", partitions_def=DAILY, deps=[raw])
+    def features() -> None:
+        """Nothing stored: its provenance is what is checked."""
+
+    @dg.asset(code_version="1", partitions_def=DAILY, deps=[dg.AssetDep(
+        features, partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1))])
+    def window() -> None:
+        """Reads its day and the day before."""
+
+    @dg.asset(code_version="1", deps=[window])
+    def model() -> None:
+        """Reads every day."""
+
+    return [raw, features, window, model]
+
+
+def test_graph_state_judges_every_partition_as_dagsters_own_resolver_does(
+        instance: dg.DagsterInstance) -> None:
+    """GraphState reads each asset's materializations once instead of once per partition; its
+    verdicts and causes stay those of Dagster's resolver querying the instance for each."""
+    from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView
+    from dagster._core.definitions.data_version import CachingStaleStatusResolver
+
+    defs = dg.Definitions(assets=daily_chain())
+    days = DAILY.get_partition_keys()
+
+    def run(*selection: str, day: str | None = None, data: str = "a") -> None:
+        assert dg.materialize(daily_chain(), instance=instance, selection=list(selection),
+                              partition_key=day, tags={"data": data}).success
+
+    def agree() -> set[str]:
+        state = GraphState(instance, defs)
+        view = AssetGraphView.for_test(defs, instance)
+        dagster = CachingStaleStatusResolver(instance, view.asset_graph, view)
+        seen = set()
+        for name, partitions in [("raw", days), ("features", days), ("window", days),
+                                 ("model", [None])]:
+            for day in partitions:
+                key = dg.AssetKey(name)
+                verdict = dagster.get_status(key, day).value.lower()
+                expect("GraphState.stale_state (preloaded records)",
+                       (name, day, state.stale_state(key, day)), (name, day, verdict))
+                expect("GraphState.stale_causes (preloaded records)",
+                       (name, day, state.stale_causes(key, day)),
+                       (name, day, tuple(_reason(cause)
+                                         for cause in dagster.get_stale_causes(key, day))))
+                seen.add(verdict)
+        return seen
+
+    for day in days[:2]:
+        run("raw", "features", "window", day=day)
+    run("model")
+    assert agree() == {"fresh", "missing"}  # the last day never ran
+    run("raw", day=days[0])  # the same data again: nothing below is stale
+    run("raw", day=days[1], data="b")  # new data: its features, then the window over it
+    run("features", day=days[1])
+    assert agree() == {"fresh", "stale", "missing"}
