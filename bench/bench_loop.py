@@ -25,6 +25,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assetbook.cli.output import command_output
 from assetbook.cli.pipeline import run_pipeline
 from assetbook.cli.session import Session
 from assetbook.cli.simulate import simulate
@@ -122,12 +123,14 @@ def quiet_tick(root: Path) -> tuple[int, float, float, int]:
 
 def new_day_cost(session: Session, history: int, rows: int) -> DayCost:
     """(b): bring the history to `history` days (not measured), land one more day and time
-    `assetbook run`'s in-process path on it."""
-    run_pipeline(session, history, rows, serve=False)
-    simulate(session, 1, rows=rows)
-    started, clock = time.time(), time.perf_counter()
-    run_pipeline(session, history + 1, rows, serve=False)
-    wall = time.perf_counter() - clock
+    `assetbook run`'s in-process path on it, its third-party output (Ray Tune's tables) in the
+    project's logs as `run` keeps it."""
+    with command_output(session.state.root / "logs", "bench-loop"):
+        run_pipeline(session, history, rows, serve=False)
+        simulate(session, 1, rows=rows)
+        started, clock = time.time(), time.perf_counter()
+        run_pipeline(session, history + 1, rows, serve=False)
+        wall = time.perf_counter() - clock
     steps = {step: (end or start) - start for run in runs_since(session.instance, started)
              for step, (start, end) in run.steps.items()}
     return DayCost(history, wall, {asset: len(materialized_since(session.instance, asset, started))
