@@ -9,8 +9,10 @@ one kernel, as before. Each kernel runs one notebook and is then shut down, so n
 notebook defines reaches the next: the warm-up imports modules and binds no name. A spare is
 used only for the kernel and folder it was started for. Variables set in os.environ since its
 start (importing Ray sets several) are set in the kernel before the notebook runs; if one that
-Python reads at its own start changed (PYTHON*), the spare is dropped and a kernel is started
-for the notebook then, as papermill would.
+Python reads at its own start changed (PYTHON*, but PYTHONBREAKPOINT, read at each
+`breakpoint()`), the spare is dropped and a kernel is started for the notebook then, as papermill
+would. A kernel gets os.environ as it was when its start was asked for, not as another thread
+may have changed it by the time its process is launched.
 
 Every kernel, spare or not, is started here and reached over Unix sockets in a private
 folder (which a process killed before it could remove it leaves behind, for a later process's
@@ -81,6 +83,9 @@ def _assetbook_warm_up(names):
 _assetbook_warm_up({names!r})
 del _assetbook_warm_up
 """
+# PYTHON* variables the interpreter reads when used, not at its start: a kernel started
+# without one takes it from SET_ENVIRONMENT (ray.init sets PYTHONBREAKPOINT to its debugger)
+READ_LATER = frozenset({"PYTHONBREAKPOINT"})
 # os.environ as the step's process has it now; binds no name
 SET_ENVIRONMENT = ("__import__('os').environ.clear(); "
                    "__import__('os').environ.update({environment!r})")
@@ -137,7 +142,7 @@ class _Place:
     @classmethod
     def here(cls, kernel_name: str, cwd: Path) -> _Place:
         read_at_start = tuple(sorted((name, value) for name, value in os.environ.items()
-                                     if name.startswith("PYTHON")))
+                                     if name.startswith("PYTHON") and name not in READ_LATER))
         return cls(kernel_name, str(Path(cwd).resolve()), read_at_start)
 
 
@@ -201,8 +206,9 @@ class KernelPool:
                                           starting=self._starter.submit(
                                               _warmed, spare.starting, missing))
                 return
-            self._spare = _Spare(place, dict(os.environ), frozenset(names),
-                                 self._start(place, names), again)
+            environment = dict(os.environ)
+            self._spare = _Spare(place, environment, frozenset(names),
+                                 self._start(place, names, environment), again)
         if spare is not None:
             self._stopper.submit(_discard, spare.starting)
 
@@ -218,7 +224,7 @@ class KernelPool:
         with self._lock:
             spare, self._spare = self._spare, None
         manager = self._take(spare, place) if spare else None
-        starting = None if manager else self._start(place, [])
+        starting = None if manager else self._start(place, [], dict(os.environ))
         if following is None and spare is not None and spare.again:
             following = sorted(spare.modules)
         if following is not None:
@@ -236,13 +242,15 @@ class KernelPool:
             if manager is not None:  # in the background: the step's result does not wait
                 self._stopper.submit(_shutdown, manager)
 
-    def _start(self, place: _Place, modules: list[str]) -> Future[_PooledKernelManager]:
-        """A kernel starting on the starter's thread, which imports nothing: what a start
-        imports, this thread imports first (the module docstring says why)."""
+    def _start(self, place: _Place, modules: list[str], environment: dict[str, str]
+               ) -> Future[_PooledKernelManager]:
+        """A kernel starting on the starter's thread, with `environment`, which imports
+        nothing: what a start imports, this thread imports first (the module docstring says
+        why)."""
         for name in KERNEL_START_IMPORTS:
             with contextlib.suppress(ImportError):  # not installed: the start says so
                 importlib.import_module(name)
-        return self._starter.submit(_start, place, modules)
+        return self._starter.submit(_start, place, modules, environment)
 
     def _take(self, spare: _Spare, place: _Place) -> _PooledKernelManager | None:
         """The spare, with os.environ as it is now; None where it cannot serve `place`."""
@@ -364,11 +372,13 @@ def _installed(package: str, root: Path) -> bool:
         return False
 
 
-def _start(place: _Place, modules: list[str]) -> _PooledKernelManager:
-    return asyncio.run(_started(place, modules))
+def _start(place: _Place, modules: list[str], environment: dict[str, str]
+           ) -> _PooledKernelManager:
+    return asyncio.run(_started(place, modules, environment))
 
 
-async def _started(place: _Place, modules: list[str]) -> _PooledKernelManager:
+async def _started(place: _Place, modules: list[str], environment: dict[str, str]
+                   ) -> _PooledKernelManager:
     _remove_abandoned_folders()
     folder = KernelFolder.make()
     connection_file = os.path.join(folder.path, f"{uuid.uuid4()}.json")
@@ -376,7 +386,8 @@ async def _started(place: _Place, modules: list[str]) -> _PooledKernelManager:
                                    connection_file=connection_file)
     manager.folder = folder
     try:
-        await manager.start_kernel(cwd=place.cwd, extra_arguments=KERNEL_ARGUMENTS)
+        await manager.start_kernel(cwd=place.cwd, extra_arguments=KERNEL_ARGUMENTS,
+                                   env=environment)
         try:
             await _execute(manager, WARM_UP.format(names=modules))
         except BaseException:

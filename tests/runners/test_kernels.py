@@ -43,7 +43,8 @@ import json, os, sys
 print(json.dumps({"names": sorted(k for k in globals() if not k.startswith("_")),
                   "warm": "pyarrow.parquet" in sys.modules, "pid": os.getpid(),
                   "colorsys": "colorsys" in sys.modules,
-                  "mark": os.environ.get("ASSETBOOK_TEST_MARK"), "cwd": os.getcwd()}))
+                  "mark": os.environ.get("ASSETBOOK_TEST_MARK"), "cwd": os.getcwd(),
+                  "breakpoint": os.environ.get("PYTHONBREAKPOINT")}))
 left_behind = run
 """
 
@@ -104,6 +105,33 @@ def test_a_spare_sees_the_environment_of_the_notebook_that_takes_it(
     taken = probe(tmp_path, 1)
 
     assert (taken["pid"], taken["mark"]) == (spare.pid, "set after the spare started")
+
+
+def test_a_kernel_has_the_environment_its_start_was_asked_with(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A variable another thread sets while the spare's process is being launched (ray.init
+    sets several) and removes before the notebook takes it does not reach that notebook."""
+    KERNELS.stop_all()
+    KERNELS.prepare("python3", tmp_path)
+    monkeypatch.setenv("ASSETBOOK_TEST_MARK", "set while the spare starts")
+    spare = the_spare({"pid": None, "cwd": str(tmp_path.resolve())})
+    monkeypatch.delenv("ASSETBOOK_TEST_MARK")
+
+    taken = probe(tmp_path, 0)
+
+    assert (taken["pid"], taken["mark"]) == (spare.pid, None)
+
+
+def test_a_spare_serves_a_notebook_after_ray_set_its_debugger_hook(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PYTHONBREAKPOINT is read at each `breakpoint()`, not at the interpreter's start: the
+    spare takes it as any other variable set since it started."""
+    spare = the_spare(probe(tmp_path, 0))
+    monkeypatch.setenv("PYTHONBREAKPOINT", "ray.util.rpdb._driver_set_trace")
+
+    taken = probe(tmp_path, 1)
+
+    assert (taken["pid"], taken["breakpoint"]) == (spare.pid, "ray.util.rpdb._driver_set_trace")
 
 
 def test_a_waiting_spare_imports_what_a_later_step_asks_for(tmp_path: Path) -> None:
