@@ -34,9 +34,9 @@ LOOPBACK = "127.0.0.1"
 NO_PRESTART = ("RAY_prestart_worker_first_driver", "0")  # see ray_session
 NO_DEFAULT_LOGGERS = ("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # see search
 # ray.init points `breakpoint()` at Ray's debugger for as long as the process lives: kept to
-# the session, or every process started after it (training, kernels, servers) inherits it, and
-# a kernel started before it no longer matches (kernels.py: PYTHON* variables)
+# the session, or every process started after it (training, kernels, servers) inherits it
 BREAKPOINT_HOOK = "PYTHONBREAKPOINT"
+NO_LOCAL_AUTH = ("RAY_AUTH_MODE", "disabled")  # a private local Ray: no token to manage
 
 
 class SearchSpaceError(AssetbookError):
@@ -113,15 +113,15 @@ def ray_session(address: str | None) -> Iterator[bool]:
     address = address or os.environ.get("RAY_ADDRESS") or None
     local: dict[str, Any] = {}
     if address is None:  # a private local Ray: on loopback, with no auth token to manage
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         local = {"num_cpus": os.cpu_count(), "_node_ip_address": LOOPBACK}
     # A local Ray prestarts a worker per CPU for its first driver; Tune's trial actors, which
     # used to carry a runtime env, never used them and started their own, so the prestarted
     # ones only slowed Ray's start (~3 s of CPU). The raylet reads the setting from the
     # environment it starts with.
-    with _environment_kept(BREAKPOINT_HOOK):
+    with _environment_kept(BREAKPOINT_HOOK, NO_LOCAL_AUTH[0]):
         with _environment_kept(NO_PRESTART[0]):
             if address is None:
+                os.environ.setdefault(*NO_LOCAL_AUTH)
                 os.environ.setdefault(*NO_PRESTART)
             _init_ray(address, local)
         try:
@@ -199,17 +199,18 @@ def _trials_without_a_runtime_env() -> Iterator[None]:
 
 
 @contextmanager
-def _environment_kept(name: str) -> Iterator[None]:
-    """A setting of os.environ meant for one call (Ray's raylet's start, Tune's run) only:
-    later subprocesses of this process must not inherit it."""
-    before = os.environ.get(name)
+def _environment_kept(*names: str) -> Iterator[None]:
+    """Settings of os.environ meant for one call (Ray's raylet's start, Tune's run, a Ray
+    session) only: later subprocesses of this process must not inherit them."""
+    before = {name: os.environ.get(name) for name in names}
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _trial(config: dict[str, Any], job: TrainingJob, dataset: Dataset, metric: str) -> None:

@@ -185,10 +185,11 @@ if sys.argv[0].endswith(os.path.join("dashboard", "agent.py")) and not os.path.e
 """
 
 RETRIED = """
-import ray
+import os, ray
 from assetbook.runners.tuning import ray_session
 with ray_session(None) as local:
     print(local, ray.cluster_resources()["CPU"])
+print(os.environ.get("RAY_AUTH_MODE"), os.environ.get("PYTHONBREAKPOINT"))
 """
 
 
@@ -196,10 +197,11 @@ with ray_session(None) as local:
 def test_a_local_ray_whose_start_times_out_starts_again(tmp_path: Path) -> None:
     """The first start's metrics agent hangs (as agents importing on a loaded machine are
     late): its raylet gives up on it and Ray's start times out. The search's Ray starts again
-    and runs."""
+    and runs; once it ends, no Ray setting is left in the process's environment."""
     slow = tmp_path / "slow"
     (tmp_path / "sitecustomize.py").write_text(SLOW_AGENT.format(mark=str(slow)))
-    env = local_ray_environment(str(tmp_path))
+    env = {name: value for name, value in local_ray_environment(str(tmp_path)).items()
+           if name not in ("RAY_AUTH_MODE", "PYTHONBREAKPOINT")}
     try:
         driver = subprocess.run([sys.executable, "-c", RETRIED], cwd=REPO, env=env,
                                 capture_output=True, text=True, timeout=300)
@@ -211,6 +213,7 @@ def test_a_local_ray_whose_start_times_out_starts_again(tmp_path: Path) -> None:
     assert slow.exists(), "the first start's agent did not hang"
     assert driver.returncode == 0, driver.stderr[-3000:]
     assert driver.stdout.split()[0] == "True" and float(driver.stdout.split()[1]) > 0
+    assert driver.stdout.splitlines()[-1] == "None None"
 
 
 RECORDING_MODEL = """
