@@ -9,10 +9,10 @@ one kernel, as before. Each kernel runs one notebook and is then shut down, so n
 notebook defines reaches the next: the warm-up imports modules and binds no name. A spare is
 used only for the kernel and folder it was started for. Variables set in os.environ since its
 start (importing Ray sets several) are set in the kernel before the notebook runs; if one that
-Python reads at its own start changed (PYTHON*, but PYTHONBREAKPOINT, read at each
-`breakpoint()`), the spare is dropped and a kernel is started for the notebook then, as papermill
-would. A kernel gets os.environ as it was when its start was asked for, not as another thread
-may have changed it by the time its process is launched.
+Python reads at its own start changed (PYTHON*, except PYTHONBREAKPOINT, read at each
+`breakpoint()`), the spare is dropped and a kernel is started for the notebook then, as
+papermill would. A kernel gets os.environ as it was when its start was asked for, not as
+another thread may have changed it by the time its process is launched.
 
 Every kernel, spare or not, is started here and reached over Unix sockets in a private
 folder (which a process killed before it could remove it leaves behind, for a later process's
