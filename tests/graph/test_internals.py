@@ -20,6 +20,7 @@ from assetbook.graph.internals import (
     RANGE_START_TAG,
     WILL_RETRY_TAG,
     GraphState,
+    _PartitionRecords,
     _reason,
     report_worker_died,
 )
@@ -180,12 +181,13 @@ def daily_chain() -> list[dg.AssetsDefinition]:
 
 
 def test_graph_state_judges_every_partition_as_dagsters_own_resolver_does(
-        instance: dg.DagsterInstance) -> None:
+        instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch) -> None:
     """GraphState reads each asset's materializations once instead of once per partition; its
     verdicts and causes stay those of Dagster's resolver querying the instance for each."""
     from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView
     from dagster._core.definitions.data_version import CachingStaleStatusResolver
 
+    monkeypatch.setattr(_PartitionRecords, "_PAGE", 2)  # an asset's records read in pages
     defs = dg.Definitions(assets=daily_chain())
     days = DAILY.get_partition_keys()
 
