@@ -30,9 +30,11 @@ class DataFolder:
         return pd.concat(self.days.values(), ignore_index=True)
 
     def example_row(self) -> dict[str, object]:
-        """A real request: the newest day's first row without the target, as JSON values."""
-        row = next(reversed(self.days.values())).drop(columns=[self.target]).iloc[0]
-        return {str(name): _json_value(value) for name, value in row.items()}
+        """A real request: the newest day's first row without the target, as JSON values,
+        each read from its own column (a row of a table of ints and floats is all floats, and
+        the API refuses 61.0 for an int)."""
+        newest = next(reversed(self.days.values())).drop(columns=[self.target])
+        return {str(name): _json_value(newest[name].iloc[0]) for name in newest.columns}
 
 
 def read_data(folder: Path, target: str) -> DataFolder:

@@ -22,6 +22,7 @@ from assetbook.kinds.package import PackageAssetSpec
 from assetbook.kinds.train import TrainAssetSpec
 from assetbook.scaffold import scaffold_example, scaffold_tabular
 from assetbook.scaffold.common import SHARED_WITH_EXAMPLE, project_name
+from assetbook.scaffold.data import read_data
 from assetbook.scaffold.inference import infer_columns, schema_code, task_of, widened
 from assetbook.scaffold.manifest import example_files
 from assetbook.scaffold.tabular import pipeline_name
@@ -347,3 +348,17 @@ def test_the_task_is_inferred_or_checked() -> None:
         task_of(pd.Series([1, 2, 3], name="y"), "binary")
     with pytest.raises(AssetbookError, match="--task regression needs a numeric target"):
         task_of(pd.Series(["a", "b"], name="y"), "regression")
+
+
+def test_the_example_request_keeps_each_columns_type(tmp_path: Path) -> None:
+    """A table of ints and floats alone: its row is all floats, and the served API refuses
+    61.0 for an int field; each value is read from its own column."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for day in range(1, 4):
+        pd.DataFrame({"age": [61, 48], "bmi": [32.1, 21.6], "progression": [151.0, 75.0]}
+                     ).to_csv(data / f"2024-03-0{day}.csv", index=False)
+
+    row = read_data(data, "progression").example_row()
+
+    assert row == {"age": 61, "bmi": 32.1} and type(row["age"]) is int

@@ -57,7 +57,10 @@ def wine_frame() -> pd.DataFrame:
 
 
 def diabetes_frame() -> pd.DataFrame:
-    return datasets.load_diabetes(as_frame=True).frame.rename(columns={"target": "progression"})
+    """Numbers alone, floats and one integer column: a row of such a table is all floats, and
+    the request `init` writes for the deployment's check must keep the integer."""
+    frame = datasets.load_diabetes(as_frame=True).frame.rename(columns={"target": "progression"})
+    return frame.assign(visits=np.random.default_rng(0).integers(0, 20, len(frame)))
 
 
 @dataclass(frozen=True)
