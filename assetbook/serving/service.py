@@ -31,6 +31,7 @@ from assetbook.serving.answers import answer_model, answers
 from assetbook.serving.config import MODEL_CONFIG, MODEL_FILE, ServiceConfig
 from assetbook.serving.middleware import JsonBodies, PlainRefusals, RecordRefusals
 from assetbook.serving.model_file import ModelFile, Predictor
+from assetbook.serving.quiet_refusals import quiet_refusals
 from assetbook.serving.recording import record_rows, sampled
 from assetbook.serving.references import bound_transform
 from assetbook.serving.request import body_models, load_schema, request_model
@@ -41,6 +42,7 @@ MAX_BATCH = 1000
 
 def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]:
     """The API service and the model service it depends on, as `serving.json` describes."""
+    quiet_refusals()
     config = ServiceConfig.load(config_path)
     settings = config.settings
     record = request_model(load_schema(settings.schema), settings.record.title(),

@@ -354,6 +354,11 @@ def test_each_refused_request_is_recorded_with_its_status_and_reason(project: Pr
     assert (refused["endpoint"] == "/predict_batch").sum() == 3
     for _, body, reason in BAD_REQUESTS:
         assert refused["reason"].str.contains(reason, regex=False).any(), (body, reason)
+    # and none of them is logged as a server's error, with a traceback
+    serving = project.state / "serving" / "deployment"
+    port = json.loads((serving / "deployment.json").read_text())["active"]["port"]
+    log = (serving / "logs" / f"bento-{port}.log").read_text()
+    assert "Exception on" not in log and "Traceback" not in log, log[-3000:]
 
 
 def test_worse_candidate_is_refused_and_nothing_moves(project: Project) -> None:
