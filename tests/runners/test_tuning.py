@@ -103,8 +103,8 @@ def test_joins_an_existing_cluster_through_its_address(tmp_path: Path, shared_ra
 def test_a_ray_session_leaves_breakpoint_as_it_found_it(shared_ray: str,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """ray.init points PYTHONBREAKPOINT at Ray's debugger; once the session ends, the processes
-    this one starts (a training, a notebook's kernel) get the user's own `breakpoint()`, and a
-    kernel started before the search still serves the notebook after it."""
+    this one starts (a training, a notebook's kernel, a server) get the user's own
+    `breakpoint()`."""
     monkeypatch.setenv("PYTHONBREAKPOINT", "pdb.set_trace")
     with ray_session(shared_ray):
         assert os.environ["PYTHONBREAKPOINT"].startswith("ray.util.rpdb")  # Ray's, meanwhile
