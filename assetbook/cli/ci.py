@@ -89,7 +89,7 @@ def run_ci(root: Path, base_ref: str | None, sample: Sample,
         plan = plan_stale(session, known_keys(session), lambda name: session.project.assets[
             name].spec.kind not in (*SERVING_KINDS, "promote"))
         outcome.recomputed = list(plan.assets)
-        failed = execute(session, plan, progress)
+        failed = execute(session, plan, progress).failed  # no gate: promote is left out
     except AssetbookError as exc:
         outcome.failures.append(str(exc))
         return outcome, session

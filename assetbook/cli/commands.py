@@ -90,13 +90,14 @@ def _run(session: Session, days: int, rows: int | None, serve_model: bool,
     outcome = run_pipeline(session, days, rows, serve_model,
                            RunProgress(output.out))
     print_summary(output.out, outcome, session.state, since, output.log)
-    if serve_model and any(d.spec.kind == "deploy" for d in session.project.assets.values()):
+    if serve_model and not outcome.refused and any(
+            d.spec.kind == "deploy" for d in session.project.assets.values()):
         with output.err.status("asking the served model"):
             serve(session)  # a no-op when it is up; restarts it after `assetbook stop`
             answered = ask(session)
         output.out.print(f"\nPOST {answered['url']}\n  {json.dumps(answered['body'])}"
                          f"\n-> {json.dumps(answered['answer'])}", markup=False, soft_wrap=True)
-    return _report_failed_days(outcome, output)
+    return _report_outcome(outcome, output)
 
 
 def _materialize(session: Session, args: argparse.Namespace, output: Output) -> int:
@@ -112,14 +113,19 @@ def _materialize(session: Session, args: argparse.Namespace, output: Output) -> 
     outcome = materialize_selection(session, args.assets, keys, args.downstream,
                                     RunProgress(output.out))
     print_summary(output.out, outcome, session.state, since, output.log)
-    return _report_failed_days(outcome, output)
+    return _report_outcome(outcome, output)
 
 
-def _report_failed_days(outcome: PipelineRun, output: Output) -> int:
+def _report_outcome(outcome: PipelineRun, output: Output) -> int:
+    """What a script should know beyond the summary: the days left out, a refused candidate
+    (exit code 1 for either, though the run itself went as planned)."""
     for key, message in outcome.failed.items():  # the good days went on without these
         output.err.print(f"assetbook: day {key} failed and was left out:\n{message}",
                          markup=False)
-    return 1 if outcome.failed else 0
+    if outcome.refused:
+        output.err.print("assetbook: the gate refused the candidate; the champion and what is "
+                         f"served stay as they were:\n{outcome.refused.reason}", markup=False)
+    return 1 if outcome.failed or outcome.refused else 0
 
 
 def _init(path: Path, data: Path | None, target: str | None, task: str | None) -> int:

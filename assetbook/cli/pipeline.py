@@ -27,7 +27,7 @@ from assetbook.errors import AssetbookError
 from assetbook.graph.internals import RANGE_END_TAG, RANGE_START_TAG, GraphState
 from assetbook.graph.landed import corrected_days
 from assetbook.graph.orphans import PID_TAG, fail_orphaned_runs
-from assetbook.kinds.promote.refusal import standing_refusal
+from assetbook.kinds.promote.refusal import GATE_CHECK, standing_refusal
 from assetbook.kinds.source.landing import landing_spec
 from assetbook.runners.kernels import DEFAULT_KERNEL, step_imports
 from assetbook.runners.notebook import prepare_notebooks
@@ -49,6 +49,7 @@ class PipelineRun:
     not_days: tuple[str, ...] = ()  # files in the landing folder whose name is not a day
     ignored: str | None = None  # the simulator's options given to a source without one
     standing: dict[str, str] = field(default_factory=dict)  # gate -> an earlier run's refusal
+    refused: Refusal | None = None  # this run's gate refusal: a verdict, not a fault
 
     @property
     def computed(self) -> list[str]:
@@ -62,8 +63,9 @@ def run_pipeline(session: Session, days: int | None = None, rows: int | None = N
     run what `run_plan` says."""
     keys, strays, ignored = _land(session, days, rows)
     plan, standing = run_plan(session, keys, serve)
-    return PipelineRun(keys, plan, execute(session, plan, progress), not_days=strays,
-                       ignored=ignored, standing=standing)
+    failed, refused = execute(session, plan, progress)
+    return PipelineRun(keys, plan, failed, not_days=strays, ignored=ignored, standing=standing,
+                       refused=refused)
 
 
 def run_plan(session: Session, keys: Sequence[str], serve: bool = True,
@@ -132,7 +134,8 @@ def materialize_selection(session: Session, names: Sequence[str], keys: Sequence
                              "data first")
     plan = selection_plan(graph, names, list(keys) if keys else known, downstream,
                           lambda name: not _promoted(session, name))
-    return PipelineRun(known, plan, execute(session, plan, progress), landed)
+    failed, refused = execute(session, plan, progress)
+    return PipelineRun(known, plan, failed, landed, refused=refused)
 
 
 def _own_partitionings(session: Session, names: Sequence[str]) -> set[dg.PartitionsDefinition]:
@@ -191,10 +194,28 @@ def keys_between(session: Session, names: Sequence[str], first: str | None,
             and (last is None or k <= last)]
 
 
-def execute(session: Session, plan: Plan, progress: RunProgress | None = None
-            ) -> dict[str, str]:
+class Refusal(NamedTuple):
+    reason: str  # the gate's asset, the candidate and each failing rule
+    materialized: tuple[str, ...]  # what the run made before the gate stopped it
+
+
+class GateRefusal(AssetbookError):
+    """A run that went as planned until a gate refused its candidate, which stops what lies
+    below it (the champion stays, and so does what is served)."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.reason)
+        self.refusal = refusal
+
+
+class Executed(NamedTuple):
+    failed: dict[str, str]  # day -> why it failed
+    refused: Refusal | None  # the models' run, stopped by a gate
+
+
+def execute(session: Session, plan: Plan, progress: RunProgress | None = None) -> Executed:
     """Run the plan's steps in order; one bad day cannot hold back the good ones (each step
-    over a range runs again day by day if it fails). Returns the failed days' messages."""
+    over a range runs again day by day if it fails)."""
     failed: dict[str, str] = {}
     for step in plan.days:
         failed.update(_run_days(session, step, progress))
@@ -202,8 +223,11 @@ def execute(session: Session, plan: Plan, progress: RunProgress | None = None
     if ran and all(key in failed for key in ran):
         raise AssetbookError("no day could be processed:\n" + by_reason(failed))
     if plan.models is not None:
-        materialize_assets(session, list(plan.models.assets), {}, progress=progress)
-    return failed
+        try:
+            materialize_assets(session, list(plan.models.assets), {}, progress=progress)
+        except GateRefusal as refused:
+            return Executed(failed, refused.refusal)
+    return Executed(failed, None)
 
 
 def by_reason(failed: dict[str, str]) -> str:
@@ -239,6 +263,13 @@ def materialize_assets(session: Session, selection: list[str], tags: dict[str, s
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
+    _raise_for_failures(session, result, selection)
+
+
+def _raise_for_failures(session: Session, result: dg.ExecuteInProcessResult,
+                        selection: list[str]) -> None:
+    """The run's failures and withheld outputs, said as the user's code and checks said them;
+    a gate's refusal alone raises `GateRefusal`."""
     withheld = [f"check {c.asset_key.to_user_string()}/{c.check_name} failed: {c.description}"
                 for c in result.get_asset_check_evaluations()
                 if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
@@ -250,9 +281,23 @@ def materialize_assets(session: Session, selection: list[str], tags: dict[str, s
                                          if e.step_failure_data and e.step_failure_data.error
                                          else e.message or "")
                     for e in result.all_events if e.is_step_failure and not _by_check(e)]
+        failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
         checks = [f"check {c.asset_key.to_user_string()}/{c.check_name} failed: {c.description}"
-                  for c in result.get_asset_check_evaluations() if not c.passed]
+                  for c in failed_checks]
+        if not failures and failed_checks and all(_is_gate(session, c) for c in failed_checks):
+            made = {e.asset_key.to_user_string()
+                    for e in result.get_asset_materialization_events() if e.asset_key}
+            raise GateRefusal(Refusal(
+                "\n".join(f"{c.asset_key.to_user_string()}: {c.description}"
+                          for c in failed_checks),
+                tuple(name for name in selection if name in made)))
         raise AssetbookError("the pipeline run failed:\n" + "\n".join(failures + checks))
+
+
+def _is_gate(session: Session, check: dg.AssetCheckEvaluation) -> bool:
+    name = check.asset_key.to_user_string()
+    return (check.check_name == GATE_CHECK and name in session.project.assets
+            and _kind(session, name) == "promote")
 
 
 def _by_check(event: dg.DagsterEvent) -> bool:

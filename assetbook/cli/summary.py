@@ -34,7 +34,9 @@ def print_summary(console: Console, outcome: PipelineRun, state: StateFolder,
         say(f"materialized {', '.join(dict.fromkeys(day_assets))} for "
             f"{len(outcome.computed)} day(s)", markup=False)
     if outcome.plan.models is not None:
-        say(f"materialized {', '.join(outcome.plan.models.assets)}", markup=False)
+        made = (outcome.refused.materialized if outcome.refused
+                else outcome.plan.models.assets)
+        say(f"materialized {', '.join(made) or 'nothing'}", markup=False)
     if outcome.plan.empty:
         say("nothing new to run" if outcome.standing else "everything was already materialized")
     for gate, why in outcome.standing.items():
