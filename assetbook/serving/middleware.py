@@ -62,8 +62,9 @@ class RecordRefusals:
 
 class PlainRefusals:
     """BentoML refuses a body that fails validation with pydantic's errors as they are: "3
-    validation error for request", each with a link to pydantic's pages. The 400 is said for a
-    person here (`plain_refusal`); its `detail` keeps each error's type, place and message. A
+    validation error for request", each with a link to pydantic's pages and without the value
+    sent. The 400 is said for a person here (`plain_refusal`), with the value each error is
+    about, read from the request; its `detail` keeps each error's type, place and message. A
     422 (rows that cannot be scored) comes as a list of one error body: it is unwrapped."""
 
     def __init__(self, app: ASGIApp, wrappers: dict[str, str],
@@ -77,7 +78,13 @@ class PlainRefusals:
             return
         wrapper = self.wrappers[scope["path"]]
         start: Message | None = None
-        body = bytearray()
+        body, sent = bytearray(), bytearray()
+
+        async def read() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                sent.extend(message.get("body", b""))
+            return message
 
         async def rewritten(message: Message) -> None:
             nonlocal start
@@ -88,25 +95,28 @@ class PlainRefusals:
             else:
                 body.extend(message.get("body", b""))
                 if not message.get("more_body"):
-                    content = _plain_json(bytes(body), wrapper, self.answered)
+                    content = _plain_json(bytes(body), wrapper, self.answered, bytes(sent))
                     headers = [(k, v) for k, v in start.get("headers", ())
                                if k.lower() != b"content-length"]
                     await send({**start, "headers": [
                         *headers, (b"content-length", str(len(content)).encode())]})
                     await send({"type": "http.response.body", "body": content})
 
-        await self.app(scope, receive, rewritten)
+        await self.app(scope, read, rewritten)
 
 
 SHOWN_PROBLEMS = 5
+_NO_VALUE = ("missing", "extra_forbidden")  # a field absent, or one that is not the API's
 
 
-def plain_refusal(body: dict[str, Any], wrapper: str,
-                  answered: tuple[str, ...] = ()) -> dict[str, Any]:
+def plain_refusal(body: dict[str, Any], wrapper: str, answered: tuple[str, ...] = (),
+                  request: Any = None) -> dict[str, Any]:
     """BentoML's validation refusal as a person reads it: "2 problem(s) with the request:
-    application.age: Field required; ...", and for a row sent without its wrapper field, how
-    to send it; a field the model answers (`answered`: the target), sent, is said to be one.
-    Any other body is returned as it is."""
+    application.age: Field required; application.income: Input should be a valid number
+    (sent "high")", and for a row sent without its wrapper field, how to send it; a field the
+    model answers (`answered`: the target), sent, is said to be one. `request`: the parsed
+    body that was refused, where the values sent are read. Any other body is returned as it
+    is."""
     detail = body.get("detail")
     if not (isinstance(detail, list) and detail and all(isinstance(e, dict) for e in detail)):
         return body
@@ -114,7 +124,7 @@ def plain_refusal(body: dict[str, Any], wrapper: str,
     said = [f"{'.'.join(map(str, p.get('loc') or ())) or 'the body'}: {p.get('msg', '')}"
             + (" (the model's answer: leave it out)" if p.get("type") == "extra_forbidden"
                and (p.get("loc") or [None])[-1] in answered else "")
-            for p in problems]
+            + _sent(request, p) for p in problems]
     if len(said) > SHOWN_PROBLEMS:
         said = [*said[:SHOWN_PROBLEMS], f"and {len(said) - SHOWN_PROBLEMS} more (in detail)"]
     error = f"{len(problems)} problem(s) with the request: {'; '.join(said)}"
@@ -124,12 +134,31 @@ def plain_refusal(body: dict[str, Any], wrapper: str,
     return {**body, "error": error, "detail": problems}
 
 
-def _plain_json(content: bytes, wrapper: str, answered: tuple[str, ...]) -> bytes:
-    try:
-        body = json.loads(content)
-    except ValueError:
-        return content
+def _sent(request: Any, problem: dict[str, Any]) -> str:
+    """' (sent 50.0)': the value of the request at the problem's place, when it is one value."""
+    if problem.get("type") in _NO_VALUE or not problem.get("loc"):
+        return ""
+    value = request
+    for step in problem["loc"]:
+        if isinstance(value, dict) and step in value or (
+                isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value)):
+            value = value[step]
+        else:
+            return ""  # a place of pydantic's own, e.g. the member of a union it tried
+    return "" if isinstance(value, dict | list) else f" (sent {json.dumps(value)[:80]})"
+
+
+def _plain_json(content: bytes, wrapper: str, answered: tuple[str, ...], sent: bytes) -> bytes:
+    body = _parsed(content)
     if isinstance(body, list) and len(body) == 1:  # BentoML's 4xx of a raised error
         body = body[0]
-    return json.dumps(plain_refusal(body, wrapper, answered)).encode() \
+    return json.dumps(plain_refusal(body, wrapper, answered, _parsed(sent))).encode() \
         if isinstance(body, dict) else content
+
+
+def _parsed(content: bytes) -> Any:
+    """The JSON of `content`, or None (a refused request may be anything)."""
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):
+        return None

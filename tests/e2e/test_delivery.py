@@ -313,7 +313,8 @@ def test_answered_rows_land_as_a_daily_partition_with_their_answers(project: Pro
 BAD_REQUESTS = [
     ("/predict", {"application": {k: v for k, v in GOOD.items() if k != "age"}}, "age"),
     ("/predict", {"application": {**GOOD, "age": "forty"}}, "age"),
-    ("/predict", {"application": {**GOOD, "age": 45.5}}, "age"),
+    ("/predict", {"application": {**GOOD, "age": 45.5}}, "application.age: Input should be a "
+                                                          "valid integer (sent 45.5)"),
     ("/predict", {"application": {**GOOD, "zipcode": 12}}, "zipcode"),
     ("/predict", {"application": {**GOOD, "elevel": 7}}, "elevel"),
     ("/predict", {"application": {**GOOD, "salary": -1.0}}, "salary"),
@@ -323,7 +324,8 @@ BAD_REQUESTS = [
     ("/predict", {"application": {**GOOD, "label": 1}}, "the model's answer"),  # the target
     ("/predict_batch", {"applications": []}, "at least 1"),
     ("/predict_batch", {"applications": [GOOD] * 1001}, "at most 1000"),
-    ("/predict_batch", {"applications": [GOOD, {**GOOD, "car": 0}]}, "car"),
+    ("/predict_batch", {"applications": [GOOD, {**GOOD, "car": 0}]},
+     "applications.1.car: Input should be greater than or equal to 1 (sent 0)"),
 ]
 
 
