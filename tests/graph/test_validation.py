@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from assetbook.graph.checks import fractions_cut
 from assetbook.resources.state import StateFolder
+from assetbook.serving.request import load_schema
 from project.stream import LoanStream
 from tests.conftest import DATA, build_defs, land, materialize
 
@@ -32,6 +34,12 @@ def _bad_type(f: pd.DataFrame) -> pd.DataFrame:
     return f
 
 
+def _fraction(f: pd.DataFrame) -> pd.DataFrame:
+    f["age"] = f["age"].astype(float)  # whole numbers as decimals, as a CSV reads them
+    f.loc[3, "age"] = 45.5  # which the cast to int64 would have cut to 45
+    return f
+
+
 def _missing_column(f: pd.DataFrame) -> pd.DataFrame:
     return f.drop(columns=["loan"])
 
@@ -41,6 +49,8 @@ CASES = {
     "range": (_bad_range, ["column 'zipcode'", "less_than_or_equal_to(8) fails in 5 row(s)", "42"]),
     "type": (_bad_type, ["column 'salary'", "coerce_dtype('float64')", "lots"]),
     "missing": (_missing_column, ["column 'loan' is missing (column_in_dataframe)"]),
+    "fraction": (_fraction, ["column 'age': not a whole number for int64 in 1 row(s), e.g. "
+                             "[45.5]"]),
 }
 
 
@@ -74,3 +84,15 @@ def test_good_day_passes_its_check(project_dir: Path, instance: dg.DagsterInstan
     result = materialize(build_defs(project_dir), instance, DATA, land(project_dir, 1))
     (evaluation,) = result.get_asset_check_evaluations()
     assert evaluation.passed and evaluation.description == "all rows valid"
+
+
+def test_whole_numbers_as_decimals_pass_and_only_fractions_are_cut() -> None:
+    schema = load_schema("project.schemas:LoanApplications")
+    frame = LoanStream(rows_per_partition=20).generate("2024-01-01")
+    frame["age"] = frame["age"].astype(float)
+    frame.loc[5, "hyears"] = np.nan  # no fraction: its own rule (not_nullable) says no
+    assert fractions_cut(schema, frame) == {}
+    frame.loc[[1, 2], "age"] = [30.25, np.inf]
+    frame.loc[0, "salary"] = 1000.5  # a float column: nothing to cut
+    assert {name: values.tolist() for name, values in fractions_cut(schema, frame).items()} \
+        == {"age": [30.25, np.inf]}
