@@ -163,6 +163,21 @@ ERRORS = {
     model: project.models:LoanClassifier
 """, ["asset 'model', field 'inputs': a train asset reads one data input and at most one "
       "tune asset"]),
+    "a hyper-parameter the search replaces": ("""
+  hp:
+    kind: tune
+    inputs: {raw: {mapping: window, size: 3}}
+    model: project.models:LoanClassifier
+    search:
+      space: {lr: {type: loguniform, low: 0.001, high: 0.1}}
+  model:
+    kind: train
+    inputs: {raw: {mapping: window, size: 3}, hp: same}
+    model: project.models:LoanClassifier
+    hyperparameters: {lr: 1.0e-6, hidden: 16}
+""", ["asset 'model', field 'hyperparameters': lr: searched by the tune input 'hp', whose "
+      "best value replaces the one set here; drop it here, or drop the tune input to train "
+      "with the values set"]),
     "drift over a window": ("""
   drift:
     kind: drift
