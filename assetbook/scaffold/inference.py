@@ -50,7 +50,7 @@ class Column:
     dtype: str  # the Python type in `Series[...]`
     nullable: bool
     isin: tuple[object, ...] = ()
-    bounds: tuple[float, float] | None = None
+    bounds: tuple[float, float | None] | None = None  # no upper bound: seen only 0
     observed: tuple[float, float] | None = None
 
     def lines(self) -> list[str]:
@@ -59,7 +59,9 @@ class Column:
         if self.isin:
             arguments.append(f"isin={list(self.isin)!r}")
         if self.bounds:
-            arguments += [f"ge={self.bounds[0]!r}", f"le={self.bounds[1]!r}"]
+            arguments.append(f"ge={self.bounds[0]!r}")
+            if self.bounds[1] is not None:
+                arguments.append(f"le={self.bounds[1]!r}")
         arguments.append(f"nullable={self.nullable}")
         head = f"    {self.attribute}: Series[{self.dtype}] = pa.Field("
         code = [f"{head}{', '.join(arguments)})"]
@@ -95,9 +97,12 @@ def infer_columns(frame: pd.DataFrame, target: str, task: Task) -> list[Column]:
     return columns
 
 
-def widened(low: float, high: float, integer: bool) -> tuple[float, float]:
+def widened(low: float, high: float, integer: bool) -> tuple[float, float | None]:
     """[low, high] widened by its width on each side, kept on its side of zero, rounded
-    outwards to a round number."""
+    outwards to a round number. A column seen only as 0 (a count that has not happened yet)
+    has no size to widen by: it is bounded below by 0 alone."""
+    if low == high == 0:
+        return (0, None) if integer else (0.0, None)
     width = high - low or max(abs(low), abs(high), 1.0)
     lower = low - width if low < 0 else max(low - width, 0.0)
     upper = high + width if high > 0 else min(high + width, 0.0)

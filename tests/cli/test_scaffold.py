@@ -290,9 +290,11 @@ def test_the_inferred_schema_is_readable_code_that_validates_its_data(
     frame = pd.concat([day_frame(1), day_frame(2)], ignore_index=True).rename(
         columns={"spend": "spend (EUR)"})
     frame["customer"] = [f"c{i}" for i in range(len(frame))]  # many values: no isin
+    frame["returns"] = 0  # a count that has not happened yet
     code = schema_code("ShopRows", infer_columns(frame, "churned", "binary"), "2 files")
     assert "    visits: Series[int] = pa.Field(ge=0, le=30, nullable=False)  # seen 1 .. 11" in (
         code)
+    assert "    returns: Series[int] = pa.Field(ge=0, nullable=False)  # seen 0 .. 0" in code
     assert "alias='spend (EUR)'" in code
     assert "    member: Series[bool] = pa.Field(nullable=False)" in code
     assert "    customer: Series[str] = pa.Field(nullable=False)" in code
@@ -316,6 +318,7 @@ def test_the_inferred_schema_is_readable_code_that_validates_its_data(
     assert low == 0.0 and high >= observed.max() + (observed.max() - observed.min())
     assert schema.strict and schema.coerce
     schema.validate(frame)  # the data it was inferred from passes ...
+    schema.validate(frame.assign(returns=3))  # and the first returns
     with pytest.raises(Exception, match="spend"):  # ... and an absurd value does not
         schema.validate(frame.assign(**{"spend (EUR)": 1e6}))
 
@@ -333,6 +336,8 @@ def test_a_regression_target_gets_bounds_and_no_classes() -> None:
     (0.13, 0.66, False, (0.0, 1.2)),      # no float noise (1.2000000000000002)
     (-30, -10, True, (-50, 0)),           # nor above zero when all are <= 0
     (5, 5, True, (0, 10)),                # a constant: its own size
+    (0, 0, True, (0, None)),              # only 0: no size, no upper bound
+    (0.0, 0.0, False, (0.0, None)),
 ])
 def test_widened(low: float, high: float, integer: bool, expected: tuple) -> None:
     assert widened(low, high, integer) == expected
