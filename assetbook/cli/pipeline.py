@@ -221,7 +221,9 @@ def execute(session: Session, plan: Plan, progress: RunProgress | None = None) -
         failed.update(_run_days(session, step, progress))
     ran = [key for step in plan.days for key in step.keys]
     if ran and all(key in failed for key in ran):
-        raise AssetbookError("no day could be processed:\n" + by_reason(failed))
+        days = "the one day" if len(ran) == 1 else f"all {len(ran)} days"
+        raise AssetbookError(f"{days} this run took up failed, and nothing below ran:\n"
+                             + by_reason(failed))
     if plan.models is not None:
         try:
             materialize_assets(session, list(plan.models.assets), {}, progress=progress)

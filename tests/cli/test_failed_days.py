@@ -1,4 +1,4 @@
-"""When no day could be processed, each reason is said once with the days it failed."""
+"""When every day of a run failed, each reason is said once with the days it failed."""
 
 from __future__ import annotations
 

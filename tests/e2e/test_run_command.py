@@ -186,6 +186,8 @@ def test_a_day_whose_last_run_failed_runs_again(project) -> None:
     landed.write_bytes(b"PAR1 not a parquet file")
     broken = assetbook(root, "materialize", "raw_applications", "--partition", DAYS[0])
     assert broken.returncode != 0 and "cannot read landed file" in broken.stderr
+    assert "the one day this run took up failed, and nothing below ran:\n" \
+           f"{DAYS[0]}: " in broken.stderr, broken.stderr
     landed.write_bytes(good)
     before = materializations(root)
     again = assetbook(root, "run", "--days", str(len(DAYS)), "--no-serve")
