@@ -78,10 +78,13 @@ def opened_parameters(session: Session, asset: str, partition: str | None,
               for written in ctx.project.written_by(asset)} for key in keys})
     for entry in parameters["partitions"]:
         if empty := [name for name, files in entry["inputs"].items() if not files]:
+            failed = (f", whose {entry['key']} failed in its last run (`assetbook run` says "
+                      "why, and runs it again once its file is corrected)"
+                      if entry["key"] in stored.failed(empty[0]) else "")
             raise AssetbookError(
-                f"'{asset}' ({entry['key']}) would read no stored partition of {empty[0]} "
-                f"(materialized: {describe_keys(stored.materialized(empty[0]))}); pick one "
-                "with --partition")
+                f"'{asset}' ({entry['key']}) would read no stored partition of {empty[0]}"
+                f"{failed}; pick another with --partition (materialized: "
+                f"{describe_keys(stored.materialized(empty[0]))})")
     return declared, parameters
 
 
