@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
+from functools import cache
 
 import dagster as dg
 
@@ -33,6 +34,8 @@ class Partitions:
     total: int
     failed: tuple[str, ...]
     stale: tuple[str, ...]
+    blocked: tuple[str, ...] = ()  # failed in Dagster's eyes, never reached: ...
+    blocked_by: tuple[str, ...] = ()  # ... the assets above that failed on those keys
 
 
 @dataclass(frozen=True)
@@ -96,14 +99,15 @@ def asset_statuses(session: Session, landed: LandedDays | None) -> tuple[AssetSt
     graph = GraphState(session.instance, session.defs)
     keys = [dg.AssetKey(name) for name in session.project.assets]
     freshness = graph.freshness(keys)
-    seen = {key.to_user_string(): _asset_status(session, graph, key, freshness[key])
-            for key in keys}
+    order = AssetGraph(session.defs, list(session.project.assets))
+    seen = blocked_apart(order, {key.to_user_string(): _asset_status(
+        session, graph, key, freshness[key]) for key in keys})
     if landed is None:
         return tuple(status for status, _ in seen.values())
     plan, standing = run_plan(session, landed.known, state=graph)
     behind = {name for name, (s, _) in seen.items()
-              if s.data != "fresh" or (s.partitions and s.partitions.failed)}
-    order = AssetGraph(session.defs, list(session.project.assets))
+              if s.data != "fresh" or (s.partitions and (s.partitions.failed
+                                                         or s.partitions.blocked))}
     planned = set(plan.assets)
     statuses = []
     for name, (status, done) in seen.items():
@@ -114,6 +118,31 @@ def asset_statuses(session: Session, landed: LandedDays | None) -> tuple[AssetSt
             status = _as_run_sees_it(status, standing.get(name), again, _cause(above))
         statuses.append(status)
     return tuple(statuses)
+
+
+def blocked_apart(order: AssetGraph, seen: dict[str, tuple[AssetStatus, set[str]]]
+                   ) -> dict[str, tuple[AssetStatus, set[str]]]:
+    """Dagster marks every asset of a failed run failed, also those the failure stopped
+    before they ran: a key that failed above an asset is said to be blocked there."""
+    failed = {name: set(s.partitions.failed) for name, (s, _) in seen.items()
+              if s.partitions and s.partitions.failed}
+
+    @cache
+    def own(name: str) -> frozenset[str]:
+        """The keys `name` failed on itself: not failed above it too."""
+        return frozenset(failed[name] - {k for a in order.above(name) & failed.keys()
+                                         for k in own(a)})
+
+    apart = {}
+    for name, (status, done) in seen.items():
+        if name in failed and (stopped := failed[name] - own(name)):
+            by = order.ordered(a for a in order.above(name) & failed.keys() if own(a) & stopped)
+            partitions = replace(status.partitions, blocked_by=by, blocked=tuple(
+                k for k in status.partitions.failed if k in stopped), failed=tuple(
+                k for k in status.partitions.failed if k not in stopped))
+            status = replace(status, partitions=partitions)
+        apart[name] = (status, done)
+    return apart
 
 
 def _cause(above: Sequence[str]) -> str:
@@ -132,7 +161,7 @@ def _as_run_sees_it(status: AssetStatus, refused: str | None, again: set[str],
     if partitions is None:
         return status if status.data != "fresh" else replace(status, data="stale",
                                                               causes=(cause,))
-    if partitions.failed:
+    if partitions.failed or partitions.blocked:
         return status  # said as failed days
     if not again - set(partitions.stale):
         return status
@@ -242,4 +271,7 @@ def _partitions(partitions: Partitions | None) -> str:
     text = f"{partitions.materialized}/{partitions.total}"
     if partitions.failed:
         text += f", {len(partitions.failed)} failed: {', '.join(partitions.failed)}"
+    if partitions.blocked:
+        text += (f", {len(partitions.blocked)} blocked by {', '.join(partitions.blocked_by)}: "
+                 f"{', '.join(partitions.blocked)}")
     return text

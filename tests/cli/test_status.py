@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from assetbook.cli.plan import AssetGraph
 from assetbook.cli.session import Session
 from assetbook.cli.status import (
     AssetStatus,
@@ -16,6 +17,7 @@ from assetbook.cli.status import (
     Partitions,
     ProjectStatus,
     ServedStatus,
+    blocked_apart,
     landed_days,
     project_status,
     render,
@@ -24,7 +26,8 @@ from assetbook.cli.status import (
 from assetbook.resources.state import StateFolder
 from assetbook.runners.serving.deployment import Endpoint
 from assetbook.runners.serving.environments import serving_folder
-from tests.conftest import land
+from assetbook.spec.loader import load_project
+from tests.conftest import build_defs, land
 
 AT = datetime(2024, 1, 3, 12, 0, tzinfo=UTC)
 STAGED, PROMOTED = "2026-12-03T10:00:00+00:00", "2026-12-01T10:00:00+00:00"
@@ -39,6 +42,8 @@ def test_render_aligns_the_assets_and_names_failures_causes_and_the_served_model
         assets=(
             AssetStatus("features", AT, Partitions(2, 3, ("2024-01-02",), ()), "fresh", (),
                         "WARN"),
+            AssetStatus("drift", AT, Partitions(1, 4, (), (), ("2024-01-02", "2024-01-03"),
+                                                ("features",)), "fresh", (), None),
             AssetStatus("candidate_model", AT, None, "stale",
                         ("has a new code version", "has a new dependency data version "
                          "(features)"), None),
@@ -53,17 +58,23 @@ def test_render_aligns_the_assets_and_names_failures_causes_and_the_served_model
                              PROMOTED, "alice", False)),
     )
     lines = render(status).splitlines()
-    when = AT.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    assert lines[:5] == [
-        "asset            last materialized    partitions                 freshness  data",
-        f"features         {when}  2/3, 1 failed: 2024-01-02  WARN       fresh",
-        f"candidate_model  {when}  -                          -          stale: has a new "
-        "code version; has a new dependency data version (features)",
-        "champion         never                -                          UNKNOWN    missing",
-        f"staged           {when}  -                          -          stale: candidate v2 "
-        "refused: roc_auc 0.7 < 0.8",  # the gate's reason, not Dagster's
-    ]
-    assert lines[6:] == [
+    blocked = "1/4, 2 blocked by features: 2024-01-02, 2024-01-03"  # the widest cell
+
+    def row(asset: str, when: str, partitions: str, freshness: str, data: str) -> str:
+        return "  ".join([asset.ljust(15), when.ljust(19), partitions.ljust(len(blocked)),
+                          freshness.ljust(9), data])
+
+    at = AT.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    assert lines[:6] == [
+        row("asset", "last materialized", "partitions", "freshness", "data"),
+        row("features", at, "2/3, 1 failed: 2024-01-02", "WARN", "fresh"),
+        row("drift", at, blocked, "-", "fresh"),  # never ran: a failure above stopped it
+        row("candidate_model", at, "-", "-", "stale: has a new code version; has a new "
+            "dependency data version (features)"),
+        row("champion", "never", "-", "UNKNOWN", "missing"),
+        row("staged", at, "-", "-", "stale: candidate v2 refused: roc_auc 0.7 < 0.8"),
+    ]  # the gate's reason, not Dagster's
+    assert lines[7:] == [
         "model loans_classifier: champion none yet",
         f"staging: v2 (loans:abc) on http://127.0.0.1:3030, since {local(STAGED)}",
         f"production (after staging): v1 (loans:xyz) on http://127.0.0.1:3031, since "
@@ -113,3 +124,22 @@ def test_days_landed_since_the_last_run_are_said_before_any_run_registers_them(
         "sensor under `assetbook dev`")
     session.instance.add_dynamic_partitions("days", waiting[1:])
     assert landed_days(session) == ([first, *waiting], [])
+
+
+def test_a_key_a_failure_above_stopped_is_blocked_not_failed(project_dir: Path) -> None:
+    """Dagster marks every asset of a failed run failed; the first failure on each key is
+    the asset's own, and what it stopped below is blocked by it."""
+    order = AssetGraph(build_defs(project_dir), list(load_project(project_dir).assets))
+    failed = {"raw_applications": ("d1",), "validated_applications": ("d1", "d2"),
+              "features": ("d1", "d2", "d3"), "drift_report": ("d2",)}
+    seen = {name: (AssetStatus(name, AT, Partitions(1, 4, keys, ()), "fresh", (), None),
+                   {"d0"}) for name, keys in failed.items()}
+    apart = {name: (status.partitions.failed, status.partitions.blocked,
+                    status.partitions.blocked_by)
+             for name, (status, _) in blocked_apart(order, seen).items()}
+    assert apart == {
+        "raw_applications": (("d1",), (), ()),
+        "validated_applications": (("d2",), ("d1",), ("raw_applications",)),
+        "features": (("d3",), ("d1", "d2"), ("raw_applications", "validated_applications")),
+        "drift_report": ((), ("d2",), ("validated_applications",)),
+    }
