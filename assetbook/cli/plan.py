@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from graphlib import TopologicalSorter
 
 import dagster as dg
 
@@ -46,6 +47,16 @@ class Plan:
         """Every asset the plan runs, once, in the order it runs them."""
         steps = (*self.days, *([self.models] if self.models else []))
         return tuple(dict.fromkeys(name for step in steps for name in step.assets))
+
+    @property
+    def day_assets(self) -> tuple[str, ...]:
+        """The partitioned assets of every step, once each, upstream first (a day that only
+        re-runs from its check on may come before a new day that starts from its source)."""
+        before: dict[str, set[str]] = {}
+        for step in self.days:  # each step's assets are in the graph's order
+            for index, name in enumerate(step.assets):
+                before.setdefault(name, set()).update(step.assets[:index])
+        return tuple(TopologicalSorter(before).static_order())
 
 
 class AssetGraph:

@@ -29,9 +29,8 @@ def print_summary(console: Console, outcome: PipelineRun, state: StateFolder,
     for path in outcome.not_days:
         say(f"not read: {path} (a day's file is named after it: 2024-01-03.csv)",
             markup=False)
-    day_assets = [a for step in outcome.plan.days for a in step.assets]
     if outcome.computed:
-        say(f"materialized {', '.join(dict.fromkeys(day_assets))} for "
+        say(f"materialized {', '.join(outcome.plan.day_assets)} for "
             f"{len(outcome.computed)} day(s)", markup=False)
     if outcome.plan.models is not None:
         made = (outcome.refused.materialized if outcome.refused
