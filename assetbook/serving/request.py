@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import pandas as pd
 import pandera.pandas as pa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
@@ -37,8 +38,10 @@ def _one_of(allowed: tuple[Any, ...]) -> AfterValidator:
 
 
 def request_model(schema: pa.DataFrameSchema, name: str, exclude: set[str]) -> type[BaseModel]:
-    """A strict pydantic model: one required field per column (bar `exclude`), with the
-    schema's bounds and allowed values; NaN, infinities and unknown fields are refused."""
+    """A strict pydantic model: one field per column (bar `exclude`), with the schema's bounds
+    and allowed values, required unless the schema lets the column be empty (then null or
+    left out: the missing value a landed day may have); NaN, infinities and unknown fields
+    are refused."""
     fields: dict[str, Any] = {}
     for column_name, column in schema.columns.items():
         if column_name in exclude:
@@ -56,8 +59,10 @@ def request_model(schema: pa.DataFrameSchema, name: str, exclude: set[str]) -> t
                 bounds["ge"] = stats.get("min_value")
             if check.name in ("less_than_or_equal_to", "in_range"):
                 bounds["le"] = stats.get("max_value")
+        if column.nullable:
+            annotation, bounds["default"] = annotation | None, None
         fields[column_name] = (annotation, Field(**{k: v for k, v in bounds.items()
-                                                    if v is not None}))
+                                                    if v is not None or k == "default"}))
     config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
     return create_model(name, __config__=config, **fields)
 
@@ -71,3 +76,14 @@ def body_models(record: type[BaseModel], record_field: str, batch_field: str,
     single = create_model("PredictRequest", __config__=config, **{record_field: (record, ...)})
     batch = create_model("BatchRequest", __config__=config, **{batch_field: (rows, ...)})
     return single, batch
+
+
+def rows_frame(rows: list[dict[str, Any]], schema: pa.DataFrameSchema) -> pd.DataFrame:
+    """The requests' rows as the frame the transform gets: a numeric column that every row
+    left empty is NaN, as in a landed day, not a column of None."""
+    frame = pd.DataFrame(rows)
+    for name, column in schema.columns.items():
+        if name in frame and column.nullable and frame[name].isna().all() and str(
+                column.dtype).startswith(("int", "float")):
+            frame[name] = frame[name].astype("float64")
+    return frame

@@ -23,7 +23,6 @@ from typing import Any
 
 import bentoml
 import numpy as np
-import pandas as pd
 from bentoml.exceptions import UnprocessableEntity
 from pydantic import BaseModel
 
@@ -34,7 +33,7 @@ from assetbook.serving.model_file import ModelFile, Predictor
 from assetbook.serving.quiet_refusals import quiet_refusals
 from assetbook.serving.recording import record_rows, sampled
 from assetbook.serving.references import bound_transform
-from assetbook.serving.request import body_models, load_schema, request_model
+from assetbook.serving.request import body_models, load_schema, request_model, rows_frame
 from assetbook.serving.retry import TIMEOUT_S, call_with_retry
 
 MAX_BATCH = 1000
@@ -45,8 +44,8 @@ def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]
     quiet_refusals()
     config = ServiceConfig.load(config_path)
     settings = config.settings
-    record = request_model(load_schema(settings.schema), settings.record.title(),
-                           set(settings.exclude))
+    schema = load_schema(settings.schema)
+    record = request_model(schema, settings.record.title(), set(settings.exclude))
     single, batch = body_models(record, settings.record, settings.batch, MAX_BATCH)
     answer_type = answer_model(config.task, config.classes)
     transform = bound_transform(settings.transform, settings.options)
@@ -89,7 +88,7 @@ def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]
                           ) -> list[BaseModel]:
             started = time.perf_counter()
             fields = [row.model_dump() for row in rows]
-            features = self.info.preprocessing.transform(transform(pd.DataFrame(fields)))
+            features = self.info.preprocessing.transform(transform(rows_frame(fields, schema)))
             if problem := self.info.preprocessing.unscorable(features, named):
                 raise UnprocessableEntity(problem)  # valid fields, but no answer to give
             outputs = await call_with_retry(lambda: self.scorer.to_async.score(features))

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from assetbook.errors import AssetbookError
-from assetbook.serving.request import body_models, load_schema, request_model
+from assetbook.serving.request import body_models, load_schema, request_model, rows_frame
 
 Application = request_model(load_schema("project.schemas:LoanApplications"), "Application",
                             {"label"})
@@ -67,3 +67,33 @@ def test_a_dataframe_schema_serves_as_well_as_a_model() -> None:
     assert Row(size=2.5, kind="a").kind == "a"
     with pytest.raises(ValidationError, match="must be one of a, b"):
         Row(size=2.5, kind="c")
+
+
+VISITS = pa.DataFrameSchema({
+    "bmi": pa.Column(float, pa.Check.in_range(10.0, 60.0), nullable=True),
+    "visits": pa.Column(int, pa.Check.ge(0), nullable=True),
+    "age": pa.Column(int, nullable=False),
+})
+
+
+def test_a_column_the_schema_lets_be_empty_may_be_null_or_left_out() -> None:
+    """As a landed day may miss a value there (the transform fills it, or a 422 names the
+    feature it left empty); a bound still holds for a value given, and NaN is no null."""
+    row = request_model(VISITS, "Row", set())
+    assert set(row.model_json_schema()["required"]) == {"age"}
+    assert row(age=40, bmi=None).model_dump() == {"bmi": None, "visits": None, "age": 40}
+    assert row(age=40, bmi=22.5, visits=3).bmi == 22.5
+    for bad, field in (({"age": 40, "bmi": 70.0}, "bmi"), ({"age": 40, "bmi": math.nan}, "bmi"),
+                       ({"age": 40, "visits": 2.5}, "visits"), ({"age": None}, "age"),
+                       ({}, "age")):
+        with pytest.raises(ValidationError) as info:
+            row(**bad)
+        assert [error["loc"] for error in info.value.errors()] == [(field,)]
+
+
+def test_the_rows_frame_has_a_number_column_of_nan_where_every_row_left_it_empty() -> None:
+    frame = rows_frame([{"bmi": None, "visits": None, "age": 40},
+                        {"bmi": None, "visits": 3, "age": 41}], VISITS)
+    assert {name: str(dtype) for name, dtype in frame.dtypes.items()} == {
+        "bmi": "float64", "visits": "float64", "age": "int64"}
+    assert frame["bmi"].isna().all() and frame["visits"].tolist()[1] == 3
