@@ -78,8 +78,8 @@ def opened_parameters(session: Session, asset: str, partition: str | None,
               for written in ctx.project.written_by(asset)} for key in keys})
     for entry in parameters["partitions"]:
         if empty := [name for name, files in entry["inputs"].items() if not files]:
-            failed = (f", whose {entry['key']} failed in its last run (`assetbook run` says "
-                      "why, and runs it again once its file is corrected)"
+            failed = (f", whose {entry['key']} failed in its last run (`assetbook run` tries "
+                      "it again and says why)"
                       if entry["key"] in stored.failed(empty[0]) else "")
             raise AssetbookError(
                 f"'{asset}' ({entry['key']}) would read no stored partition of {empty[0]}"

@@ -36,7 +36,7 @@ def test_a_day_that_failed_validation_is_said_to_have_failed(
         opened_parameters(session, "features", bad, None)
     assert str(refused.value) == (
         f"'features' ({bad}) would read no stored partition of validated_applications, whose "
-        f"{bad} failed in its last run (`assetbook run` says why, and runs it again once its "
-        f"file is corrected); pick another with --partition (materialized: {good})")
+        f"{bad} failed in its last run (`assetbook run` tries it again and says why); pick "
+        f"another with --partition (materialized: {good})")
     parameters = opened_parameters(session, "features", good, None)[1]
     assert [entry["key"] for entry in parameters["partitions"]] == [good]
