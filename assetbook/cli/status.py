@@ -11,7 +11,6 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from functools import cache
 
 import dagster as dg
 
@@ -126,17 +125,12 @@ def blocked_apart(order: AssetGraph, seen: dict[str, tuple[AssetStatus, set[str]
     before they ran: a key that failed above an asset is said to be blocked there."""
     failed = {name: set(s.partitions.failed) for name, (s, _) in seen.items()
               if s.partitions and s.partitions.failed}
-
-    @cache
-    def own(name: str) -> frozenset[str]:
-        """The keys `name` failed on itself: not failed above it too."""
-        return frozenset(failed[name] - {k for a in order.above(name) & failed.keys()
-                                         for k in own(a)})
-
+    above = {name: order.above(name) & failed.keys() for name in failed}
+    own = {name: failed[name] - {k for a in above[name] for k in failed[a]} for name in failed}
     apart = {}
     for name, (status, done) in seen.items():
-        if name in failed and (stopped := failed[name] - own(name)):
-            by = order.ordered(a for a in order.above(name) & failed.keys() if own(a) & stopped)
+        if name in failed and (stopped := failed[name] - own[name]):
+            by = order.ordered(a for a in above[name] if own[a] & stopped)
             partitions = replace(status.partitions, blocked_by=by, blocked=tuple(
                 k for k in status.partitions.failed if k in stopped), failed=tuple(
                 k for k in status.partitions.failed if k not in stopped))
