@@ -25,6 +25,17 @@ assets:
 """
 
 
+def searching_lr(low: float) -> str:
+    """A tune asset `hp` whose search draws `lr` from `low` to 0.1."""
+    return f"""
+  hp:
+    kind: tune
+    inputs: {{raw: {{mapping: window, size: 3}}}}
+    model: project.models:LoanClassifier
+    search:
+      space: {{lr: {{type: loguniform, low: {low}, high: 0.1}}}}"""
+
+
 def load_error(root: Path, text: str) -> str:
     write_spec(root, HEADER + text)
     with pytest.raises(SpecError) as info:
@@ -149,27 +160,15 @@ ERRORS = {
     kind: notebook
     partitions: days
 """, ["asset 'feats', field 'notebook': required field is missing"]),
-    "unsampleable search space": ("""
-  hp:
-    kind: tune
-    inputs: {raw: {mapping: window, size: 3}}
-    model: project.models:LoanClassifier
-    search:
-      space: {lr: {type: loguniform, low: 0.0, high: 0.1}}
-""", ["asset 'hp', field 'search.space.lr'", "loguniform needs low > 0 (got 0.0)"]),
+    "unsampleable search space": (searching_lr(0.0), [
+        "asset 'hp', field 'search.space.lr'", "loguniform needs low > 0 (got 0.0)"]),
     "train without data": ("""
   model:
     kind: train
     model: project.models:LoanClassifier
 """, ["asset 'model', field 'inputs': a train asset reads one data input and at most one "
       "tune asset"]),
-    "a hyper-parameter the search replaces": ("""
-  hp:
-    kind: tune
-    inputs: {raw: {mapping: window, size: 3}}
-    model: project.models:LoanClassifier
-    search:
-      space: {lr: {type: loguniform, low: 0.001, high: 0.1}}
+    "a hyper-parameter the search replaces": (searching_lr(0.001) + """
   model:
     kind: train
     inputs: {raw: {mapping: window, size: 3}, hp: same}
