@@ -78,12 +78,17 @@ def body_models(record: type[BaseModel], record_field: str, batch_field: str,
     return single, batch
 
 
-def rows_frame(rows: list[dict[str, Any]], schema: pa.DataFrameSchema) -> pd.DataFrame:
-    """The requests' rows as the frame the transform gets: a numeric column that every row
-    left empty is NaN, as in a landed day, not a column of None."""
+def empty_numbers(schema: pa.DataFrameSchema) -> tuple[str, ...]:
+    """The number columns a request may leave empty: read once, not at each request."""
+    return tuple(name for name, column in schema.columns.items()
+                 if column.nullable and str(column.dtype).startswith(("int", "float")))
+
+
+def rows_frame(rows: list[dict[str, Any]], numbers: tuple[str, ...]) -> pd.DataFrame:
+    """The requests' rows as the frame the transform gets: a number column (`numbers`, see
+    `empty_numbers`) that every row left empty is NaN, as in a landed day, not None."""
     frame = pd.DataFrame(rows)
-    for name, column in schema.columns.items():
-        if name in frame and column.nullable and frame[name].isna().all() and str(
-                column.dtype).startswith(("int", "float")):
+    for name in numbers:
+        if name in frame and frame[name].isna().all():
             frame[name] = frame[name].astype("float64")
     return frame

@@ -33,7 +33,13 @@ from assetbook.serving.model_file import ModelFile, Predictor
 from assetbook.serving.quiet_refusals import quiet_refusals
 from assetbook.serving.recording import record_rows, sampled
 from assetbook.serving.references import bound_transform
-from assetbook.serving.request import body_models, load_schema, request_model, rows_frame
+from assetbook.serving.request import (
+    body_models,
+    empty_numbers,
+    load_schema,
+    request_model,
+    rows_frame,
+)
 from assetbook.serving.retry import TIMEOUT_S, call_with_retry
 
 MAX_BATCH = 1000
@@ -46,6 +52,7 @@ def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]
     settings = config.settings
     schema = load_schema(settings.schema)
     record = request_model(schema, settings.record.title(), set(settings.exclude))
+    numbers = empty_numbers(schema)
     single, batch = body_models(record, settings.record, settings.batch, MAX_BATCH)
     answer_type = answer_model(config.task, config.classes)
     transform = bound_transform(settings.transform, settings.options)
@@ -88,7 +95,7 @@ def build_services(config_path: Path) -> tuple[bentoml.Service, bentoml.Service]
                           ) -> list[BaseModel]:
             started = time.perf_counter()
             fields = [row.model_dump() for row in rows]
-            features = self.info.preprocessing.transform(transform(rows_frame(fields, schema)))
+            features = self.info.preprocessing.transform(transform(rows_frame(fields, numbers)))
             if problem := self.info.preprocessing.unscorable(features, named):
                 raise UnprocessableEntity(problem)  # valid fields, but no answer to give
             outputs = await call_with_retry(lambda: self.scorer.to_async.score(features))

@@ -9,7 +9,13 @@ import pytest
 from pydantic import ValidationError
 
 from assetbook.errors import AssetbookError
-from assetbook.serving.request import body_models, load_schema, request_model, rows_frame
+from assetbook.serving.request import (
+    body_models,
+    empty_numbers,
+    load_schema,
+    request_model,
+    rows_frame,
+)
 
 Application = request_model(load_schema("project.schemas:LoanApplications"), "Application",
                             {"label"})
@@ -92,8 +98,9 @@ def test_a_column_the_schema_lets_be_empty_may_be_null_or_left_out() -> None:
 
 
 def test_the_rows_frame_has_a_number_column_of_nan_where_every_row_left_it_empty() -> None:
+    assert empty_numbers(VISITS) == ("bmi", "visits")
     frame = rows_frame([{"bmi": None, "visits": None, "age": 40},
-                        {"bmi": None, "visits": 3, "age": 41}], VISITS)
+                        {"bmi": None, "visits": 3, "age": 41}], empty_numbers(VISITS))
     assert {name: str(dtype) for name, dtype in frame.dtypes.items()} == {
         "bmi": "float64", "visits": "float64", "age": "int64"}
     assert frame["bmi"].isna().all() and frame["visits"].tolist()[1] == 3
