@@ -78,12 +78,13 @@ class PlainRefusals:
             return
         wrapper = self.wrappers[scope["path"]]
         start: Message | None = None
-        body, sent = bytearray(), bytearray()
+        body = bytearray()
+        sent: list[bytes] = []  # the request's chunks, joined only for a refusal
 
         async def read() -> Message:
             message = await receive()
             if message["type"] == "http.request":
-                sent.extend(message.get("body", b""))
+                sent.append(message.get("body", b""))
             return message
 
         async def rewritten(message: Message) -> None:
@@ -95,7 +96,7 @@ class PlainRefusals:
             else:
                 body.extend(message.get("body", b""))
                 if not message.get("more_body"):
-                    content = _plain_json(bytes(body), wrapper, self.answered, bytes(sent))
+                    content = _plain_json(bytes(body), wrapper, self.answered, b"".join(sent))
                     headers = [(k, v) for k, v in start.get("headers", ())
                                if k.lower() != b"content-length"]
                     await send({**start, "headers": [
