@@ -272,9 +272,8 @@ def _raise_for_failures(session: Session, result: dg.ExecuteInProcessResult,
                         selection: list[str]) -> None:
     """The run's failures and withheld outputs, said as the user's code and checks said them;
     a gate's refusal alone raises `GateRefusal`."""
-    withheld = [f"check {c.asset_key.to_user_string()}/{c.check_name} failed: {c.description}"
-                for c in result.get_asset_check_evaluations()
-                if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
+    failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
+    withheld = [_said(c) for c in failed_checks if c.severity == dg.AssetCheckSeverity.ERROR]
     if result.success and withheld:  # an output of several withheld: its consumers skipped
         raise AssetbookError("the pipeline run withheld what failed its checks:\n"
                              + "\n".join(withheld))
@@ -283,9 +282,6 @@ def _raise_for_failures(session: Session, result: dg.ExecuteInProcessResult,
                                          if e.step_failure_data and e.step_failure_data.error
                                          else e.message or "")
                     for e in result.all_events if e.is_step_failure and not _by_check(e)]
-        failed_checks = [c for c in result.get_asset_check_evaluations() if not c.passed]
-        checks = [f"check {c.asset_key.to_user_string()}/{c.check_name} failed: {c.description}"
-                  for c in failed_checks]
         if not failures and failed_checks and all(_is_gate(session, c) for c in failed_checks):
             made = {e.asset_key.to_user_string()
                     for e in result.get_asset_materialization_events() if e.asset_key}
@@ -293,7 +289,13 @@ def _raise_for_failures(session: Session, result: dg.ExecuteInProcessResult,
                 "\n".join(f"{c.asset_key.to_user_string()}: {c.description}"
                           for c in failed_checks),
                 tuple(name for name in selection if name in made)))
-        raise AssetbookError("the pipeline run failed:\n" + "\n".join(failures + checks))
+        raise AssetbookError("the pipeline run failed:\n" + "\n".join(
+            failures + [_said(c) for c in failed_checks]))
+
+
+def _said(check: dg.AssetCheckEvaluation) -> str:
+    return f"check {check.asset_key.to_user_string()}/{check.check_name} failed: " \
+           f"{check.description}"
 
 
 def _is_gate(session: Session, check: dg.AssetCheckEvaluation) -> bool:
