@@ -24,9 +24,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import dagster as dg
+
 from assetbook.cli.session import Session
 from assetbook.errors import AssetbookError
 from assetbook.graph.context import BuildContext
+from assetbook.graph.internals import GraphState
 from assetbook.graph.stored import StoredAssets, describe_keys
 from assetbook.kinds.evaluate.asset import evaluation_parameters
 from assetbook.kinds.notebook.asset import notebook_parameters
@@ -80,7 +83,8 @@ def opened_parameters(session: Session, asset: str, partition: str | None,
         if empty := [name for name, files in entry["inputs"].items() if not files]:
             failed = (f", whose {entry['key']} failed in its last run (`assetbook run` tries "
                       "it again and says why)"
-                      if entry["key"] in stored.failed(empty[0]) else "")
+                      if GraphState(session.instance, session.defs).failed(
+                          dg.AssetKey(empty[0]), [entry["key"]]) else "")
             raise AssetbookError(
                 f"'{asset}' ({entry['key']}) would read no stored partition of {empty[0]}"
                 f"{failed}; pick another with --partition (materialized: "

@@ -62,16 +62,6 @@ class StoredAssets:
             return [UNPARTITIONED] if self.instance.get_latest_materialization_event(key) else []
         return sorted(self.instance.get_materialized_partitions(key))
 
-    def failed(self, asset: str) -> list[str]:
-        """The keys whose last run failed (an error, or a blocking check), in key order."""
-        partitions_def = self.ctx.partitions_def(asset)
-        if partitions_def is None:
-            return []
-        keys = self.partition_keys(asset)
-        status = self.instance.get_status_by_partition(dg.AssetKey(asset), keys,
-                                                       partitions_def) or {}
-        return [key for key in keys if status.get(key) == dg.AssetPartitionStatus.FAILED]
-
     def path(self, asset: str, key: str) -> Path:
         """The file the IO manager keeps for a materialized partition."""
         path = self.io.find(dg.AssetKey(asset), key)
