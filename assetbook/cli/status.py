@@ -46,6 +46,7 @@ class AssetStatus:
     causes: tuple[str, ...]  # why it is stale, in Dagster's words
     freshness: Freshness | None  # None: no freshness policy
     refused: str | None = None  # a gate's refusal that stands until new data or code
+    failed: bool = False  # not partitioned: its own step failed in its latest run
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,8 @@ def _asset_status(session: Session, graph: GraphState, key: dg.AssetKey,
     partitions_def = session.defs.resolve_asset_graph().get(key).partitions_def
     if partitions_def is None:
         return AssetStatus(name, last, None, graph.stale_state(key),
-                           _distinct(graph.stale_causes(key)), freshness), set()
+                           _distinct(graph.stale_causes(key)), freshness,
+                           failed=graph.failed_last(key)), set()
     keys = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
     by_key = instance.get_status_by_partition(key, keys, partitions_def) or {}
     done = [k for k in keys if by_key.get(k) == dg.AssetPartitionStatus.MATERIALIZED]
@@ -237,10 +239,13 @@ def render(status: ProjectStatus) -> str:
 
 
 def _why(asset: AssetStatus) -> str:
-    """Stale because its gate refused the new candidate, or in Dagster's words."""
+    """Stale because its gate refused the new candidate, or in Dagster's words; an asset whose
+    last run failed says so first (its value, if any, is older than that run)."""
     if asset.refused:
         return f": {asset.refused}"
-    return f": {'; '.join(asset.causes)}" if asset.causes else ""
+    causes = (*(["its last run failed (`assetbook run` says why)"] if asset.failed else []),
+              *asset.causes)
+    return f": {'; '.join(causes)}" if causes else ""
 
 
 def _served_line(served: ServedStatus) -> str:

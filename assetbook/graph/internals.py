@@ -76,6 +76,23 @@ class GraphState:
                                                         partitions_def) or {}
         return {k for k, status in by_key.items() if status == dg.AssetPartitionStatus.FAILED}
 
+    def failed_last(self, key: dg.AssetKey) -> bool:
+        """An unpartitioned asset whose own step failed in the latest run that planned it (the
+        asset may hold an older value). What a failure above it stopped, it did not fail."""
+        planned = self._instance.get_latest_planned_materialization_info(key)
+        if planned is None:
+            return False
+        run = self._instance.get_run_by_id(planned.run_id)
+        if run is None or run.status != dg.DagsterRunStatus.FAILURE:
+            return False
+        events = [e.dagster_event for e in self._instance.all_logs(planned.run_id, of_type={
+            dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED, dg.DagsterEventType.STEP_FAILURE,
+            dg.DagsterEventType.ASSET_MATERIALIZATION})]
+        mine = {e.step_key for e in events if e and e.asset_key == key
+                and e.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED}
+        made = any(e and e.asset_key == key and e.is_step_materialization for e in events)
+        return not made and any(e and e.is_step_failure and e.step_key in mine for e in events)
+
     def stale_state(self, key: dg.AssetKey, partition: str | None = None) -> StaleState:
         return _STALE_STATE[self._resolver.get_status(key, partition)]
 

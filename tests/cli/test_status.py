@@ -47,7 +47,7 @@ def test_render_aligns_the_assets_and_names_failures_causes_and_the_served_model
             AssetStatus("candidate_model", AT, None, "stale",
                         ("has a new code version", "has a new dependency data version "
                          "(features)"), None),
-            AssetStatus("champion", None, None, "missing", (), "UNKNOWN"),
+            AssetStatus("champion", None, None, "missing", (), "UNKNOWN", failed=True),
             AssetStatus("staged", AT, None, "stale", ("has a new dependency data version "
                         "(candidate_model)",), None, "candidate v2 refused: roc_auc 0.7 < 0.8"),
         ),
@@ -71,7 +71,8 @@ def test_render_aligns_the_assets_and_names_failures_causes_and_the_served_model
         row("drift", at, blocked, "-", "fresh"),  # never ran: a failure above stopped it
         row("candidate_model", at, "-", "-", "stale: has a new code version; has a new "
             "dependency data version (features)"),
-        row("champion", "never", "-", "UNKNOWN", "missing"),
+        row("champion", "never", "-", "UNKNOWN",
+            "missing: its last run failed (`assetbook run` says why)"),
         row("staged", at, "-", "-", "stale: candidate v2 refused: roc_auc 0.7 < 0.8"),
     ]  # the gate's reason, not Dagster's
     assert lines[7:] == [

@@ -155,6 +155,38 @@ def test_graph_state_reports_missing_fresh_and_stale_with_causes(
            bool(causes) and all(c.endswith(" (upstream)") for c in causes), True)
 
 
+def failing_pair(fails: bool) -> list[dg.AssetsDefinition]:
+    """first -> second; first raises if `fails`."""
+
+    @dg.asset
+    def first() -> int:
+        if fails:
+            raise ValueError("a bad first")
+        return 1
+
+    @dg.asset
+    def second(first: int) -> int:
+        return first
+
+    return [first, second]
+
+
+def test_graph_state_says_which_unpartitioned_asset_failed_in_its_latest_run(
+        instance: dg.DagsterInstance) -> None:
+    key = dg.AssetKey
+    assert dg.materialize(failing_pair(False), instance=instance).success
+    assert not dg.materialize(failing_pair(True), instance=instance,
+                              raise_on_error=False).success
+    broken = GraphState(instance, dg.Definitions(assets=failing_pair(True)))
+    expect("GraphState.failed_last (its step failed)", broken.failed_last(key("first")), True)
+    expect("GraphState.failed_last (stopped by a failure above)",
+           broken.failed_last(key("second")), False)
+    assert dg.materialize(failing_pair(False), instance=instance).success
+    mended = GraphState(instance, dg.Definitions(assets=failing_pair(False)))
+    expect("GraphState.failed_last (materialized since)", mended.failed_last(key("first")),
+           False)
+
+
 def daily_chain() -> list[dg.AssetsDefinition]:
     """raw (its data version from the run's `data` tag) -> features (same day) -> window (each
     day and the day before) -> model (every day), all daily but the model."""
