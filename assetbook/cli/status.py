@@ -239,11 +239,13 @@ def render(status: ProjectStatus) -> str:
 
 
 def _why(asset: AssetStatus) -> str:
-    """Stale because its gate refused the new candidate, or in Dagster's words; an asset whose
-    last run failed says so first (its value, if any, is older than that run)."""
+    """Stale because its gate refused the new candidate, or in Dagster's words; a stale or
+    missing asset whose last run failed says so first (`run` runs it again). A fresh one's
+    value is its code's and inputs' as they are now: what failed since is past."""
     if asset.refused:
         return f": {asset.refused}"
-    causes = (*(["its last run failed (`assetbook run` says why)"] if asset.failed else []),
+    failed = asset.failed and asset.data != "fresh"
+    causes = (*(["its last run failed (`assetbook run` says why)"] if failed else []),
               *asset.causes)
     return f": {'; '.join(causes)}" if causes else ""
 

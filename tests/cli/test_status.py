@@ -48,6 +48,7 @@ def test_render_aligns_the_assets_and_names_failures_causes_and_the_served_model
                         ("has a new code version", "has a new dependency data version "
                          "(features)"), None),
             AssetStatus("champion", None, None, "missing", (), "UNKNOWN", failed=True),
+            AssetStatus("report", AT, None, "fresh", (), None, failed=True),
             AssetStatus("staged", AT, None, "stale", ("has a new dependency data version "
                         "(candidate_model)",), None, "candidate v2 refused: roc_auc 0.7 < 0.8"),
         ),
@@ -65,7 +66,7 @@ def test_render_aligns_the_assets_and_names_failures_causes_and_the_served_model
                           freshness.ljust(9), data])
 
     at = AT.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    assert lines[:6] == [
+    assert lines[:7] == [
         row("asset", "last materialized", "partitions", "freshness", "data"),
         row("features", at, "2/3, 1 failed: 2024-01-02", "WARN", "fresh"),
         row("drift", at, blocked, "-", "fresh"),  # never ran: a failure above stopped it
@@ -73,9 +74,10 @@ def test_render_aligns_the_assets_and_names_failures_causes_and_the_served_model
             "dependency data version (features)"),
         row("champion", "never", "-", "UNKNOWN",
             "missing: its last run failed (`assetbook run` says why)"),
+        row("report", at, "-", "-", "fresh"),  # what failed since, its code undid
         row("staged", at, "-", "-", "stale: candidate v2 refused: roc_auc 0.7 < 0.8"),
     ]  # the gate's reason, not Dagster's
-    assert lines[7:] == [
+    assert lines[8:] == [
         "model loans_classifier: champion none yet",
         f"staging: v2 (loans:abc) on http://127.0.0.1:3030, since {local(STAGED)}",
         f"production (after staging): v1 (loans:xyz) on http://127.0.0.1:3031, since "
