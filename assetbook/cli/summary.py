@@ -23,7 +23,7 @@ def print_summary(console: Console, outcome: PipelineRun, state: StateFolder,
     how = "landed" if outcome.landed else "known"
     if days:  # none: a selection of unpartitioned assets, on a project with no data yet
         apart = "" if outcome.plan.empty else "\n"  # from the steps' lines above
-        say(f"{apart}{len(days)} day(s) {how}: {days[0]} .. {days[-1]}", markup=False)
+        say(f"{apart}{len(days)} day(s) {how} so far: {days[0]} .. {days[-1]}", markup=False)
     if outcome.ignored:
         say(outcome.ignored, markup=False)
     for path in outcome.not_days:

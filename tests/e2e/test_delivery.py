@@ -121,7 +121,7 @@ class Project:
         for day in days:
             result = self.assetbook("materialize", source, "--partition", day)
             assert result.returncode == 0, result.stdout + result.stderr
-            assert "day(s) known:" in result.stdout and "day(s) landed" not in result.stdout
+            assert "day(s) known so far:" in result.stdout and "day(s) landed" not in result.stdout
         frames = [pd.read_parquet(self.state / "artifacts" / source / f"{day}.parquet")
                   for day in days]
         for day, frame in zip(days, frames, strict=True):

@@ -96,9 +96,9 @@ def test_the_first_run_shows_each_step_and_ends_with_a_summary(project) -> None:
     assert [re.sub(r"\s+[\d.]+ s$", "", line) for line in steps] == [
         f"✓ {name} {DAYS[0]}..{DAYS[-1]}" for name in (*DATA, "features", "drift_report")
     ] + [f"✓ {name}" for name in ("candidate_model", "evaluation_report", "champion")]
-    summary = first.stdout[first.stdout.index("\n3 day(s) landed"):].strip().splitlines()
+    summary = first.stdout[first.stdout.index("\n3 day(s) landed so far"):].strip().splitlines()
     assert summary[:3] == [
-        f"3 day(s) landed: {DAYS[0]} .. {DAYS[-1]}",
+        f"3 day(s) landed so far: {DAYS[0]} .. {DAYS[-1]}",
         f"materialized {', '.join((*DATA, 'features', 'drift_report'))} for 3 day(s)",
         "materialized candidate_model, evaluation_report, champion"]
     assert summary[3] == "gate: loans_classifier candidate v1: promoted"

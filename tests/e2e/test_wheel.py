@@ -251,7 +251,7 @@ def test_a_project_on_daily_files_ends_with_a_served_answer(
     assert project.run is not None
     assert project.run.returncode == 0, project.run.stdout[-3000:] + project.run.stderr[-5000:]
     print(f"{name}: first run {project.seconds:.0f} s")
-    assert f"{DAYS} day(s) landed: 2024-01-01 .. 2024-01-{DAYS}" in project.run.stdout
+    assert f"{DAYS} day(s) landed so far: 2024-01-01 .. 2024-01-{DAYS}" in project.run.stdout
     assert materialized_model_steps(name) in project.run.stdout
 
     answer = served_answer(project.run)
@@ -297,7 +297,7 @@ def test_the_loans_example_from_the_wheel_ends_with_a_served_answer(
     assert project.run is not None
     assert project.run.returncode == 0, project.run.stdout[-3000:] + project.run.stderr[-5000:]
     print(f"loans: first run {project.seconds:.0f} s")
-    assert "3 day(s) landed: 2024-01-01 .. 2024-01-03" in project.run.stdout
+    assert "3 day(s) landed so far: 2024-01-01 .. 2024-01-03" in project.run.stdout
     assert "materialized raw_applications, validated_applications, features, drift_report " \
            "for 3 day(s)" in project.run.stdout
     assert materialized_model_steps("loans") in project.run.stdout
@@ -380,5 +380,5 @@ def test_the_simulators_options_are_said_to_be_ignored_where_the_days_are_files(
     folder = project.root.parent / "exports" / "binary"
     assert (f"--days and --rows ignored: they size simulated days, and raw_data has no "
             f"simulator; its days are the files in {folder}") in again.stdout, again.stdout
-    assert f"{DAYS} day(s) landed" in again.stdout
+    assert f"{DAYS} day(s) landed so far" in again.stdout
     assert "everything was already materialized" in again.stdout
