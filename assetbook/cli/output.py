@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -87,4 +88,12 @@ def with_output(session: Session, command: str, verbose: bool,
             output.err.print(f"assetbook: error: {exc}", markup=False)
             if output.log is not None:
                 output.err.print(f"full log: {output.log}", markup=False)
+            return 1
+        except Exception as exc:  # a fault of Assetbook's, or of a library below it
+            if output.log is None:  # -v: the traceback, on the terminal, as it comes
+                raise
+            traceback.print_exc()  # into the log: descriptor 2 is the log's still
+            output.err.print(f"assetbook: internal error: {type(exc).__name__}: {exc}\n"
+                             "a fault of Assetbook's, not of the project: please report it "
+                             f"with its traceback, in the full log: {output.log}", markup=False)
             return 1
