@@ -167,17 +167,20 @@ def scored_data(session: Session, sample: Sample) -> ScoredData:
 
 
 def _judge(session: Session, stale: Iterable[str], outcome: CiOutcome) -> None:
-    """The gate of each promote asset whose evaluation report was recomputed."""
+    """The gate of each promote asset whose evaluation report scores a candidate of a branch:
+    recomputed now, or by an earlier `ci` of the same code (nothing is stale then, and the
+    verdict is the same). The base's own report, from its first run, has no champion."""
     for name, declared in session.project.assets.items():
         spec = declared.spec
         if not isinstance(spec, PromoteAssetSpec):
             continue
         (evaluation,) = [n for n in spec.inputs if session.project.assets[n].spec.kind
                          == "evaluate"]
-        if evaluation not in stale:
-            continue
         path = session.state.artifacts / evaluation / "all.json"
-        outcome.report = json.loads(path.read_text())
+        report = json.loads(path.read_text()) if path.exists() else None
+        if report is None or (evaluation not in stale and report["champion_version"] is None):
+            continue
+        outcome.report = report
         outcome.decision = decide(outcome.report["candidate"], outcome.report["champion"],
                                   spec.gate, outcome.report["task"])
         outcome.report["promote_asset"] = name

@@ -24,8 +24,7 @@ def write_report(path: Path, outcome: CiOutcome, session: Session, sample: Sampl
         f"Base: {outcome.base} · scored on {describe_data(outcome.data, sample, session.root)}",
         "",
         "## Recomputed assets", "",
-        ", ".join(f"`{name}`" for name in outcome.recomputed)
-        or "Nothing is stale: this change does not touch the pipeline.", "",
+        ", ".join(f"`{name}`" for name in outcome.recomputed) or _nothing_stale(outcome), "",
     ]
     if outcome.report is not None:
         lines += _metrics_section(outcome.report, plots, path.parent)
@@ -51,6 +50,15 @@ def describe_data(data: ScoredData | None, sample: Sample, root: Path) -> str:
         return f"a simulated sample (`--days {sample.days} --rows {sample.rows}`): {days}"
     folder = data.folder.relative_to(root) if data.folder.is_relative_to(root) else data.folder
     return f"the project's landed files in `{folder}`: {days}"
+
+
+def _nothing_stale(outcome: CiOutcome) -> str:
+    if outcome.failures and outcome.data is None:
+        return "None: it stopped before (see Failures)."
+    if outcome.decision is not None:
+        return ("Nothing is stale: an earlier `assetbook ci` of the same code made this "
+                "candidate, judged again below.")
+    return "Nothing is stale: this change does not touch the pipeline."
 
 
 def _verdict(outcome: CiOutcome) -> str:

@@ -71,6 +71,13 @@ def test_worse_model_fails_with_a_report_and_better_one_passes(
         assert f"](report_plots/{plot})" in report
         assert (tmp_path / "worse" / "report_plots" / plot).read_bytes().startswith(PNG)
 
+    again = ci(project_dir, tmp_path / "again" / "report.md")  # the same code: nothing stale
+    report = (tmp_path / "again" / "report.md").read_text()
+    assert again.returncode == 1, again.stderr[-3000:]
+    assert "**FAIL: the gate refuses the candidate" in report and "❌ roc_auc" in report
+    assert "Recomputed assets\n\nNothing is stale: an earlier `assetbook ci` of the same code " \
+           "made this candidate, judged again below." in report
+
     marker = next((project_dir / ".assetbook" / "ci").glob("*/base.json"))
     built = marker.stat().st_mtime
     branch(project_dir, "better", "max_epochs: 10\n      batch_size: 256",
