@@ -41,6 +41,10 @@ class ModelImportError(AssetbookError):
     """The model reference does not name an importable torch module class."""
 
 
+class UnscorableRowsError(AssetbookError):
+    """Rows whose features the model cannot take."""
+
+
 def import_model_class(reference: str) -> type:
     """`module:Class` -> the class, with an error that says which part failed."""
     from torch import nn
@@ -191,7 +195,13 @@ class Predictor:
         return self.target.decode(raw)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.outputs(self.features(frame))
+        """Answers for rows of features; rows with a feature that is no finite number are
+        refused by their index (an inf from a division by zero), not answered with NaN."""
+        features = self.features(frame)
+        if problem := self.info.preprocessing.unscorable(features,
+                                                         lambda i: f"row {frame.index[i]}"):
+            raise UnscorableRowsError(problem)
+        return self.outputs(features)
 
 
 def _payload(path: Path | str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import psutil
 import pytest
@@ -129,7 +130,10 @@ def test_errors_cross_the_process_boundary(tmp_path: Path) -> None:
     ("frame", "message"),
     [
         (pd.DataFrame({"x": [], "label": []}), "the training window has no rows"),
-        (pd.DataFrame({"x": [1.0, None], "label": [0, 1]}), "NaNs in x"),
+        (pd.DataFrame({"x": [1.0, None], "label": [0, 1]}),
+         r"values no model can learn from: x: 1 NaN \(the features notebook"),
+        (pd.DataFrame({"x": [1.0, np.inf, -np.inf], "y": [None, None, 1.0], "label": [0, 1, 0]}),
+         "values no model can learn from: x: 2 inf; y: 2 NaN"),  # a division by zero
         (pd.DataFrame({"x": [1.0, 2.0], "label": [0, 0]}), r"single class \(label = 0\)"),
         (pd.DataFrame({"x": [1.0, 2.0]}), "target column 'label' is missing; columns: x"),
         (pd.DataFrame({"x": [1.0, 2.0], "labels": [0, 1]}),

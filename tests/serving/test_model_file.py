@@ -8,10 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pytest
 import torch
 
 from assetbook.models import TabularNet
-from assetbook.serving.model_file import FORMAT, ModelFile, Predictor, Preprocessing
+from assetbook.serving.model_file import (
+    FORMAT,
+    ModelFile,
+    Predictor,
+    Preprocessing,
+    UnscorableRowsError,
+)
 from assetbook.serving.target import Target
 from tests.conftest import REPO
 
@@ -50,3 +59,13 @@ def test_a_file_written_before_the_config_record_is_read_through_torch(tmp_path:
     torch.save({**INFO.to_dict(), "state_dict": TabularNet(n_features=2, hidden=8).state_dict()},
                path)
     assert ModelFile.read(path) == INFO
+
+
+def test_predict_refuses_rows_whose_features_are_no_finite_number(tmp_path: Path) -> None:
+    """A division by zero in the features makes inf: the rows are named, not answered NaN."""
+    predictor = Predictor.load(saved(tmp_path / "model.pt"))
+    rows = pd.DataFrame({"age": [30.0, 41.0, 52.0], "salary": [4e4, np.inf, 6e4]},
+                        index=[10, 11, 12])
+    assert predictor.predict(rows.drop(index=11)).shape == (2, 2)  # probabilities
+    with pytest.raises(UnscorableRowsError, match=r"row 11: feature salary is inf"):
+        predictor.predict(rows)

@@ -44,6 +44,20 @@ def read_frames(paths: Sequence[str]) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
 
 
+def not_finite(frame: pd.DataFrame, columns: Sequence[str]) -> str:
+    """'area_ratio: 2 inf; bmi: 3 NaN' for the columns holding what is no finite number; ''
+    if none does. Unscaled, an inf trains a model of NaNs that only its evaluation fails."""
+    said = []
+    for column in columns:
+        values = frame[column]
+        counts = {"NaN": int(values.isna().sum())}
+        if pd.api.types.is_float_dtype(values):
+            counts["inf"] = int(np.isinf(values.to_numpy(dtype=np.float64)).sum())
+        if found := [f"{n} {kind}" for kind, n in counts.items() if n]:
+            said.append(f"{column}: {', '.join(found)}")
+    return "; ".join(said)
+
+
 def model_columns(frame: pd.DataFrame, target: str) -> list[str]:
     """The columns a model reads: every numeric one but the target (text is left out)."""
     return [c for c in frame.columns if c != target and pd.api.types.is_numeric_dtype(frame[c])]
@@ -61,9 +75,10 @@ def prepare(frame: pd.DataFrame, target: str, validation_fraction: float, seed: 
         raise TrainingDataError(f"target column '{target}' is missing{hint}; columns: "
                                 f"{', '.join(map(str, frame.columns))}")
     features = model_columns(frame, target)
-    nan_columns = [c for c in [*features, target] if frame[c].isna().any()]
-    if nan_columns:
-        raise TrainingDataError(f"the training window has NaNs in {', '.join(nan_columns)}")
+    if unreadable := not_finite(frame, [*features, target]):
+        raise TrainingDataError(f"the training window has values no model can learn from: "
+                                f"{unreadable} (the features notebook must make finite "
+                                "numbers: a division by zero makes inf)")
     kind = infer_task(frame[target]) if task == "auto" else task
     classes = sorted(frame[target].unique().tolist(), key=str)
     if kind != "regression" and len(classes) < 2:
