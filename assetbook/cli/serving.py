@@ -18,7 +18,7 @@ from assetbook.graph.context import BuildContext
 from assetbook.graph.serving import APPROVED_BY_TAG, served_model
 from assetbook.kinds.package import PackageAssetSpec
 from assetbook.kinds.package.served import resolve_served
-from assetbook.kinds.promote.asset import append_decision
+from assetbook.kinds.promote.asset import append_decision, replaced_champion
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.store import read_frame
 from assetbook.resources.tracking import CHAMPION, MlflowTracking
@@ -83,26 +83,30 @@ def promote(session: Session, environment: str, approved_by: str,
 
 
 def rollback(session: Session, environment: str | None = None, by: str = "") -> Endpoint:
-    """In the first deployment: move the `champion` alias back to `previous` and serve that
-    version's bento again. In a later one: serve again the version it served before this one
-    (its alias follows); the other deployments are left as they are."""
+    """In the first deployment: move the `champion` alias back to the champion the current
+    one replaced when it was promoted (again: further back, never forward to what was rolled
+    back from) and serve that version's bento again. In a later one: serve again the version
+    it served before this one (its alias follows); the other deployments are left as they
+    are."""
     name = deployment_named(session.project, environment).name
     if fed_by(session.project, name) is not None:
         return _rollback_environment(session, name, by)
     model = served_model(BuildContext(session.project, session.state), name)
     target = _deployer(session, name)
     registry = MlflowTracking.local(session.state.root, session.state.profile.mlflow)
-    previous = registry.alias_version(model, "previous")
+    current = registry.alias_version(model, CHAMPION)
+    if current is None:
+        raise AssetbookError(f"{model} has no champion: nothing to roll back")
+    previous = replaced_champion(session.state.promotions, model, current)
     if previous is None:
-        raise AssetbookError(f"{model} has no previous champion to roll back to: only one "
-                             "version was ever promoted")
+        raise AssetbookError(f"{model} has no earlier champion to roll back to: v{current} "
+                             "was its first")
     served = [e for e in target.history() if e.model_version == previous]
     if not served:
         raise AssetbookError(f"no bento of {model} v{previous} was ever deployed here")
-    current = registry.alias_version(model, CHAMPION)
     endpoint = target.deploy(served[-1].bento, served[-1].model_version,
                              f"rollback from v{current} by {by}")
-    current, restored = registry.rollback(model)
+    restored = registry.roll_back(model, current, previous)
     append_decision(session.state.promotions, {
         "at": datetime.now(UTC).isoformat(timespec="seconds"), "model": model,
         "candidate": restored, "champion": current, "passed": True,

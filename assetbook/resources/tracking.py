@@ -22,8 +22,6 @@ from typing import Any
 
 import dagster as dg
 
-from assetbook.errors import AssetbookError
-
 CANDIDATE, CHAMPION, PREVIOUS = "candidate", "champion", "previous"
 PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
@@ -155,15 +153,12 @@ class MlflowTracking(dg.ConfigurableResource):
         """Point `alias` (an environment's name, say) at `version`."""
         self.client().set_registered_model_alias(name, alias, version)
 
-    def rollback(self, name: str) -> tuple[str, str]:
-        """Swap `champion` and `previous`; returns (from, to)."""
-        current, previous = self.alias_version(name, CHAMPION), self.alias_version(name, PREVIOUS)
-        if not (current and previous):
-            raise AssetbookError(f"'{name}' has no previous champion to roll back to")
+    def roll_back(self, name: str, current: str, to: str) -> str:
+        """`champion` from `current` back to `to`; `current` becomes `previous`. Returns `to`."""
         client = self.client()
-        client.set_registered_model_alias(name, CHAMPION, previous)
+        client.set_registered_model_alias(name, CHAMPION, to)
         client.set_registered_model_alias(name, PREVIOUS, current)
-        return current, previous
+        return to
 
 
 def _download(**where: Any) -> str:

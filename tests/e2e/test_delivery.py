@@ -189,8 +189,8 @@ def test_first_run_serves_the_champion(project: Project) -> None:
     assert decision["passed"] and decision["champion"] is None
     assert decision["days"] == ["2024-01-04", "2024-01-05"]  # held out by `lag: 2`
     alone = project.assetbook("rollback")  # one champion ever: nothing to go back to
-    assert alone.returncode == 1 and "loans_classifier has no previous champion to roll back " \
-                                     "to: only one version was ever promoted" in alone.stderr
+    assert alone.returncode == 1 and "loans_classifier has no earlier champion to roll back " \
+                                     "to: v1 was its first" in alone.stderr
 
     batch = httpx.post(f"{project.url}/predict_batch", json={"applications": [GOOD] * 5})
     assert batch.status_code == 200 and len(batch.json()) == 5
@@ -496,6 +496,9 @@ def test_rollback_restores_the_previous_champion_under_traffic(project: Project)
     assert len(outcomes) > 20 and set(outcomes) == {200}, {o for o in outcomes if o != 200}
     assert project.decisions()[-1]["rules"] == ["rollback from v3 to v1"]
     assert project.served_version(project.production_url) == "1"  # production: as it was
+    again = project.assetbook("rollback")  # further back, never forward to v3 again
+    assert again.returncode == 1 and "v1 was its first" in again.stderr
+    assert project.alias("champion") == "1" and project.served_version() == "1"
 
 
 def test_stop_leaves_nothing_and_serve_listens_on_the_loopback_only(project: Project) -> None:

@@ -85,6 +85,18 @@ def append_decision(history: Path, record: dict[str, Any]) -> None:
         tmp.write_text(previous + json.dumps(record) + "\n")
 
 
+def replaced_champion(history: Path, model: str, version: str) -> str | None:
+    """The champion that `version` replaced when its gate last promoted it; None if it was
+    the first. A rollback's record is no promotion: rolling back twice goes further back."""
+    replaced = None
+    for line in history.read_text().splitlines() if history.exists() else ():
+        record = json.loads(line)
+        if record["model"] == model and str(record["candidate"]) == version \
+                and record["passed"] and "previous" in record:
+            replaced = record["previous"]
+    return None if replaced is None else str(replaced)
+
+
 def _history_table(history: Path, last: int = 10) -> str:
     rows = [json.loads(line) for line in history.read_text().splitlines()][-last:]
     lines = ["| when | candidate | champion before | promoted | rules |", "|---|---|---|---|---|"]
