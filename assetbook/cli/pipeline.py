@@ -13,10 +13,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import dagster as dg
 
+from assetbook.cli.check_warnings import warned_checks
 from assetbook.cli.plan import AssetGraph, Plan, Step, selection_plan, stale_plan
 from assetbook.cli.progress import RunProgress
 from assetbook.cli.session import Session
@@ -50,6 +52,7 @@ class PipelineRun:
     ignored: str | None = None  # the simulator's options given to a source without one
     standing: dict[str, str] = field(default_factory=dict)  # gate -> an earlier run's refusal
     refused: Refusal | None = None  # this run's gate refusal: a verdict, not a fault
+    warned: tuple[str, ...] = ()  # the WARN checks that failed in this command's runs
 
     @property
     def computed(self) -> list[str]:
@@ -61,11 +64,12 @@ def run_pipeline(session: Session, days: int | None = None, rows: int | None = N
                  serve: bool = True, progress: RunProgress | None = None) -> PipelineRun:
     """With a simulator, land days up to `days` (default: SIMULATED_DAYS) of `rows` rows; then
     run what `run_plan` says."""
+    since = datetime.now(UTC)
     keys, strays, ignored = _land(session, days, rows)
     plan, standing = run_plan(session, keys, serve)
     failed, refused = execute(session, plan, progress)
     return PipelineRun(keys, plan, failed, not_days=strays, ignored=ignored, standing=standing,
-                       refused=refused)
+                       refused=refused, warned=tuple(warned_checks(session.instance, since)))
 
 
 def run_plan(session: Session, keys: Sequence[str], serve: bool = True,
@@ -134,8 +138,10 @@ def materialize_selection(session: Session, names: Sequence[str], keys: Sequence
                              "data first")
     plan = selection_plan(graph, names, list(keys) if keys else known, downstream,
                           lambda name: not _promoted(session, name))
+    since = datetime.now(UTC)
     failed, refused = execute(session, plan, progress)
-    return PipelineRun(known, plan, failed, landed, refused=refused)
+    return PipelineRun(known, plan, failed, landed, refused=refused,
+                       warned=tuple(warned_checks(session.instance, since)))
 
 
 def _own_partitionings(session: Session, names: Sequence[str]) -> set[dg.PartitionsDefinition]:

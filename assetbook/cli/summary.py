@@ -36,6 +36,8 @@ def print_summary(console: Console, outcome: PipelineRun, state: StateFolder,
         made = (outcome.refused.materialized if outcome.refused
                 else outcome.plan.models.assets)
         say(f"materialized {', '.join(made) or 'nothing'}", markup=False)
+    for warned in outcome.warned:  # nothing stopped for it: said, or no one sees it
+        say(f"warning: {warned}", markup=False)
     if outcome.plan.empty:
         say("nothing new to run" if outcome.standing else "everything was already materialized")
     for gate, why in outcome.standing.items():

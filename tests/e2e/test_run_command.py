@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 import nbformat
+import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
@@ -283,6 +284,18 @@ def test_a_transform_that_lacks_a_feature_builds_no_bento(project) -> None:
     assert (f"bento: loans_classifier v{champion} is not servable: project.served:without_age "
             "does not make age, which the model learned from") in built.stderr, built.stderr
     assert ("bento", None) not in materializations(root)
+
+
+def test_a_day_that_drifted_is_said_in_the_summary(project) -> None:
+    """Drift is a WARN check: nothing stops for it, so the command's summary says it."""
+    root, _ = project
+    day = StateFolder.for_project(root).landing("raw_applications") / f"{DAYS[-1]}.parquet"
+    pd.read_parquet(day).assign(age=95).to_parquet(day)  # every applicant 95: within bounds
+    drifted = assetbook(root, "materialize", "raw_applications", "validated_applications",
+                        "features", "drift_report", "--partition", DAYS[-1])
+    assert drifted.returncode == 0, drifted.stdout + drifted.stderr
+    assert re.search(rf"\nwarning: drift_report/no_drift: \[{DAYS[-1]}\] age: PSI \d+\.\d+ > ",
+                     drifted.stdout), drifted.stdout
 
 
 def test_materialize_before_any_data_names_what_is_missing(project_dir: Path) -> None:
