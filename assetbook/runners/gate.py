@@ -81,7 +81,8 @@ def _against_champion(candidate: dict[str, float], champion: dict[str, float],
     worse_by = (theirs - ours) if higher else (ours - theirs)
     passed = worse_by <= gate.margin
     return Rule(f"{metric} {ours:.4f} vs champion {theirs:.4f}: "
-                + ("not worse" if worse_by <= 0 else f"worse by {worse_by:.4f}")
+                + (f"better by {-worse_by:.4f}" if worse_by < 0 else "as good" if worse_by == 0
+                   else f"worse by {worse_by:.4f}")
                 + f" ({'within' if passed else 'beyond'} margin {gate.margin})", passed)
 
 

@@ -73,7 +73,7 @@ def test_a_rule_on_a_metric_the_report_lacks_fails_and_lists_the_metrics() -> No
         ("accuracy: not in the candidate's evaluation report (regression), which has mae, r2, "
          "rmse, rows; name one of these in the gate's min, max or compare", False),
         ("rmse 10.0000 <= maximum 12.0", True),
-        ("rmse 10.0000 vs champion 11.0000: not worse (within margin 0.0)", True)]
+        ("rmse 10.0000 vs champion 11.0000: better by 1.0000 (within margin 0.0)", True)]
 
 
 def test_a_champion_without_the_compared_metric_fails_the_rule() -> None:
