@@ -60,7 +60,14 @@ class Session:
         if len(candidates) != 1:
             names = ", ".join(d.name for d in sources) or "none"
             wanted = "landing source with a `simulator`" if simulated else "landing source"
-            raise AssetbookError(f"name one {wanted} (found: {names})")
+            if name is not None:
+                raise AssetbookError(f"no {wanted} named '{name}' (the project's landing "
+                                     f"sources: {names})")
+            if simulated and not candidates:
+                raise AssetbookError(f"no landing source has a `simulator` to make days with "
+                                     f"(the project's: {names}): its days are the files "
+                                     "landed in its folder")
+            raise AssetbookError(f"several landing sources ({names}): name one")
         declared = candidates[0]
         return declared, landing_folder(self.project, self.state, declared.name,
                                         landing_spec(declared))

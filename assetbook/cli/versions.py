@@ -144,6 +144,8 @@ def history_json(rows: list[HistoryRow]) -> str:
 def plot_history(rows: list[HistoryRow], path: Path) -> Path:
     """Each held-out metric across versions; promoted versions drawn filled."""
     plt = pyplot()
+    from matplotlib.ticker import MaxNLocator  # matplotlib: as the plot is drawn
+
     names = [name for name in metric_names(rows) if name != "rows"]
     figure, axes = plt.subplots(len(names) or 1, 1, figsize=(7, 2.2 * max(len(names), 1)),
                                 squeeze=False)
@@ -155,6 +157,7 @@ def plot_history(rows: list[HistoryRow], path: Path) -> Path:
             axis.scatter(int(row.version), row.metrics[name], color="tab:blue",
                          facecolors="tab:blue" if row.gate == "promoted" else "white", zorder=3)
         axis.set_ylabel(name)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # no version 1.5
     axes[-1, 0].set_xlabel("model version (filled: promoted)")
     figure.tight_layout()
     with atomic_path(path) as tmp:

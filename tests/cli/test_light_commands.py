@@ -56,4 +56,20 @@ def test_simulate_of_an_unknown_source_names_the_sources(tmp_path: Path) -> None
     outcome, done = command(copy_example(tmp_path / "proj"), "simulate", "--source", "nope")
 
     assert outcome["code"] == 1
-    assert "name one landing source with a `simulator` (found: raw_applications)" in done.stderr
+    assert "no landing source with a `simulator` named 'nope' (the project's landing sources: " \
+        "raw_applications)" in done.stderr
+
+
+def test_simulate_without_a_simulator_says_there_is_none(tmp_path: Path) -> None:
+    """A project on its own files (as `init --data` writes one) has nothing to simulate."""
+    root = copy_example(tmp_path / "proj")
+    spec = root / "assets" / "loans.yaml"
+    text = spec.read_text()
+    start, end = text.index("      simulator:"), text.index("\n  validated_applications:")
+    spec.write_text(text[:start] + text[end + 1:])
+
+    outcome, done = command(root, "simulate", "--days", "2")
+
+    assert outcome["code"] == 1
+    assert "no landing source has a `simulator` to make days with (the project's: " \
+        "raw_applications): its days are the files landed in its folder" in done.stderr
