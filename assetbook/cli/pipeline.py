@@ -363,6 +363,9 @@ def _run_days(session: Session, step: Step, progress: RunProgress | None) -> dic
     except AssetbookError as exc:
         if len(step.keys) == 1:
             return {step.keys[0]: str(exc)}
+    if progress is not None:
+        progress.note(f"  a day of {step.label} failed: each day again on its own, so the "
+                      "good ones go on")
     failed = {}
     for key in step.keys:
         try:

@@ -78,6 +78,10 @@ class RunProgress:
                                  TextColumn("[dim]{task.fields[detail]}"), TimeElapsedColumn(),
                                  console=console, transient=True)
 
+    def note(self, text: str) -> None:
+        """A line between the steps' lines: why the next steps run as they do."""
+        self.progress.console.print(text, markup=False)
+
     @contextmanager
     def watching(self, instance: dg.DagsterInstance, tag: tuple[str, str], label: str = ""
                  ) -> Iterator[None]:
