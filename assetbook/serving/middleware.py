@@ -111,13 +111,13 @@ _NO_VALUE = ("missing", "extra_forbidden")  # a field absent, or one that is not
 
 
 def plain_refusal(body: dict[str, Any], wrapper: str, answered: tuple[str, ...] = (),
-                  request: Any = None) -> dict[str, Any]:
+                  request: Any = None, empty: bool = False) -> dict[str, Any]:
     """BentoML's validation refusal as a person reads it: "2 problem(s) with the request:
     application.age: Field required; application.income: Input should be a valid number
     (sent "high")", and for a row sent without its wrapper field, how to send it; a field the
     model answers (`answered`: the target), sent, is said to be one. `request`: the parsed
-    body that was refused, where the values sent are read. Any other body is returned as it
-    is."""
+    body that was refused, where the values sent are read; `empty`: nothing was sent, which
+    is said as such. Any other body is returned as it is."""
     detail = body.get("detail")
     if not (isinstance(detail, list) and detail and all(isinstance(e, dict) for e in detail)):
         return body
@@ -129,6 +129,9 @@ def plain_refusal(body: dict[str, Any], wrapper: str, answered: tuple[str, ...] 
     if len(said) > SHOWN_PROBLEMS:
         said = [*said[:SHOWN_PROBLEMS], f"and {len(said) - SHOWN_PROBLEMS} more (in detail)"]
     error = f"{len(problems)} problem(s) with the request: {'; '.join(said)}"
+    if empty:
+        return {**body, "error": f'the request has no body: send {{"{wrapper}": {{...}}}} as '
+                'application/json', "detail": problems}
     unwrapped = any(p.get("type") == "missing" and p.get("loc") == [wrapper] for p in problems)
     if unwrapped and any(p.get("type") == "extra_forbidden" for p in problems):
         error += f'. Send the fields inside "{wrapper}": {{"{wrapper}": {{...}}}}'
@@ -153,7 +156,8 @@ def _plain_json(content: bytes, wrapper: str, answered: tuple[str, ...], sent: b
     body = _parsed(content)
     if isinstance(body, list) and len(body) == 1:  # BentoML's 4xx of a raised error
         body = body[0]
-    return json.dumps(plain_refusal(body, wrapper, answered, _parsed(sent))).encode() \
+    return json.dumps(plain_refusal(body, wrapper, answered, _parsed(sent),
+                                    empty=not sent.strip())).encode() \
         if isinstance(body, dict) else content
 
 

@@ -104,6 +104,10 @@ async def test_the_middleware_rewrites_the_400s_of_its_endpoints_alone() -> None
         assert wrong.json()["error"] == ("1 problem(s) with the request: row.visits: Input "
                                          "should be a valid integer (sent 50.0)")
         assert (await client.post("/other", json={})).json() == UNWRAPPED
+        empty = await client.post("/predict", content=b"",
+                                  headers={"content-type": "application/json"})
+        assert empty.json()["error"] == ('the request has no body: send {"row": {...}} as '
+                                         "application/json")
 
 
 @pytest.fixture
