@@ -168,7 +168,18 @@ def known_keys(session: Session, names: Sequence[str] = ()) -> list[str]:
         registered = set(session.instance.get_dynamic_partitions(partitions_def.name))
         session.instance.add_dynamic_partitions(partitions_def.name,
                                                 [k for k in keys if k not in registered])
+        _forget_unread(session, partitions_def.name, registered - set(keys))
     return keys
+
+
+def _forget_unread(session: Session, partitions: str, gone: set[str]) -> None:
+    """A day whose file is gone and was never read (its runs failed) is no day any more: kept,
+    it read '1 failed' in `status` for good. A day that was read stays, with what was
+    computed from it."""
+    declared, _ = session.landing_source()
+    read = session.instance.get_materialized_partitions(dg.AssetKey(declared.name))
+    for key in sorted(gone - read):
+        session.instance.delete_dynamic_partition(partitions, key)
 
 
 class LandedDays(NamedTuple):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from assetbook.cli.pipeline import known_keys
 from assetbook.cli.plan import AssetGraph
 from assetbook.cli.session import Session
 from assetbook.cli.status import (
@@ -27,7 +28,7 @@ from assetbook.resources.state import StateFolder
 from assetbook.runners.serving.deployment import Endpoint
 from assetbook.runners.serving.environments import serving_folder
 from assetbook.spec.loader import load_project
-from tests.conftest import build_defs, land
+from tests.conftest import build_defs, land, materialize
 
 AT = datetime(2024, 1, 3, 12, 0, tzinfo=UTC)
 STAGED, PROMOTED = "2026-12-03T10:00:00+00:00", "2026-12-01T10:00:00+00:00"
@@ -146,3 +147,19 @@ def test_a_key_a_failure_above_stopped_is_blocked_not_failed(project_dir: Path) 
         "features": (("d3",), ("d1", "d2"), ("raw_applications", "validated_applications")),
         "drift_report": ((), ("d2",), ("validated_applications",)),
     }
+
+
+def test_a_day_never_read_whose_file_is_gone_is_forgotten_by_the_next_run(
+        project_dir: Path) -> None:
+    """A day whose runs all failed, its file deleted since, no longer reads '1 failed' for
+    good; a day that was read keeps its partition, and what was computed from it."""
+    session = Session(project_dir)
+    read, never = land(project_dir, 2)
+    assert known_keys(session) == [read, never]  # registered, as a run registers them
+    assert materialize(build_defs(project_dir), session.instance, ["raw_applications"],
+                       [read]).success
+    folder = StateFolder.for_project(project_dir).landing("raw_applications")
+    for key in (read, never):
+        (folder / f"{key}.parquet").unlink()
+    assert known_keys(session) == []
+    assert session.instance.get_dynamic_partitions("days") == [read]
