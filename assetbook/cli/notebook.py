@@ -28,11 +28,13 @@ import dagster as dg
 
 from assetbook.cli.session import Session
 from assetbook.errors import AssetbookError
-from assetbook.graph.context import BuildContext
+from assetbook.graph.context import BuildContext, input_of_kind
 from assetbook.graph.internals import GraphState
 from assetbook.graph.stored import StoredAssets, describe_keys
+from assetbook.graph.training import registered_name
 from assetbook.kinds.evaluate.asset import evaluation_parameters
 from assetbook.kinds.notebook.asset import notebook_parameters
+from assetbook.kinds.promote.asset import replaced_champion
 from assetbook.resources.state import UNPARTITIONED, safe_part
 from assetbook.resources.tracking import MlflowTracking
 from assetbook.runners.notebook import as_data
@@ -74,8 +76,9 @@ def opened_parameters(session: Session, asset: str, partition: str | None,
     scratch.mkdir(parents=True, exist_ok=True)
     if declared.spec.kind == "evaluate":
         registry = MlflowTracking.local(session.state.root, session.state.profile.mlflow)
-        return declared, evaluation_parameters(ctx, declared, inputs, session.instance, registry,
-                                               scratch / f"{UNPARTITIONED}.json", scratch)
+        return declared, _as_gated(ctx, declared, registry, scratch, evaluation_parameters(
+            ctx, declared, inputs, session.instance, registry,
+            scratch / f"{UNPARTITIONED}.json", scratch))
     parameters = notebook_parameters(ctx, declared, inputs, session.instance, {
         key: {written.name: _scratch_folder(scratch, written) / f"{safe_part(key)}.parquet"
               for written in ctx.project.written_by(asset)} for key in keys})
@@ -90,6 +93,19 @@ def opened_parameters(session: Session, asset: str, partition: str | None,
                 f"{failed}; pick another with --partition (materialized: "
                 f"{describe_keys(stored.materialized(empty[0]))})")
     return declared, parameters
+
+
+def _as_gated(ctx: BuildContext, declared: DeclaredAsset, registry: MlflowTracking,
+              scratch: Path, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Once promoted, the candidate is the champion the alias names: the notebook compares it
+    with the champion it replaced, as its gate did, not with itself."""
+    version = parameters["candidate_version"]
+    if parameters["champion_version"] != version:
+        return parameters
+    name = registered_name(ctx, input_of_kind(ctx, declared, "train"))
+    replaced = replaced_champion(ctx.state.promotions, name, version)
+    return {**parameters, "champion_version": replaced,
+            "champion": str(registry.download(name, replaced, scratch)) if replaced else None}
 
 
 def _scratch_folder(scratch: Path, written: DeclaredAsset) -> Path:

@@ -33,6 +33,8 @@ from assetbook.cli.session import Session
 from assetbook.errors import AssetbookError
 from assetbook.graph.code_version import notebook_code
 from assetbook.graph.internals import CODE_VERSION_TAG
+from assetbook.kinds.promote.asset import append_decision
+from assetbook.resources.tracking import MlflowTracking
 from assetbook.runners.injection import INJECTED_TAG, PARAMETERS_TAG
 from tests.conftest import BIN, build_defs
 from tests.notebook_loop.conftest import DAYS, Materialized
@@ -82,6 +84,26 @@ def test_print_for_the_evaluation_notebook(materialized: Materialized,
     pipeline.pop("output")
     assert parameters == pipeline
     assert [day["key"] for day in parameters["days"]] == DAYS[2:]
+
+
+def test_once_promoted_the_evaluation_notebook_compares_as_its_gate_did(
+        materialized: Materialized, capsys: pytest.CaptureFixture[str]) -> None:
+    """The alias `champion` names v1 itself then: not compared with itself, but with what it
+    replaced (nothing, for the first)."""
+    pipeline = injected_by_pipeline(materialized, "evaluation_report/v1.ipynb")
+    registry = MlflowTracking.local(materialized.state.root, None)
+    registry.promote("loans_classifier", "1")
+    append_decision(materialized.state.promotions, {"model": "loans_classifier",
+                                                    "candidate": "1", "passed": True,
+                                                    "previous": None})
+    try:
+        parameters = printed(materialized, capsys, "evaluation_report")
+    finally:
+        registry.client().delete_registered_model_alias("loans_classifier", "champion")
+        materialized.state.promotions.unlink()
+    assert (parameters["champion"], parameters["champion_version"]) == (None, None)
+    assert {k: v for k, v in parameters.items() if k != "output"} == {
+        k: v for k, v in pipeline.items() if k != "output"}
 
 
 @pytest.mark.parametrize(("args", "message"), [
