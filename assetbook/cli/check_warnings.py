@@ -11,6 +11,8 @@ import dagster as dg
 
 from assetbook.graph.orphans import PID_TAG
 
+SHOWN_CHARS = 300
+
 
 def warned_checks(instance: dg.DagsterInstance, since: datetime) -> list[str]:
     """'drift_report/no_drift: [2024-03-14] income: PSI 0.41 > 0.25 ...' for each WARN check
@@ -26,5 +28,11 @@ def warned_checks(instance: dg.DagsterInstance, since: datetime) -> list[str]:
             if isinstance(evaluation, dg.AssetCheckEvaluation) and not evaluation.passed \
                     and evaluation.severity == dg.AssetCheckSeverity.WARN:
                 said.append(f"{evaluation.asset_key.to_user_string()}/{evaluation.check_name}: "
-                            f"{evaluation.description or 'failed'}")
+                            + shortened(evaluation.description or "failed"))
     return said
+
+
+def shortened(description: str, most: int = SHOWN_CHARS) -> str:
+    """A line's worth: a drift check names every drifted column of every day."""
+    return description if len(description) <= most else \
+        description[:most].rsplit("; ", 1)[0] + "; ... (the check's description in the UI)"

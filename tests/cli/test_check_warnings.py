@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from assetbook.cli.check_warnings import warned_checks
+from assetbook.cli.check_warnings import SHOWN_CHARS, shortened, warned_checks
 from assetbook.graph.orphans import PID_TAG
 
 
@@ -38,3 +38,13 @@ def test_the_warnings_are_those_of_this_process_runs_since_it_started(
         assert dg.materialize([day_with_checks(drifted)], instance=instance, tags=tags,
                               partition_key=key).success  # a WARN check stops nothing
     assert warned_checks(instance, since) == ["day/no_drift: [2024-01-02] income: PSI 0.41"]
+
+
+def test_a_long_description_is_cut_between_its_items() -> None:
+    items = [f"[2024-01-0{d}] column_{c}: PSI 0.{d}{c} > 0.25" for d in range(1, 9)
+             for c in range(9)]
+    said = shortened("; ".join(items))
+    assert len(said) < SHOWN_CHARS + 50 and said.endswith("; ... (the check's description in "
+                                                           "the UI)")
+    assert said.split("; ")[:-1] == items[:len(said.split("; ")) - 1]  # whole items only
+    assert shortened("one: short") == "one: short"
