@@ -168,7 +168,8 @@ def known_keys(session: Session, names: Sequence[str] = ()) -> list[str]:
         registered = set(session.instance.get_dynamic_partitions(partitions_def.name))
         session.instance.add_dynamic_partitions(partitions_def.name,
                                                 [k for k in keys if k not in registered])
-        _forget_unread(session, partitions_def.name, registered - set(keys))
+        if gone := registered - set(keys):
+            _forget_unread(session, partitions_def.name, gone)
     return keys
 
 

@@ -106,11 +106,11 @@ def rollback(session: Session, environment: str | None = None, by: str = "") -> 
         raise AssetbookError(f"no bento of {model} v{previous} was ever deployed here")
     endpoint = target.deploy(served[-1].bento, served[-1].model_version,
                              f"rollback from v{current} by {by}")
-    restored = registry.roll_back(model, current, previous)
+    registry.roll_back(model, current, previous)
     append_decision(session.state.promotions, {
         "at": datetime.now(UTC).isoformat(timespec="seconds"), "model": model,
-        "candidate": restored, "champion": current, "passed": True,
-        "rules": [f"rollback from v{current} to v{restored}"], "days": [],
+        "candidate": previous, "champion": current, "passed": True,
+        "rules": [f"rollback from v{current} to v{previous}"], "days": [],
         "dagster_run_id": None})
     return endpoint
 

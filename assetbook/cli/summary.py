@@ -6,13 +6,13 @@ summary says what really happened, not what was planned.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
 
 from assetbook.cli.pipeline import PipelineRun
+from assetbook.kinds.promote.asset import read_decisions
 from assetbook.resources.state import StateFolder
 
 
@@ -54,11 +54,8 @@ def print_summary(console: Console, outcome: PipelineRun, state: StateFolder,
 
 def gate_lines(history: Path, since: datetime) -> list[str]:
     """The verdict of a promotion decided since `since`, with each rule and its numbers."""
-    if not history.exists():
-        return []
-    records = [json.loads(line) for line in history.read_text().splitlines() if line]
-    recent = [r for r in records if datetime.fromisoformat(r["at"]) >= since.replace(
-        microsecond=0)]
+    start = since.replace(microsecond=0)
+    recent = [r for r in read_decisions(history) if datetime.fromisoformat(r["at"]) >= start]
     if not recent:
         return []
     last = recent[-1]

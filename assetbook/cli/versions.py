@@ -25,6 +25,7 @@ from assetbook.graph.context import BuildContext
 from assetbook.graph.lineage import COMMIT_TAG, EVALUATION, LINEAGE_FOLDER, MANIFEST
 from assetbook.graph.retention import collect
 from assetbook.graph.training import chosen_model
+from assetbook.kinds.promote.asset import read_decisions
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.tracking import MlflowTracking
 from assetbook.runners.gate import HEADLINE
@@ -195,14 +196,9 @@ def _version_table(rows: list[dict[str, Any]]) -> list[str]:
 
 def _decisions(promotions: Path, name: str) -> dict[str, str]:
     """The gate's last word on each candidate version."""
-    if not promotions.exists():
-        return {}
-    decided: dict[str, str] = {}
-    for line in promotions.read_text().splitlines():
-        record = json.loads(line) if line else {}
-        if record.get("model") == name and "candidate" in record and "passed" in record:
-            decided[str(record["candidate"])] = "promoted" if record["passed"] else "refused"
-    return decided
+    return {str(r["candidate"]): "promoted" if r["passed"] else "refused"
+            for r in read_decisions(promotions)
+            if r.get("model") == name and "candidate" in r and "passed" in r}
 
 
 def run_versions_command(session: Session, args: argparse.Namespace, say: Any) -> int:

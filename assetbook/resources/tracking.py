@@ -153,12 +153,11 @@ class MlflowTracking(dg.ConfigurableResource):
         """Point `alias` (an environment's name, say) at `version`."""
         self.client().set_registered_model_alias(name, alias, version)
 
-    def roll_back(self, name: str, current: str, to: str) -> str:
-        """`champion` from `current` back to `to`; `current` becomes `previous`. Returns `to`."""
+    def roll_back(self, name: str, current: str, to: str) -> None:
+        """`champion` from `current` back to `to`; `current` becomes `previous`."""
         client = self.client()
         client.set_registered_model_alias(name, CHAMPION, to)
         client.set_registered_model_alias(name, PREVIOUS, current)
-        return to
 
 
 def _download(**where: Any) -> str:

@@ -85,20 +85,23 @@ def append_decision(history: Path, record: dict[str, Any]) -> None:
         tmp.write_text(previous + json.dumps(record) + "\n")
 
 
+def read_decisions(history: Path) -> list[dict[str, Any]]:
+    """Every decision recorded, oldest first (gates, and rollbacks with no `previous`)."""
+    if not history.exists():
+        return []
+    return [json.loads(line) for line in history.read_text().splitlines() if line]
+
+
 def replaced_champion(history: Path, model: str, version: str) -> str | None:
     """The champion that `version` replaced when its gate last promoted it; None if it was
     the first. A rollback's record is no promotion: rolling back twice goes further back."""
-    replaced = None
-    for line in history.read_text().splitlines() if history.exists() else ():
-        record = json.loads(line)
-        if record["model"] == model and str(record["candidate"]) == version \
-                and record["passed"] and "previous" in record:
-            replaced = record["previous"]
-    return None if replaced is None else str(replaced)
+    replaced = [r["previous"] for r in read_decisions(history) if r["model"] == model
+                and str(r["candidate"]) == version and r["passed"] and "previous" in r]
+    return None if not replaced or replaced[-1] is None else str(replaced[-1])
 
 
 def _history_table(history: Path, last: int = 10) -> str:
-    rows = [json.loads(line) for line in history.read_text().splitlines()][-last:]
+    rows = read_decisions(history)[-last:]
     lines = ["| when | candidate | champion before | promoted | rules |", "|---|---|---|---|---|"]
     lines += [f"| {r['at']} | v{r['candidate']} | {r['champion'] or '-'} | "
               f"{'yes' if r['passed'] else 'no'} | {'; '.join(r['rules'])} |" for r in rows]
