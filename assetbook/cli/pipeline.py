@@ -12,7 +12,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -21,6 +21,7 @@ import dagster as dg
 from assetbook.cli.check_warnings import warned_checks
 from assetbook.cli.plan import AssetGraph, Plan, Step, selection_plan, stale_plan
 from assetbook.cli.progress import RunProgress
+from assetbook.cli.scheduled import due_after_checks, schedules, waiting
 from assetbook.cli.session import Session
 from assetbook.cli.simulate import simulate
 from assetbook.data.landing import landed_files, not_days
@@ -67,7 +68,7 @@ def run_pipeline(session: Session, days: int | None = None, rows: int | None = N
     since = datetime.now(UTC)
     keys, strays, ignored = _land(session, days, rows)
     plan, standing = run_plan(session, keys, serve)
-    failed, refused = execute(session, plan, progress)
+    failed, refused, plan = execute(session, plan, progress)
     return PipelineRun(keys, plan, failed, not_days=strays, ignored=ignored, standing=standing,
                        refused=refused, warned=tuple(warned_checks(session.instance, since)))
 
@@ -80,16 +81,19 @@ def run_plan(session: Session, keys: Sequence[str], serve: bool = True,
     nothing above it runs: it would refuse the same candidate again. Returns the plan and
     those refusals."""
     state = state or GraphState(session.instance, session.defs)
+    held = waiting(state, schedules(session))
 
     def runnable(name: str) -> bool:
-        return not _promoted(session, name) and (serve or _kind(session, name)
-                                                 not in SERVING_KINDS)
+        return name not in held and not _promoted(session, name) and (
+            serve or _kind(session, name) not in SERVING_KINDS)
 
     plan = plan_stale(session, keys, runnable, state)
     if standing := standing_refusals(session, plan):
         plan = plan_stale(session, keys, lambda name: name not in standing and runnable(name),
                           state)
-    return plan, standing
+    below = AssetGraph(session.defs, list(session.project.assets)).below(plan.assets)
+    return replace(plan, waiting={name: why for name, why in held.items() if name in below
+                                  or state.stale_state(dg.AssetKey(name)) == "stale"}), standing
 
 
 def standing_refusals(session: Session, plan: Plan) -> dict[str, str]:
@@ -139,7 +143,7 @@ def materialize_selection(session: Session, names: Sequence[str], keys: Sequence
     plan = selection_plan(graph, names, list(keys) if keys else known, downstream,
                           lambda name: not _promoted(session, name))
     since = datetime.now(UTC)
-    failed, refused = execute(session, plan, progress)
+    failed, refused, plan = execute(session, plan, progress)
     return PipelineRun(known, plan, failed, landed, refused=refused,
                        warned=tuple(warned_checks(session.instance, since)))
 
@@ -229,6 +233,7 @@ class GateRefusal(AssetbookError):
 class Executed(NamedTuple):
     failed: dict[str, str]  # day -> why it failed
     refused: Refusal | None  # the models' run, stopped by a gate
+    plan: Plan  # as run: with the scheduled assets that the days' checks made due
 
 
 def execute(session: Session, plan: Plan, progress: RunProgress | None = None) -> Executed:
@@ -242,12 +247,17 @@ def execute(session: Session, plan: Plan, progress: RunProgress | None = None) -
         days = "the one day" if len(ran) == 1 else f"all {len(ran)} days"
         raise AssetbookError(f"{days} this run took up failed, and nothing below ran:\n"
                              + by_reason(failed))
+    if plan.days and plan.waiting and plan.models is not None:  # a day's check may call them
+        graph = AssetGraph(session.defs, list(session.project.assets))
+        waits = {n: s for n, s in schedules(session).items() if n in plan.waiting}
+        plan = plan.with_models(due_after_checks(GraphState(session.instance, session.defs),
+                                                 waits), graph)
     if plan.models is not None:
         try:
             materialize_assets(session, list(plan.models.assets), {}, progress=progress)
         except GateRefusal as refused:
-            return Executed(failed, refused.refusal)
-    return Executed(failed, None)
+            return Executed(failed, refused.refusal, plan)
+    return Executed(failed, None, plan)
 
 
 def by_reason(failed: dict[str, str]) -> str:

@@ -10,7 +10,7 @@ re-materialized. Nothing else is decided here: no rule of Assetbook's own about 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from graphlib import TopologicalSorter
 
 import dagster as dg
@@ -37,6 +37,13 @@ class Step:
 class Plan:
     days: tuple[Step, ...]    # partitioned steps, first
     models: Step | None       # then the unpartitioned assets, in one run
+    waiting: dict[str, str] = field(default_factory=dict)  # left for their schedule: why
+
+    def with_models(self, names: Iterable[str], graph: AssetGraph) -> Plan:
+        """The plan with `names` run in its models' step too, in the graph's order."""
+        models = graph.ordered({*names, *(self.models.assets if self.models else ())})
+        return replace(self, models=Step(models) if models else None,
+                       waiting={n: w for n, w in self.waiting.items() if n not in models})
 
     @property
     def empty(self) -> bool:

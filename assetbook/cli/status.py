@@ -111,7 +111,9 @@ def asset_statuses(session: Session, landed: LandedDays | None) -> tuple[AssetSt
     planned = set(plan.assets)
     statuses = []
     for name, (status, done) in seen.items():
-        if name in planned or name in standing:
+        if name in plan.waiting:
+            status = replace(status, causes=(plan.waiting[name],))
+        elif name in planned or name in standing:
             again = {key for step in plan.days if name in step.assets for key in step.keys
                      if key in done}
             above = order.ordered(order.above(name) & planned & behind)

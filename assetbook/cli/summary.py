@@ -38,8 +38,11 @@ def print_summary(console: Console, outcome: PipelineRun, state: StateFolder,
         say(f"materialized {', '.join(made) or 'nothing'}", markup=False)
     for warned in outcome.warned:  # nothing stopped for it: said, or no one sees it
         say(f"warning: {warned}", markup=False)
+    for name, why in outcome.plan.waiting.items():
+        say(f"not run: {name} {why}", markup=False)
     if outcome.plan.empty:
-        say("nothing new to run" if outcome.standing else "everything was already materialized")
+        say("nothing new to run" if outcome.standing or outcome.plan.waiting
+            else "everything was already materialized")
     for gate, why in outcome.standing.items():
         say(f"gate: {gate}: {why} (an earlier run's verdict: the gate judges again when new "
             "data or code arrives)", markup=False)

@@ -27,6 +27,8 @@ from dagster._core.definitions.temporal_context import TemporalContext
 from dagster._core.event_api import EventLogCursor, EventRecordsResult
 from dagster._core.events import JobFailureData, RunFailureReason
 from dagster._core.storage import tags
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._utils.schedules import reverse_cron_string_iterator
 
 # Run tags: the partition of a run, or the first and last key of a run over a range.
 PARTITION_TAG: str = tags.PARTITION_NAME_TAG
@@ -93,6 +95,29 @@ class GraphState:
         made = any(e and e.asset_key == key and e.is_step_materialization for e in events)
         return not made and any(e and e.is_step_failure and e.step_key in mine for e in events)
 
+    def materialized_at(self, key: dg.AssetKey) -> float | None:
+        """The timestamp of the asset's latest materialization; None if it has none."""
+        latest = self._instance.get_latest_materialization_event(key)
+        return latest.timestamp if latest else None
+
+    def code_changed(self, key: dg.AssetKey) -> bool:
+        """The asset's code version is not the one its latest materialization was made by."""
+        latest = self._instance.get_latest_materialization_event(key)
+        made = latest.asset_materialization if latest else None
+        return made is not None and made.tags.get(CODE_VERSION_TAG) != \
+            self._view.asset_graph.get(key).code_version
+
+    def check_failed_since(self, key: dg.AssetKey, timestamp: float) -> bool:
+        """A check of `key` evaluated as failed (either severity) after `timestamp`."""
+        storage = self._instance.event_log_storage
+        for check in self._view.asset_graph.get(key).check_keys:
+            newest = storage.get_asset_check_execution_history(
+                check, limit=1, status={AssetCheckExecutionRecordStatus.FAILED})
+            # the record's own timestamp is whole seconds in SQLite; its event's is not
+            if newest and newest[0].event and newest[0].event.timestamp > timestamp:
+                return True
+        return False
+
     def stale_state(self, key: dg.AssetKey, partition: str | None = None) -> StaleState:
         return _STALE_STATE[self._resolver.get_status(key, partition)]
 
@@ -119,6 +144,11 @@ class GraphState:
             return await asyncio.gather(*(evaluate(key) for key in keys))
 
         return dict(zip(keys, asyncio.run(evaluate_all()), strict=True))
+
+
+def last_cron_tick(cron: str, now: datetime) -> datetime:
+    """The latest tick of `cron` (UTC, as Dagster's `on_cron` reads it) at or before `now`."""
+    return next(reverse_cron_string_iterator(now.timestamp(), cron, "UTC"))
 
 
 class _PartitionRecords:

@@ -359,15 +359,26 @@ def test_a_second_run_skips_what_is_done_and_a_new_day_computes_only_that_day(
     (landing / "2024-01-05.csv").write_bytes(b"")  # a broken day beside the good one
     more = assetbook(wheel_env, project, "run", "--days", "5", "--no-serve")
     assert "for 1 day(s)" in more.stdout  # only the new good day is computed
-    # the search, the model and its verdict are stale after a new day (Dagster says so)
-    assert "materialized hyperparameters, candidate_model, evaluation_report, champion\n" in (
-        more.stdout)
+    # the model and its verdict are stale after a new day; the weekly search waits for its
+    # schedule or a drifted day, as under `assetbook dev`
+    assert "materialized candidate_model, evaluation_report, champion\n" in more.stdout
+    assert ("not run: hyperparameters waits for its schedule (0 3 * * 1) or a failed check of "
+            "drift_report; new data alone does not run it") in more.stdout, more.stdout
     assert more.returncode == 1  # ... and the broken day is reported, by name
     assert "assetbook: day 2024-01-05 failed and was left out" in more.stderr
     assert "it is empty (0 bytes)" in more.stderr
     with dg.DagsterInstance.from_config(str(project.root / ".assetbook" / "dagster")) as instance:
         assert instance.get_materialized_partitions(dg.AssetKey("features")) == {
             "2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"}
+    # the broken day corrected with every applicant 95: it drifts, and the search runs again
+    (landing / "2024-01-05.csv").unlink()
+    pd.read_parquet(landing / "2024-01-04.parquet").assign(age=95).to_parquet(
+        landing / "2024-01-05.parquet", index=False)
+    drifted = assetbook(wheel_env, project, "run", "--days", "5", "--no-serve")
+    assert drifted.returncode == 0, drifted.stdout + drifted.stderr
+    assert "warning: drift_report/no_drift: [2024-01-05] age: PSI" in drifted.stdout
+    assert "materialized hyperparameters, candidate_model, evaluation_report, champion\n" in (
+        drifted.stdout), drifted.stdout
 
 
 @pytest.mark.slow
