@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from assetbook.cli.pipeline import LandedDays, registered_days, run_plan
-from assetbook.cli.plan import AssetGraph
+from assetbook.cli.plan import AssetGraph, Plan
 from assetbook.cli.session import Session
 from assetbook.errors import AssetbookError
 from assetbook.graph.context import BuildContext
@@ -109,17 +109,43 @@ def asset_statuses(session: Session, landed: LandedDays | None) -> tuple[AssetSt
               if s.data != "fresh" or (s.partitions and (s.partitions.failed
                                                          or s.partitions.blocked))}
     planned = set(plan.assets)
+    retried = _retried_only(plan, seen)
     statuses = []
     for name, (status, done) in seen.items():
+        above = order.ordered(order.above(name) & planned & behind)
         if name in plan.waiting:
             status = replace(status, causes=(plan.waiting[name],))
-        elif name in planned or name in standing:
+        elif name in standing or (name in planned and not (
+                status.data == "fresh" and status.partitions is None and set(above) <= retried)):
             again = {key for step in plan.days if name in step.assets for key in step.keys
                      if key in done}
-            above = order.ordered(order.above(name) & planned & behind)
-            status = _as_run_sees_it(status, standing.get(name), again, _cause(above))
+            said = [a for a in above if a not in retried] or above
+            status = _as_run_sees_it(status, standing.get(name), again, _cause(said))
         statuses.append(status)
     return tuple(statuses)
+
+
+def _retried_only(plan: Plan, seen: dict[str, tuple[AssetStatus, set[str]]]) -> set[str]:
+    """The partitioned assets that `run` plans only on days that failed, to try them again: a
+    fresh asset below them alone runs only if they now succeed, so it is said as Dagster sees
+    it (fresh), not as stale."""
+    def failed(name: str) -> set[str]:
+        partitions = seen[name][0].partitions
+        return set(partitions.failed + partitions.blocked) if partitions else set()
+
+    keys: dict[str, set[str]] = {}
+    for step in plan.days:
+        for name in step.assets:
+            keys.setdefault(name, set()).update(step.keys)
+    return {name for name, planned in keys.items() if planned <= failed(name)}
+
+
+def _only_retried(status: AssetStatus, above: Sequence[str], failing: set[str],
+                  seen: dict[str, tuple[AssetStatus, set[str]]]) -> bool:
+    """A fresh unpartitioned asset that `run` plans only below days that failed, which it
+    tries again: it runs only if they now succeed, so it is said as Dagster sees it."""
+    return status.partitions is None and status.data == "fresh" and bool(above) and all(
+        name in failing and seen[name][0].data == "fresh" for name in above)
 
 
 def blocked_apart(order: AssetGraph, seen: dict[str, tuple[AssetStatus, set[str]]]

@@ -370,6 +370,11 @@ def test_a_second_run_skips_what_is_done_and_a_new_day_computes_only_that_day(
     with dg.DagsterInstance.from_config(str(project.root / ".assetbook" / "dagster")) as instance:
         assert instance.get_materialized_partitions(dg.AssetKey("features")) == {
             "2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"}
+    # while the broken day stands, the models are as fresh as Dagster says: `run` would only
+    # try that day again, and train only if it now succeeds
+    said = json.loads(assetbook(wheel_env, project, "status", "--json").stdout)
+    assert {a["name"]: a["data"] for a in said["assets"] if a["name"] in (
+        "candidate_model", "champion")} == {"candidate_model": "fresh", "champion": "fresh"}
     # the broken day corrected with every applicant 95: it drifts, and the search runs again
     (landing / "2024-01-05.csv").unlink()
     pd.read_parquet(landing / "2024-01-04.parquet").assign(age=95).to_parquet(
