@@ -118,7 +118,16 @@ def plan_stale(session: Session, keys: Sequence[str], allowed: Callable[[str], b
     corrected = corrected_days(session.instance, declared.name,
                                {key: files[key] for key in keys if key in files})
     return stale_plan(graph, state or GraphState(session.instance, session.defs), partitioned,
-                      keys, allowed, {(declared.name, key) for key in corrected})
+                      keys, allowed, {(declared.name, key) for key in corrected},
+                      dagster_order(session, declared.name))
+
+
+def dagster_order(session: Session, name: str) -> list[str]:
+    """The partitions of `name` in Dagster's order, which a run over a range follows: for
+    dynamic partitions, the order they were registered in, not the days' own."""
+    partitions_def = session.defs.resolve_asset_graph().get(dg.AssetKey(name)).partitions_def
+    return partitions_def.get_partition_keys(dynamic_partitions_store=session.instance) \
+        if partitions_def else []
 
 
 def materialize_selection(session: Session, names: Sequence[str], keys: Sequence[str] | None,
@@ -141,7 +150,9 @@ def materialize_selection(session: Session, names: Sequence[str], keys: Sequence
         raise AssetbookError(f"no partition of {', '.join(partitioned)} is known yet: land "
                              "data first")
     plan = selection_plan(graph, names, list(keys) if keys else known, downstream,
-                          lambda name: not _promoted(session, name))
+                          lambda name: not _promoted(session, name), dagster_order(
+                              session, next((n for n in names if graph.partitioned(n)),
+                                            names[0])))
     since = datetime.now(UTC)
     failed, refused, plan = execute(session, plan, progress)
     return PipelineRun(known, plan, failed, landed, refused=refused,

@@ -101,12 +101,14 @@ class AssetGraph:
 
 def stale_plan(graph: AssetGraph, state: GraphState, partitioned: Sequence[str],
                keys: Sequence[str], allowed: Callable[[str], bool] = lambda _: True,
-               corrected: Collection[tuple[str, str]] = ()) -> Plan:
+               corrected: Collection[tuple[str, str]] = (),
+               order: Sequence[str] | None = None) -> Plan:
     """Every partition of `partitioned` (over `keys`) and every unpartitioned asset that
     Dagster reports missing or stale, the partitions whose latest run failed (a day that had
     succeeded before is neither, yet it is shown failed until it runs again), and the
     `corrected` (asset, key) partitions whose source changed, with everything below them;
-    `allowed` leaves assets out (and so what is below them only through them)."""
+    `allowed` leaves assets out (and so what is below them only through them). `order`:
+    Dagster's order of the partitions, where it is not that of `keys` (see `contiguous`)."""
     failed = {(name, key) for name in partitioned
               for key in state.failed(dg.AssetKey(name), keys)}
 
@@ -116,7 +118,8 @@ def stale_plan(graph: AssetGraph, state: GraphState, partitioned: Sequence[str],
 
     per_key = [frozenset(a for a in graph.below(a for a in partitioned if needs_run(a, key))
                          if a in partitioned and allowed(a)) for key in keys]
-    days = _consecutive(graph, keys, per_key)
+    days = [Step(step.assets, cut) for step in _consecutive(graph, keys, per_key)
+            for cut in contiguous(step.keys, order or keys)]
     unpartitioned = [n for n in graph.order if not graph.partitioned(n)]
     roots = {n for n in unpartitioned if needs_run(n)} | {a for step in days
                                                           for a in step.assets}
@@ -125,15 +128,34 @@ def stale_plan(graph: AssetGraph, state: GraphState, partitioned: Sequence[str],
 
 
 def selection_plan(graph: AssetGraph, names: Sequence[str], keys: Sequence[str],
-                   downstream: bool, allowed: Callable[[str], bool] = lambda _: True) -> Plan:
+                   downstream: bool, allowed: Callable[[str], bool] = lambda _: True,
+                   order: Sequence[str] | None = None) -> Plan:
     """`names` (and, with `downstream`, everything below them) over `keys`, whatever their
-    state: the one-off run a user asks for by name."""
+    state: the one-off run a user asks for by name. `order`: as for `stale_plan`."""
     chosen = graph.below(names) if downstream else set(names)
     chosen = {n for n in chosen if n in names or allowed(n)}
     partitioned = graph.ordered(n for n in chosen if graph.partitioned(n))
     unpartitioned = graph.ordered(n for n in chosen if not graph.partitioned(n))
-    days = (Step(partitioned, tuple(keys)),) if partitioned and keys else ()
+    days = tuple(Step(partitioned, cut) for cut in contiguous(keys, order or keys)) \
+        if partitioned and keys else ()
     return Plan(days, Step(unpartitioned) if unpartitioned else None)
+
+
+def contiguous(keys: Sequence[str], order: Sequence[str]) -> list[tuple[str, ...]]:
+    """`keys`, cut where Dagster's `order` of the partitions does not hold them side by side,
+    in the same direction: a run over a range takes every partition between its first and
+    last key in that order, and a day registered after later ones (landed late, or again
+    after it was forgotten) sits after them there. A range over it would leave it out."""
+    position = {key: index for index, key in enumerate(order)}
+    cuts: list[tuple[str, ...]] = []
+    for key in keys:
+        last = cuts[-1][-1] if cuts else None
+        if last is not None and key in position and last in position \
+                and position[key] == position[last] + 1:
+            cuts[-1] = (*cuts[-1], key)
+        else:
+            cuts.append((key,))
+    return cuts
 
 
 def _consecutive(graph: AssetGraph, keys: Sequence[str],

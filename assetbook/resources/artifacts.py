@@ -121,7 +121,10 @@ def _link(kept: Path, latest: Path) -> None:
     latest.parent.mkdir(parents=True, exist_ok=True)
     temporary = latest.with_name(f".{latest.stem}.{uuid.uuid4().hex[:8]}.tmp{latest.suffix}")
     try:
-        os.link(kept, temporary)
-    except OSError:
-        shutil.copyfile(kept, temporary)
-    os.replace(temporary, latest)
+        try:
+            os.link(kept, temporary)
+        except OSError:
+            shutil.copyfile(kept, temporary)
+        os.replace(temporary, latest)
+    finally:  # a failed copy (a full disk) leaves no stray file beside the latest
+        temporary.unlink(missing_ok=True)

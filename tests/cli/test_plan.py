@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assetbook.cli.plan import Plan, Step
+from assetbook.cli.plan import Plan, Step, contiguous
 
 
 def test_the_days_assets_are_named_upstream_first_whatever_step_came_first() -> None:
@@ -14,3 +14,11 @@ def test_the_days_assets_are_named_upstream_first_whatever_step_came_first() -> 
     assert plan.day_assets == ("raw", "validated", "features", "drift")
     assert plan.assets == ("validated", "features", "drift", "raw", "model")  # as they run
     assert Plan((), Step(("model",))).day_assets == ()
+
+
+def test_a_range_is_cut_where_dagsters_order_does_not_hold_its_days_side_by_side() -> None:
+    days = ["d1", "d2", "d3", "d4", "d5"]
+    assert contiguous(days, days) == [tuple(days)]
+    assert contiguous(days, ["d1", "d2", "d4", "d5", "d3"]) == [("d1", "d2"), ("d3",),
+                                                                ("d4", "d5")]
+    assert contiguous(["d1", "d2"], ["d2", "d1"]) == [("d1",), ("d2",)]  # never backwards

@@ -7,9 +7,10 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
-from assetbook.cli.pipeline import known_keys
+from assetbook.cli.pipeline import known_keys, materialize_selection
 from assetbook.cli.plan import AssetGraph
 from assetbook.cli.session import Session
 from assetbook.cli.status import (
@@ -163,3 +164,23 @@ def test_a_day_never_read_whose_file_is_gone_is_forgotten_by_the_next_run(
         (folder / f"{key}.parquet").unlink()
     assert known_keys(session) == []
     assert session.instance.get_dynamic_partitions("days") == [read]
+
+
+def test_a_day_registered_after_later_ones_is_not_left_out_of_a_range(
+        project_dir: Path) -> None:
+    """A forgotten day that lands again is registered after the later days, and a range run
+    takes Dagster's order of the partitions: a range over it would leave it out and say
+    nothing, so the days run in ranges that order holds side by side."""
+    session = Session(project_dir)
+    first, late, last = land(project_dir, 3)
+    folder = StateFolder.for_project(project_dir).landing("raw_applications")
+    kept = (folder / f"{late}.parquet").read_bytes()
+    (folder / f"{late}.parquet").unlink()
+    assert known_keys(session) == [first, last]  # never read: forgotten
+    (folder / f"{late}.parquet").write_bytes(kept)
+    assert known_keys(session) == [first, late, last]
+    assert session.instance.get_dynamic_partitions("days") == [first, last, late]
+    ran = materialize_selection(session, ["raw_applications"], None, downstream=False)
+    assert [step.keys for step in ran.plan.days] == [(first,), (late,), (last,)]
+    assert session.instance.get_materialized_partitions(dg.AssetKey("raw_applications")) == {
+        first, late, last}
