@@ -80,10 +80,10 @@ def _against_champion(candidate: dict[str, float], champion: dict[str, float],
     ours, theirs = candidate[metric], champion[metric]
     worse_by = (theirs - ours) if higher else (ours - theirs)
     passed = worse_by <= gate.margin
-    return Rule(f"{metric} {ours:.4f} vs champion {theirs:.4f}: "
-                + (f"better by {-worse_by:.4f}" if worse_by < 0 else "as good" if worse_by == 0
-                   else f"worse by {worse_by:.4f}")
-                + f" ({'within' if passed else 'beyond'} margin {gate.margin})", passed)
+    verdict = f"better by {-worse_by:.4f}" if worse_by < 0 else "as good" if worse_by == 0 \
+        else f"worse by {worse_by:.4f} ({'within' if passed else 'beyond'} the allowed " \
+             f"{gate.margin})"  # the margin is how much worse a candidate may be
+    return Rule(f"{metric} {ours:.4f} vs champion {theirs:.4f}: {verdict}", passed)
 
 
 def _missing(metric: str, scores: dict[str, float], model: str, task: Task | None) -> Rule:

@@ -65,7 +65,7 @@ def test_worse_model_fails_with_a_report_and_better_one_passes(
             "`raw_applications`, 2024-01-01 to 2024-01-06, 3,000 rows\n") in report
     assert "Recomputed assets\n\n`candidate_model`, `evaluation_report`" in report
     assert "| roc_auc | 0." in report and "| candidate (v2) | delta |" in report
-    assert "❌ roc_auc" in report and "beyond margin 0.01" in report
+    assert "❌ roc_auc" in report and "beyond the allowed 0.01" in report
     assert "| validated_applications | LoanApplications_schema | passed |" in report
     for plot in ("metrics.png", "roc_auc_per_day.png"):
         assert f"](report_plots/{plot})" in report

@@ -380,14 +380,14 @@ def test_worse_candidate_is_refused_and_nothing_moves(project: Project) -> None:
     assert "error" not in result.stderr, result.stderr
     assert "the champion and what is served stay as they were:\nchampion: candidate v2 " \
            "refused: " in result.stderr
-    assert "vs champion" in result.stderr and "(beyond margin 0.01)" in result.stderr
+    assert "vs champion" in result.stderr and "(beyond the allowed 0.01)" in result.stderr
     # the run's summary, as after any run: what it made, the gate's rules, the report
     assert "materialized candidate_model, evaluation_report\n" in result.stdout
     assert "candidate v2 over champion v1: refused, the champion stays" in result.stdout
     assert "report: " in result.stdout and "POST " not in result.stdout
     refused = project.decisions()[-1]
     assert refused["candidate"] == "2" and not refused["passed"]
-    assert any("roc_auc" in rule and "beyond margin 0.01" in rule for rule in refused["rules"])
+    assert any("roc_auc" in rule and "beyond the allowed 0.01" in rule for rule in refused["rules"])
     assert project.alias("champion") == "1" and project.alias("candidate") == "2"
     assert project.served_version() == "1"
 

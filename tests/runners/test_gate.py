@@ -23,7 +23,7 @@ def test_within_the_margin_of_the_champion_passes() -> None:
     decision = decide(GOOD, {**GOOD, "roc_auc": 0.935}, GATE, "binary")
     assert decision.passed
     assert decision.rules[-1].text == ("roc_auc 0.9300 vs champion 0.9350: worse by 0.0050 "
-                                       "(within margin 0.01)")
+                                       "(within the allowed 0.01)")
 
 
 def test_each_failing_rule_is_named_with_both_numbers() -> None:
@@ -33,14 +33,14 @@ def test_each_failing_rule_is_named_with_both_numbers() -> None:
     assert decision.failures == [
         "accuracy 0.7000 < minimum 0.8",
         "log_loss 0.6000 > maximum 0.5",
-        "roc_auc 0.8500 vs champion 0.9300: worse by 0.0800 (beyond margin 0.01)",
+        "roc_auc 0.8500 vs champion 0.9300: worse by 0.0800 (beyond the allowed 0.01)",
     ]
 
 
 def test_an_explicit_direction_wins() -> None:
     gate = GateSpec(compare="log_loss", higher_is_better=True)
     assert decide({"log_loss": 0.30}, {"log_loss": 0.31}, gate, "binary").failures == [
-        "log_loss 0.3000 vs champion 0.3100: worse by 0.0100 (beyond margin 0.0)"]
+        "log_loss 0.3000 vs champion 0.3100: worse by 0.0100 (beyond the allowed 0.0)"]
 
 
 @pytest.mark.parametrize(("task", "metric", "champion", "better", "worse"), [
@@ -55,7 +55,7 @@ def test_by_default_the_task_headline_metric_is_compared(
     assert decide({metric: better}, {metric: champion}, gate, task).passed
     assert decide({metric: worse}, {metric: champion}, gate, task).failures == [
         f"{metric} {worse:.4f} vs champion {champion:.4f}: worse by {abs(worse - champion):.4f}"
-        " (beyond margin 0.0)"]
+        " (beyond the allowed 0.0)"]
 
 
 @pytest.mark.parametrize("metric", ["mae", "log_loss", "brier"])
@@ -73,7 +73,7 @@ def test_a_rule_on_a_metric_the_report_lacks_fails_and_lists_the_metrics() -> No
         ("accuracy: not in the candidate's evaluation report (regression), which has mae, r2, "
          "rmse, rows; name one of these in the gate's min, max or compare", False),
         ("rmse 10.0000 <= maximum 12.0", True),
-        ("rmse 10.0000 vs champion 11.0000: better by 1.0000 (within margin 0.0)", True)]
+        ("rmse 10.0000 vs champion 11.0000: better by 1.0000", True)]
 
 
 def test_a_champion_without_the_compared_metric_fails_the_rule() -> None:
