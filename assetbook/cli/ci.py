@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from assetbook.atomic import atomic_path
-from assetbook.cli.pipeline import SERVING_KINDS, execute, known_keys, plan_stale
+from assetbook.cli.pipeline import (
+    SERVING_KINDS,
+    execute,
+    known_keys,
+    plan_stale,
+    stopped_reason,
+)
 from assetbook.cli.progress import RunProgress
 from assetbook.cli.session import Session
 from assetbook.cli.simulate import simulate
@@ -89,10 +95,14 @@ def run_ci(root: Path, base_ref: str | None, sample: Sample,
         plan = plan_stale(session, known_keys(session), lambda name: session.project.assets[
             name].spec.kind not in (*SERVING_KINDS, "promote"))
         outcome.recomputed = list(plan.assets)
-        failed = execute(session, plan, progress).failed  # no gate: promote is left out
+        done = execute(session, plan, progress)  # no gate: promote is left out
     except AssetbookError as exc:
         outcome.failures.append(str(exc))
         return outcome, session
+    if done.stopped:
+        outcome.failures.append(stopped_reason(done.failed))
+        return outcome, session
+    failed = done.failed
     outcome.failures += [f"day {key}: {message}" for key, message in failed.items()]
     _judge(session, outcome.recomputed, outcome)
     return outcome, session

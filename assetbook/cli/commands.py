@@ -21,6 +21,7 @@ from assetbook.cli.pipeline import (
     keys_between,
     materialize_selection,
     run_pipeline,
+    stopped_reason,
 )
 from assetbook.cli.progress import RunProgress
 from assetbook.cli.serving import ask, promote, rollback, serve
@@ -90,7 +91,7 @@ def _run(session: Session, days: int, rows: int | None, serve_model: bool,
     outcome = run_pipeline(session, days, rows, serve_model,
                            RunProgress(output.out))
     print_summary(output.out, outcome, session.state, since, output.log)
-    if serve_model and not outcome.refused and any(
+    if serve_model and not outcome.refused and not outcome.stopped and any(
             d.spec.kind == "deploy" for d in session.project.assets.values()):
         with output.err.status("asking the served model"):
             serve(session)  # a no-op when it is up; restarts it after `assetbook stop`
@@ -119,6 +120,9 @@ def _materialize(session: Session, args: argparse.Namespace, output: Output) -> 
 def _report_outcome(outcome: PipelineRun, output: Output) -> int:
     """What a script should know beyond the summary: the days left out, a refused candidate
     (exit code 1 for either, though the run itself went as planned)."""
+    if outcome.stopped:
+        output.err.print(f"assetbook: error: {stopped_reason(outcome.failed)}", markup=False)
+        return 1
     for key, message in outcome.failed.items():  # the good days went on without these
         output.err.print(f"assetbook: day {key} failed and was left out:\n{message}",
                          markup=False)

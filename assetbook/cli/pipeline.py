@@ -54,6 +54,7 @@ class PipelineRun:
     standing: dict[str, str] = field(default_factory=dict)  # gate -> an earlier run's refusal
     refused: Refusal | None = None  # this run's gate refusal: a verdict, not a fault
     warned: tuple[str, ...] = ()  # the WARN checks that failed in this command's runs
+    stopped: bool = False  # every day it took up failed: nothing below them ran
 
     @property
     def computed(self) -> list[str]:
@@ -68,9 +69,10 @@ def run_pipeline(session: Session, days: int | None = None, rows: int | None = N
     since = datetime.now(UTC)
     keys, strays, ignored = _land(session, days, rows)
     plan, standing = run_plan(session, keys, serve)
-    failed, refused, plan = execute(session, plan, progress)
-    return PipelineRun(keys, plan, failed, not_days=strays, ignored=ignored, standing=standing,
-                       refused=refused, warned=tuple(warned_checks(session.instance, since)))
+    done = execute(session, plan, progress)
+    return PipelineRun(keys, done.plan, done.failed, not_days=strays, ignored=ignored,
+                       standing=standing, refused=done.refused, stopped=done.stopped,
+                       warned=tuple(warned_checks(session.instance, since)))
 
 
 def run_plan(session: Session, keys: Sequence[str], serve: bool = True,
@@ -154,9 +156,9 @@ def materialize_selection(session: Session, names: Sequence[str], keys: Sequence
                               session, next((n for n in names if graph.partitioned(n)),
                                             names[0])))
     since = datetime.now(UTC)
-    failed, refused, plan = execute(session, plan, progress)
-    return PipelineRun(known, plan, failed, landed, refused=refused,
-                       warned=tuple(warned_checks(session.instance, since)))
+    done = execute(session, plan, progress)
+    return PipelineRun(known, done.plan, done.failed, landed, refused=done.refused,
+                       stopped=done.stopped, warned=tuple(warned_checks(session.instance, since)))
 
 
 def _own_partitionings(session: Session, names: Sequence[str]) -> set[dg.PartitionsDefinition]:
@@ -245,6 +247,13 @@ class Executed(NamedTuple):
     failed: dict[str, str]  # day -> why it failed
     refused: Refusal | None  # the models' run, stopped by a gate
     plan: Plan  # as run: with the scheduled assets that the days' checks made due
+    stopped: bool = False  # every day it took up failed: nothing below them ran
+
+
+def stopped_reason(failed: dict[str, str]) -> str:
+    """Why a run whose every day failed ran nothing below them."""
+    days = "the one day" if len(failed) == 1 else f"all {len(failed)} days"
+    return f"{days} this run took up failed, and nothing below ran:\n" + by_reason(failed)
 
 
 def execute(session: Session, plan: Plan, progress: RunProgress | None = None) -> Executed:
@@ -255,9 +264,7 @@ def execute(session: Session, plan: Plan, progress: RunProgress | None = None) -
         failed.update(_run_days(session, step, progress))
     ran = [key for step in plan.days for key in step.keys]
     if ran and all(key in failed for key in ran):
-        days = "the one day" if len(ran) == 1 else f"all {len(ran)} days"
-        raise AssetbookError(f"{days} this run took up failed, and nothing below ran:\n"
-                             + by_reason(failed))
+        return Executed(failed, None, replace(plan, models=None), stopped=True)
     if plan.days and plan.waiting and plan.models is not None:  # a day's check may call them
         graph = AssetGraph(session.defs, list(session.project.assets))
         waits = {n: s for n, s in schedules(session).items() if n in plan.waiting}
