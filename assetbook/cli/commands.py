@@ -148,6 +148,8 @@ def _init(path: Path, data: Path | None, target: str | None, task: str | None) -
         print(f"  {file.relative_to(root)}")
     if made is not None:
         print(f"\n{_trained(root, task)}")
+    if made is not None and made.drift_floor is not None:
+        print(made.drift_floor)
     if made is not None and made.left_out:
         print(f"it leaves out the text column(s) {', '.join(made.left_out)}: "
               "project/features.py can turn them into numbers")

@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
+from assetbook.runners.drift import FALSE_ALARMS, MIN_ROWS_PER_BIN, noise_floor
 from assetbook.runners.training.data import model_columns
 from assetbook.scaffold.common import SHARED_WITH_EXAMPLE, common_files
 from assetbook.scaffold.data import HELD_OUT, DataFolder, read_data
@@ -24,6 +25,8 @@ from assetbook.scaffold.templates import TEMPLATES, example_sources, render
 from assetbook.serving.target import Task
 
 MAX_WINDOW = 14  # training days, like the loans example
+DRIFT_THRESHOLD = 0.25  # PSI: < 0.1 stable, > 0.25 a real shift
+DRIFT_BINS = 10  # the drift asset's default
 RECORD = "row"  # the body field of one request: `service: {record: row}` in the template
 # the evaluation notebook's one option, which only a binary task has
 BINARY_EVALUATION = ("    config: {threshold: 0.5}   # predicted positive from this probability "
@@ -34,6 +37,40 @@ BINARY_EVALUATION = ("    config: {threshold: 0.5}   # predicted positive from t
 class TabularProject:
     written: list[Path]
     left_out: tuple[str, ...]  # columns of the data the default model does not read (text)
+    drift_floor: DriftFloor | None = None  # days too small for the drift threshold to hold
+
+
+@dataclass(frozen=True)
+class DriftFloor:
+    """The PSI a day of this size reaches by chance (runners/drift.py's noise floor), for a
+    column of many values, when it is above the drift check's threshold: a smaller shift of
+    such a column goes unseen, and `init` says so."""
+
+    rows_a_day: int
+    floor: float
+    rows_needed: int  # a day of at least this many rows brings the floor to the threshold
+
+    def __str__(self) -> str:
+        return (f"days of ~{self.rows_a_day} rows: drift_report tells a shift of a column of "
+                f"many values from chance only above PSI {self.floor:.2f}, not at its "
+                f"threshold {DRIFT_THRESHOLD} (that takes ~{self.rows_needed} rows a day)")
+
+
+def drift_floor(rows_a_day: float, window: int, columns: int) -> DriftFloor | None:
+    """The noise floor of a day of `rows_a_day` rows against `window` such days, when it is
+    above the threshold; None when the threshold holds."""
+    rows = max(1, round(rows_a_day))
+    confidence = 1 - FALSE_ALARMS / max(columns, 1)
+
+    def floor(day_rows: int) -> float:
+        bins = max(2, min(DRIFT_BINS, day_rows // MIN_ROWS_PER_BIN))
+        return noise_floor(window * day_rows, day_rows, bins, confidence)
+
+    if floor(rows) <= DRIFT_THRESHOLD:
+        return None
+    needed = next(n for n in range(rows, 1_000_000, max(1, rows // 20))
+                  if floor(n) <= DRIFT_THRESHOLD)
+    return DriftFloor(rows, floor(rows), needed)
 
 
 @dataclass(frozen=True)
@@ -61,7 +98,9 @@ def scaffold_tabular(root: Path, data: Path, target: str, task: Task | None = No
     commit_all(root, f"A project on {data.name}/ (assetbook init)")
     read = set(model_columns(days.frame, target))
     return TabularProject(written, tuple(str(c) for c in days.frame.columns
-                                         if c != target and c not in read))
+                                         if c != target and c not in read),
+                          drift_floor(len(days.frame) / len(days.days),
+                                      min(MAX_WINDOW, len(days.days) - HELD_OUT), len(read)))
 
 
 def tabular_files(root: Path, days: DataFolder, task: Task) -> Files:
@@ -101,6 +140,7 @@ def spec_text(root: Path, days: DataFolder, task: Task, schema: str,
         "tabular/pipeline.yaml.tmpl", **{**values, "folder": json.dumps(values["folder"])},
         title=root.name, target=json.dumps(days.target), schema=schema, window=window,
         held_out=HELD_OUT, batch_size=batch_size(rows_a_day * window),
+        drift_threshold=DRIFT_THRESHOLD,
         gate_metric=bar.metric, gate_minimum=bar.minimum, gate_why=bar.why,
         margin=margin(task, target, rows_a_day * HELD_OUT),
         probe=json.dumps({RECORD: days.example_row()}),

@@ -20,12 +20,13 @@ from assetbook.errors import AssetbookError
 from assetbook.kinds.deploy import DeployAssetSpec
 from assetbook.kinds.package import PackageAssetSpec
 from assetbook.kinds.train import TrainAssetSpec
+from assetbook.runners.drift import drift_table
 from assetbook.scaffold import scaffold_example, scaffold_tabular
 from assetbook.scaffold.common import SHARED_WITH_EXAMPLE, project_name
 from assetbook.scaffold.data import read_data
 from assetbook.scaffold.inference import infer_columns, schema_code, task_of, widened
 from assetbook.scaffold.manifest import example_files
-from assetbook.scaffold.tabular import pipeline_name
+from assetbook.scaffold.tabular import drift_floor, pipeline_name
 from assetbook.scaffold.templates import example_root
 from assetbook.spec.loader import load_project
 from tests.conftest import REPO
@@ -266,7 +267,10 @@ def test_init_says_what_the_model_predicts(capsys: pytest.CaptureFixture[str], t
     data = write_days(tmp_path / "exports")
     assert main(["init", str(tmp_path / "shop"), "--data", str(data), "--target", target,
                  *(["--task", task] if task else [])]) == 0
-    assert f"\n{said}\n" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"\n{said}\n" in out
+    assert "\ndays of ~40 rows: drift_report tells a shift of a column of many values from " \
+        "chance only above PSI " in out  # 4 days: the reference is 2 days of 40 rows
     evaluation = yaml.safe_load((tmp_path / "shop" / "assets" / "shop.yaml").read_text())[
         "assets"]["evaluation_report"]
     # the threshold is a binary task's option only
@@ -367,3 +371,16 @@ def test_the_example_request_keeps_each_columns_type(tmp_path: Path) -> None:
     row = read_data(data, "progression").example_row()
 
     assert row == {"age": 61, "bmi": 32.1} and type(row["age"]) is int
+
+
+def test_the_drift_floor_init_states_is_the_one_the_drift_check_applies() -> None:
+    """At 40 rows a day a column of many values drifts by chance past PSI 0.25; `init` says
+    from which PSI the check can tell, as the drift table computes it for such a day."""
+    rng = np.random.default_rng(3)
+    said = drift_floor(40, window=2, columns=1)
+    assert said is not None and said.floor > 0.25
+    table = drift_table(pd.DataFrame({"x": rng.normal(size=80)}),
+                        pd.DataFrame({"x": rng.normal(size=40)}), threshold=0.25)
+    assert said.floor == pytest.approx(table["noise_floor"][0])
+    assert drift_floor(said.rows_needed, window=2, columns=1) is None
+    assert drift_floor(said.rows_needed * 0.9, window=2, columns=1) is not None
