@@ -30,6 +30,7 @@ from assetbook.errors import AssetbookError
 from assetbook.graph.internals import RANGE_END_TAG, RANGE_START_TAG, GraphState
 from assetbook.graph.landed import corrected_days
 from assetbook.graph.orphans import PID_TAG, fail_orphaned_runs
+from assetbook.kinds.promote.asset import last_rollback
 from assetbook.kinds.promote.refusal import GATE_CHECK, standing_refusal
 from assetbook.kinds.source.landing import landing_spec
 from assetbook.runners.kernels import DEFAULT_KERNEL, step_imports
@@ -105,7 +106,8 @@ def standing_refusals(session: Session, plan: Plan) -> dict[str, str]:
     planned = set(plan.assets)
     return {name: why for name in plan.assets if _kind(session, name) == "promote"
             and not graph.above(name) & planned
-            and (why := standing_refusal(session.instance, session.defs, name))}
+            and (why := standing_refusal(session.instance, session.defs, name,
+                                         last_rollback(session.state.promotions)))}
 
 
 def plan_stale(session: Session, keys: Sequence[str], allowed: Callable[[str], bool],

@@ -100,6 +100,13 @@ def replaced_champion(history: Path, model: str, version: str) -> str | None:
     return None if not replaced or replaced[-1] is None else str(replaced[-1])
 
 
+def last_rollback(history: Path) -> datetime | None:
+    """When a champion was last rolled back (a rollback's record has no `previous`)."""
+    moments = [datetime.fromisoformat(r["at"]) for r in read_decisions(history)
+               if "previous" not in r]
+    return max(moments, default=None)
+
+
 def _history_table(history: Path, last: int = 10) -> str:
     rows = read_decisions(history)[-last:]
     lines = ["| when | candidate | champion before | promoted | rules |", "|---|---|---|---|---|"]

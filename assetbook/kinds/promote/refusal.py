@@ -10,6 +10,7 @@ deployment whose served request its servable rule reads (a fixed transform, say)
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -29,10 +30,11 @@ def judged_by(ctx: BuildContext, gate: str, served: ServedRequest | None) -> dic
                                                               else ()))}
 
 
-def standing_refusal(instance: dg.DagsterInstance, defs: dg.Definitions,
-                     asset: str) -> str | None:
+def standing_refusal(instance: dg.DagsterInstance, defs: dg.Definitions, asset: str,
+                     rolled_back: datetime | None = None) -> str | None:
     """Why `asset`'s gate last refused, if nothing it judged has changed since: its inputs not
-    materialized again, the code versions it depends on the same; None otherwise."""
+    materialized again, the code versions it depends on the same, no champion rolled back
+    since (`rolled_back`: the latest rollback, to the second); None otherwise."""
     key = dg.AssetKey(asset)
     record = instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(key, GATE_CHECK))
     evaluation = record.event.asset_check_evaluation if record and record.event else None
@@ -44,6 +46,8 @@ def standing_refusal(instance: dg.DagsterInstance, defs: dg.Definitions,
             not graph.has(dg.AssetKey(name)) or graph.get(dg.AssetKey(name)).code_version
             != version for name, version in judged.items()):
         return None
+    if rolled_back is not None and rolled_back.timestamp() >= int(record.event.timestamp):
+        return None  # judged against a champion that is no longer one
     inputs = instance.get_latest_materialization_events(graph.get(key).parent_keys)
     if any(event is None or event.timestamp > record.event.timestamp
            for event in inputs.values()):
