@@ -169,12 +169,13 @@ def _run_jupyter(session: Session, declared: DeclaredAsset, parameters: dict[str
                                      "--LabApp.log_level=ERROR"]),
                # Jupyter refuses root unless told; containers often run as root, and the
                # server listens on the loopback only, behind a token.
-               *(["--allow-root"] if os.geteuid() == 0 else [])]
+               *(["--allow-root"] if os.geteuid() == 0 else []),
+               "--ServerApp.answer_yes=True"]  # Ctrl-C stops it, without a y/n prompt
     # The token travels in the environment: a command line is visible to every local user.
     jupyter = subprocess.Popen(command, cwd=session.root,
                                env={**os.environ, "JUPYTER_TOKEN": token})
-    # Ctrl-C reaches Jupyter too, which asks before it stops; a SIGTERM or a closed terminal
-    # is passed on. Either way this command ends when Jupyter does.
+    # Ctrl-C reaches Jupyter too, which stops; a SIGTERM or a closed terminal is passed on.
+    # Either way this command ends when Jupyter does.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for stop in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop, lambda number, _frame: jupyter.send_signal(number))

@@ -189,7 +189,7 @@ def features_notebook(sample: str) -> str:
     cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", ()))
     assert 'sample = ""' in cell.source, "the features notebook template lost its `sample`"
     cell.source = cell.source.replace('sample = ""', f"sample = {json.dumps(sample)}")
-    return nbformat.writes(notebook)
+    return nbformat.writes(notebook) + "\n"  # as Jupyter saves it: a save changes nothing
 
 
 def _medians(frame: pd.DataFrame, target: str) -> str:

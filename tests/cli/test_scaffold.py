@@ -271,6 +271,8 @@ def test_init_says_what_the_model_predicts(capsys: pytest.CaptureFixture[str], t
     assert f"\n{said}\n" in out
     assert "\ndays of ~40 rows: drift_report tells a shift of a column of many values from " \
         "chance only above PSI " in out  # 4 days: the reference is 2 days of 40 rows
+    # as Jupyter saves a notebook (a final newline): saving it unchanged changes nothing
+    assert (tmp_path / "shop" / "notebooks" / "features.ipynb").read_text().endswith("}\n")
     evaluation = yaml.safe_load((tmp_path / "shop" / "assets" / "shop.yaml").read_text())[
         "assets"]["evaluation_report"]
     # the threshold is a binary task's option only

@@ -10,6 +10,7 @@ import ast
 import contextlib
 import json
 import os
+import pty
 import re
 import signal
 import socket
@@ -150,15 +151,18 @@ class Jupyter:
 @pytest.fixture(scope="module")
 def jupyter(materialized: Materialized, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[Jupyter]:
-    """`assetbook notebook features --partition DAY`, stopped at the end by a SIGTERM to the
-    command alone, which passes it on to Jupyter."""
+    """`assetbook notebook features --partition DAY`, stopped at the end by one Ctrl-C (a
+    SIGINT to its process group, as a terminal sends it): Jupyter stops without asking."""
     port, log = free_port(), tmp_path_factory.mktemp("jupyter") / "jupyter.log"
     env = {**os.environ, "ASSETBOOK_STATE": str(materialized.state.root)}
+    terminal, typed_on = pty.openpty()  # Jupyter asks before a Ctrl-C stops it on a terminal
     with log.open("w") as output:
         process = subprocess.Popen(
             [str(BIN / "assetbook"), "--project", str(materialized.root), "notebook", "features",
              "--partition", DAY, "--port", str(port), "--no-browser"],
-            stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            stdin=typed_on, stdout=output, stderr=subprocess.STDOUT, env=env,
+            start_new_session=True)
+    os.close(typed_on)
     try:
         found, deadline = None, time.monotonic() + 120
         while found is None and process.poll() is None and time.monotonic() < deadline:
@@ -170,11 +174,12 @@ def jupyter(materialized: Materialized, tmp_path_factory: pytest.TempPathFactory
         # the URL is printed once Jupyter listens: following it at once gets an answer
         assert httpx.get(f"{url}/api/status?token={token}", timeout=30).status_code == 200
         yield Jupyter(url, token, process, log)
-        process.terminate()
+        os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=30) == 0, log.read_text()[-3000:]
     finally:  # whatever of its session is left (none, unless a step above failed)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
+        os.close(terminal)
     with pytest.raises(httpx.ConnectError):  # stopped: nothing answers on the port any more
         httpx.get(f"{url}/api", timeout=5)
 
