@@ -32,6 +32,23 @@ def warned_checks(instance: dg.DagsterInstance, since: datetime) -> list[str]:
     return said
 
 
+def latest_warnings(instance: dg.DagsterInstance, defs: dg.Definitions) -> list[str]:
+    """The WARN checks whose latest evaluation failed, said as `warned_checks` says them: what
+    `status` shows after the run that warned has scrolled away."""
+    graph = defs.resolve_asset_graph()
+    said = []
+    for key in graph.get_all_asset_keys():
+        for check in sorted(graph.get(key).check_keys, key=lambda c: c.name):
+            record = instance.get_latest_asset_check_evaluation_record(check)
+            evaluation = record.event.asset_check_evaluation if record and record.event \
+                else None
+            if evaluation is not None and not evaluation.passed \
+                    and evaluation.severity == dg.AssetCheckSeverity.WARN:
+                said.append(f"{key.to_user_string()}/{check.name}: "
+                            + shortened(evaluation.description or "failed"))
+    return said
+
+
 def shortened(description: str, most: int = SHOWN_CHARS) -> str:
     """A line's worth: a drift check names every drifted column of every day."""
     return description if len(description) <= most else \

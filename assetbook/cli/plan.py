@@ -38,11 +38,13 @@ class Plan:
     days: tuple[Step, ...]    # partitioned steps, first
     models: Step | None       # then the unpartitioned assets, in one run
     waiting: dict[str, str] = field(default_factory=dict)  # left for their schedule: why
+    called: dict[str, str] = field(default_factory=dict)  # scheduled, yet due now: why
 
-    def with_models(self, names: Iterable[str], graph: AssetGraph) -> Plan:
-        """The plan with `names` run in its models' step too, in the graph's order."""
-        models = graph.ordered({*names, *(self.models.assets if self.models else ())})
-        return replace(self, models=Step(models) if models else None,
+    def with_models(self, called: dict[str, str], graph: AssetGraph) -> Plan:
+        """The plan with the `called` assets run in its models' step too, in the graph's
+        order."""
+        models = graph.ordered({*called, *(self.models.assets if self.models else ())})
+        return replace(self, models=Step(models) if models else None, called=called,
                        waiting={n: w for n, w in self.waiting.items() if n not in models})
 
     @property

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from assetbook.cli.check_warnings import latest_warnings
 from assetbook.cli.pipeline import LandedDays, registered_days, run_plan
 from assetbook.cli.plan import AssetGraph, Plan
 from assetbook.cli.session import Session
@@ -73,12 +74,14 @@ class ProjectStatus:
     models: tuple[ModelStatus, ...]
     served: tuple[ServedStatus, ...]
     new_days: tuple[str, ...] = ()  # landed, and not yet known to Dagster: no run read them
+    warnings: tuple[str, ...] = ()  # WARN checks whose latest evaluation failed (drift)
 
 
 def project_status(session: Session) -> ProjectStatus:
     landed = landed_days(session)
     return ProjectStatus(asset_statuses(session, landed), model_statuses(session),
-                         served_statuses(session), tuple(landed.new) if landed else ())
+                         served_statuses(session), tuple(landed.new) if landed else (),
+                         tuple(latest_warnings(session.instance, session.defs)))
 
 
 def landed_days(session: Session) -> LandedDays | None:
@@ -255,6 +258,7 @@ def render(status: ProjectStatus) -> str:
     lines = ["  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)),
                         row[-1]]).rstrip() for row in rows]
     lines.append("")
+    lines += [f"warning: {warning}" for warning in status.warnings]
     if status.new_days:
         them = "them" if len(status.new_days) > 1 else "it"
         lines.append(f"landed since the last run: {describe_keys(status.new_days)}: "

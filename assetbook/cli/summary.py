@@ -38,6 +38,8 @@ def print_summary(console: Console, outcome: PipelineRun, state: StateFolder,
         say(f"materialized {', '.join(made) or 'nothing'}", markup=False)
     for warned in outcome.warned:  # nothing stopped for it: said, or no one sees it
         say(f"warning: {warned}", markup=False)
+    for name, why in outcome.plan.called.items():
+        say(f"{name} ran, though on a schedule: {why}", markup=False)
     for name, why in outcome.plan.waiting.items():
         say(f"not run: {name} {why}", markup=False)
     if outcome.plan.empty:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from assetbook.cli.check_warnings import SHOWN_CHARS, shortened, warned_checks
+from assetbook.cli.check_warnings import SHOWN_CHARS, latest_warnings, shortened, warned_checks
 from assetbook.graph.orphans import PID_TAG
 
 
@@ -48,3 +48,13 @@ def test_a_long_description_is_cut_between_its_items() -> None:
                                                            "the UI)")
     assert said.split("; ")[:-1] == items[:len(said.split("; ")) - 1]  # whole items only
     assert shortened("one: short") == "one: short"
+
+
+def test_status_says_the_warn_checks_whose_latest_evaluation_failed(
+        instance: dg.DagsterInstance) -> None:
+    """A drifted day is said by `status` too, until a later evaluation of that check passes."""
+    for drifted, key in ((True, "2024-01-01"), (False, "2024-01-02")):
+        defs = dg.Definitions(assets=[day_with_checks(drifted)])
+        assert dg.materialize(list(defs.assets), instance=instance, partition_key=key).success
+        assert latest_warnings(instance, defs) == (
+            ["day/no_drift: [2024-01-01] income: PSI 0.41"] if drifted else [])

@@ -95,6 +95,14 @@ def test_render_says_when_nothing_is_served() -> None:
                                                 "deployment: nothing served"]
 
 
+def test_render_says_a_failed_warn_check_before_the_models() -> None:
+    status = ProjectStatus((), (ModelStatus("loans_classifier", "3"),), (),
+                           warnings=("drift_report/no_drift: [2024-01-05] age: PSI 2.1 > 0.25",))
+    assert render(status).splitlines()[-2:] == [
+        "warning: drift_report/no_drift: [2024-01-05] age: PSI 2.1 > 0.25",
+        "model loans_classifier: champion v3"]
+
+
 def test_the_served_address_is_where_the_last_switch_put_the_front(
         project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Served on $ASSETBOOK_SERVE_PORT, asked about from a shell without it."""

@@ -384,6 +384,8 @@ def test_a_second_run_skips_what_is_done_and_a_new_day_computes_only_that_day(
     assert "warning: drift_report/no_drift: [2024-01-05] age: PSI" in drifted.stdout
     assert "materialized hyperparameters, candidate_model, evaluation_report, champion\n" in (
         drifted.stdout), drifted.stdout
+    assert ("hyperparameters ran, though on a schedule: a check of drift_report failed since "
+            "its last run") in drifted.stdout
 
 
 @pytest.mark.slow
