@@ -18,7 +18,7 @@ from assetbook.graph.context import BuildContext
 from assetbook.graph.serving import APPROVED_BY_TAG, served_model
 from assetbook.kinds.package import PackageAssetSpec
 from assetbook.kinds.package.served import resolve_served
-from assetbook.kinds.promote.asset import append_decision, replaced_champion
+from assetbook.kinds.promote.asset import ROLLBACK_RULE, append_decision, replaced_champion
 from assetbook.resources.artifacts import ArtifactIOManager
 from assetbook.resources.store import read_frame
 from assetbook.resources.tracking import CHAMPION, MlflowTracking
@@ -110,7 +110,7 @@ def rollback(session: Session, environment: str | None = None, by: str = "") -> 
     append_decision(session.state.promotions, {
         "at": datetime.now(UTC).isoformat(timespec="seconds"), "model": model,
         "candidate": previous, "champion": current, "passed": True,
-        "rules": [f"rollback from v{current} to v{previous}"], "days": [],
+        "rules": [f"{ROLLBACK_RULE} v{current} to v{previous}"], "days": [],
         "dagster_run_id": None})
     return endpoint
 

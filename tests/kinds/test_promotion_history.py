@@ -51,9 +51,11 @@ def test_a_refusal_stands_until_a_champion_is_rolled_back(tmp_path: Path) -> Non
     with dg.instance_for_test() as instance:
         assert dg.materialize([candidate, champion], instance=instance,
                               raise_on_error=False).get_asset_check_evaluations()
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        append_decision(history, {"model": "m", "candidate": "7", "champion": "4",  # its own
+                                  "passed": False, "at": now, "rules": ["rmse 53.9 vs ..."]})
         refused = standing_refusal(instance, defs, "champion", last_rollback(history))
         assert refused == "candidate v7 refused: rmse 53.9 vs champion 49.3"
         append_decision(history, {"model": "m", "candidate": "3", "champion": "4",
-                                  "passed": True, "at": datetime.now(UTC).isoformat(
-                                      timespec="seconds")})
+                                  "passed": True, "at": now, "rules": ["rollback from v4 to v3"]})
         assert standing_refusal(instance, defs, "champion", last_rollback(history)) is None

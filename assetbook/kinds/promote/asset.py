@@ -100,10 +100,14 @@ def replaced_champion(history: Path, model: str, version: str) -> str | None:
     return None if not replaced or replaced[-1] is None else str(replaced[-1])
 
 
+ROLLBACK_RULE = "rollback from"  # a rollback's record: "rollback from v4 to v3"
+
+
 def last_rollback(history: Path) -> datetime | None:
-    """When a champion was last rolled back (a rollback's record has no `previous`)."""
+    """When a champion was last rolled back (not a gate's decision: a refusal has no
+    `previous` either)."""
     moments = [datetime.fromisoformat(r["at"]) for r in read_decisions(history)
-               if "previous" not in r]
+               if any(rule.startswith(ROLLBACK_RULE) for rule in r.get("rules", ()))]
     return max(moments, default=None)
 
 
