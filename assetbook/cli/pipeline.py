@@ -270,9 +270,8 @@ def execute(session: Session, plan: Plan, progress: RunProgress | None = None) -
     if plan.days and plan.waiting and plan.models is not None:  # a day's check may call them
         graph = AssetGraph(session.defs, list(session.project.assets))
         waits = {n: s for n, s in schedules(session).items() if n in plan.waiting}
-        due = due_after_checks(GraphState(session.instance, session.defs), waits)
-        plan = plan.with_models({name: "a check of " + ", ".join(waits[name].on_failed_checks)
-                                 + " failed since its last run" for name in due}, graph)
+        plan = plan.with_models(due_after_checks(GraphState(session.instance, session.defs),
+                                                 waits), graph)
     if plan.models is not None:
         try:
             materialize_assets(session, list(plan.models.assets), {}, progress=progress)

@@ -54,13 +54,14 @@ def waiting(state: GraphState, scheduled: Mapping[str, Schedule],
     return held
 
 
-def due_after_checks(state: GraphState, scheduled: Mapping[str, Schedule]) -> list[str]:
+def due_after_checks(state: GraphState, scheduled: Mapping[str, Schedule]) -> dict[str, str]:
     """Those of the `scheduled` assets that a check named in their `on_failed_checks` failed
-    after their latest materialization (a day that drifted)."""
-    due = []
+    after their latest materialization (a day that drifted), each with that reason."""
+    due = {}
     for name, automation in scheduled.items():
         made = state.materialized_at(dg.AssetKey(name))
         if made is not None and any(state.check_failed_since(dg.AssetKey(checked), made)
                                     for checked in automation.on_failed_checks):
-            due.append(name)
+            due[name] = (f"a check of {', '.join(automation.on_failed_checks)} failed since "
+                         "its last run")
     return due

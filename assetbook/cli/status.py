@@ -119,7 +119,8 @@ def asset_statuses(session: Session, landed: LandedDays | None) -> tuple[AssetSt
         if name in plan.waiting:
             status = replace(status, causes=(plan.waiting[name],))
         elif name in standing or (name in planned and not (
-                status.data == "fresh" and status.partitions is None and set(above) <= retried)):
+                status.data == "fresh" and status.partitions is None and above
+                and set(above) <= retried)):
             again = {key for step in plan.days if name in step.assets for key in step.keys
                      if key in done}
             said = [a for a in above if a not in retried] or above
@@ -141,14 +142,6 @@ def _retried_only(plan: Plan, seen: dict[str, tuple[AssetStatus, set[str]]]) -> 
         for name in step.assets:
             keys.setdefault(name, set()).update(step.keys)
     return {name for name, planned in keys.items() if planned <= failed(name)}
-
-
-def _only_retried(status: AssetStatus, above: Sequence[str], failing: set[str],
-                  seen: dict[str, tuple[AssetStatus, set[str]]]) -> bool:
-    """A fresh unpartitioned asset that `run` plans only below days that failed, which it
-    tries again: it runs only if they now succeed, so it is said as Dagster sees it."""
-    return status.partitions is None and status.data == "fresh" and bool(above) and all(
-        name in failing and seen[name][0].data == "fresh" for name in above)
 
 
 def blocked_apart(order: AssetGraph, seen: dict[str, tuple[AssetStatus, set[str]]]

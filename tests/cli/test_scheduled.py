@@ -64,7 +64,8 @@ def test_new_data_alone_leaves_it_until_its_cron_ticks(instance: dg.DagsterInsta
 def test_a_failed_check_it_names_makes_it_due(instance: dg.DagsterInstance) -> None:
     land(instance, drifted=True)
     state = GraphState(instance, graph())
-    assert due_after_checks(state, {"tuned": WEEKLY}) == ["tuned"]
+    assert due_after_checks(state, {"tuned": WEEKLY}) == {
+        "tuned": "a check of day failed since its last run"}
     assert waiting(state, {"tuned": WEEKLY}) == {}
     assert waiting(state, {"tuned": WEEKLY.model_copy(update={"on_failed_checks": ()})})
 
